@@ -1,0 +1,11 @@
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "roast/config.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"roast-train: train ROAST-compressed models"};
+  app.set_version_flag("--version", ROAST_VERSION_STRING);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

@@ -1,0 +1,103 @@
+// Mapping: where each virtual weight of one tensor lives in the memory.
+//
+// A Mapping is a plain value (copyable to a GPU kernel by value) plus pure functions of
+// it. Virtual weight (r, c) of a tensor reads
+//     w(r, c) = lambda * sign(r, c) * M[loc(r, c)].
+// Shapes: a matrix is K x N (rows = fan-in, cols = fan-out; Y = X * W), an embedding is
+// V x D (rows = tokens), an exact tensor is n x 1 or any flat vector (rows = n, cols = 1).
+//
+// Schemes (docs/roast.md has the formulas and test vectors):
+//   dense      identity, row-major: loc = base + r * cols + c
+//   roast      tile hash into a region (shared by all roast tensors of a model):
+//              tile (r / BR, c / BC) starts at base + H(seed, layer, tr, tc) mod (size - BR*BC + 1)
+//              and element (r, c) reads start + (r % BR) * BC + (c % BC). Embeddings use
+//              ROBE-Z chunks: BR = 1, BC = Z.
+//   roast_local  same formula, one region per tensor
+//   hashednet  element hash into one region per tensor: base + H(seed, layer, r, c) mod size
+//   exact      (small tensors) loc = base + r * cols + c, unshared cells
+// Tiles never wrap: a tile lies wholly inside its region. Edge tiles of a matrix whose
+// dimensions are not multiples of the tile are padded; the padding is never read.
+// All arithmetic is 64-bit: regions up to 2^40 floats and dimensions up to 2^31 work.
+#pragma once
+
+#include <cstdint>
+
+#include "roast/hash.h"
+
+namespace roast {
+
+enum class Scheme : std::uint8_t { dense, roast, roast_local, hashednet, exact };
+enum class SignMode : std::uint8_t { none, tile, element };
+enum class TensorKind : std::uint8_t { matrix, embedding, vector };
+
+struct Mapping {
+  Scheme scheme = Scheme::dense;
+  SignMode sign_mode = SignMode::none;
+  TensorKind kind = TensorKind::matrix;
+  std::uint64_t seed = 0;
+  std::uint32_t layer = 0;       // the tensor's id in declaration order: part of every hash key
+  std::int64_t rows = 0;         // K (matrix), V (embedding), n (vector)
+  std::int64_t cols = 1;         // N (matrix), D (embedding), 1 (vector)
+  std::int64_t region_base = 0;  // first cell of the region this tensor maps into
+  std::int64_t region_size = 0;  // cells in that region
+  std::int32_t tile_rows = 1;    // BR: BK for matrices, 1 for embeddings
+  std::int32_t tile_cols = 1;    // BC: BN for matrices, Z for embeddings
+  float lambda = 1.0f;           // per-tensor scale
+
+  ROAST_HD bool tiled() const { return scheme == Scheme::roast || scheme == Scheme::roast_local; }
+  ROAST_HD std::int64_t tile_size() const { return std::int64_t(tile_rows) * tile_cols; }
+  ROAST_HD std::int64_t n_tile_rows() const { return (rows + tile_rows - 1) / tile_rows; }
+  ROAST_HD std::int64_t n_tile_cols() const { return (cols + tile_cols - 1) / tile_cols; }
+  // Cells of a dense row-major layout (dense and exact schemes): rows * cols.
+  ROAST_HD std::int64_t n_virtual() const { return rows * cols; }
+
+  // First cell of tile (tr, tc) for tiled schemes. In a dense/exact layout, the cell of
+  // the tile's top-left element (its rows are then `cols` apart, not tile_cols).
+  ROAST_HD std::int64_t tile_start(std::int64_t tr, std::int64_t tc) const {
+    if (tiled()) {
+      const std::uint64_t h = hash::hash3(seed, layer, std::uint64_t(tr), std::uint64_t(tc));
+      return region_base + std::int64_t(hash::reduce(h, std::uint64_t(region_size - tile_size() + 1)));
+    }
+    return region_base + tr * tile_rows * cols + tc * tile_cols;
+  }
+  // Distance in cells between consecutive rows of one tile in the memory.
+  ROAST_HD std::int64_t tile_row_stride() const { return tiled() ? tile_cols : cols; }
+
+  // The memory cell that virtual weight (r, c) reads.
+  ROAST_HD std::int64_t loc(std::int64_t r, std::int64_t c) const {
+    switch (scheme) {
+      case Scheme::roast:
+      case Scheme::roast_local:
+        return tile_start(r / tile_rows, c / tile_cols) + (r % tile_rows) * tile_cols + (c % tile_cols);
+      case Scheme::hashednet:
+        return region_base + std::int64_t(hash::reduce(hash::hash3(seed, layer, std::uint64_t(r), std::uint64_t(c)),
+                                                       std::uint64_t(region_size)));
+      case Scheme::dense:
+      case Scheme::exact:
+      default:
+        return region_base + r * cols + c;
+    }
+  }
+
+  // The sign g(r, c) in {+1, -1}.
+  //   none:    +1
+  //   tile:    one sign per tile:  top bit of H(seed ^ kSignSalt, layer, tr, tc)
+  //   element: one sign per weight: bit (w % 64) of
+  //            mix64(H(seed ^ kSignSalt, layer, tr, tc) ^ (w / 64)), w = (r % BR) * BC + (c % BC)
+  //            Untiled schemes (dense, hashednet) have no tiles: `tile` gives +1 and
+  //            `element` uses the per-weight hash H(seed ^ kSignSalt, layer, r, c). Exact: +1.
+  ROAST_HD float sign(std::int64_t r, std::int64_t c) const {
+    if (sign_mode == SignMode::none || scheme == Scheme::exact) return 1.0f;
+    if (!tiled()) {
+      if (sign_mode == SignMode::tile) return 1.0f;  // no tiles: tile signs are all +1
+      return hash::sign_of(hash::hash3(seed ^ hash::kSignSalt, layer, std::uint64_t(r), std::uint64_t(c)));
+    }
+    const std::uint64_t th =
+        hash::hash3(seed ^ hash::kSignSalt, layer, std::uint64_t(r / tile_rows), std::uint64_t(c / tile_cols));
+    if (sign_mode == SignMode::tile) return hash::sign_of(th);
+    const std::uint64_t w = std::uint64_t((r % tile_rows) * tile_cols + (c % tile_cols));
+    return ((hash::mix64(th ^ (w >> 6)) >> (w & 63)) & 1u) ? -1.0f : 1.0f;
+  }
+};
+
+}  // namespace roast

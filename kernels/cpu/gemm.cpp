@@ -1,0 +1,39 @@
+#include <Eigen/Core>
+
+#include "kernels/cpu/cpu_kernels.h"
+
+namespace roast {
+namespace kernels {
+namespace cpu {
+
+namespace {
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstMap = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
+using Map = Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda, const float* B,
+          i64 ldb, float beta, float* C, i64 ldc) {
+  if (M == 0 || N == 0) return;
+  Map c(C, M, N, Eigen::OuterStride<>(ldc));
+  if (K == 0) {
+    if (beta == 0.0f) c.setZero(); else c *= beta;
+    return;
+  }
+  ConstMap a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
+  ConstMap b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
+  if (beta == 0.0f) {
+    c.setZero();
+  } else if (beta != 1.0f) {
+    c *= beta;
+  }
+  // noalias: C never overlaps A or B in the engine; Eigen then skips a temporary.
+  if (!trans_a && !trans_b) c.noalias() += alpha * a * b;
+  else if (trans_a && !trans_b) c.noalias() += alpha * a.transpose() * b;
+  else if (!trans_a && trans_b) c.noalias() += alpha * a * b.transpose();
+  else c.noalias() += alpha * a.transpose() * b.transpose();
+}
+
+}  // namespace cpu
+}  // namespace kernels
+}  // namespace roast

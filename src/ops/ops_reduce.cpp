@@ -1,0 +1,107 @@
+// Reductions over an axis, softmax / log-softmax, cross-entropy.
+#include "kernels/cpu/cpu_kernels.h"
+#include "ops/internal.h"
+#include "roast/autograd.h"
+#include "roast/ops.h"
+
+namespace roast {
+namespace kc = kernels::cpu;
+
+namespace {
+struct AxisView {
+  std::int64_t outer = 1, n = 1, inner = 1;
+};
+AxisView split_at(const Shape& shape, std::int64_t axis) {
+  AxisView v;
+  for (std::int64_t d = 0; d < std::int64_t(shape.size()); ++d) {
+    if (d < axis) v.outer *= shape[std::size_t(d)];
+    else if (d == axis) v.n = shape[std::size_t(d)];
+    else v.inner *= shape[std::size_t(d)];
+  }
+  return v;
+}
+
+Tensor reduce_op(const char* name, const Tensor& x, std::int64_t axis, bool keepdim, bool average) {
+  ops::require_f32(x, name);
+  if (!x.device().is_cpu()) ops::no_cuda_kernel(name);
+  const std::int64_t a = ops::normalize_axis(axis, x.dim(), name, x.shape());
+  const AxisView v = split_at(x.shape(), a);
+  ROAST_CHECK(!average || v.n > 0, name, ": cannot average over an empty axis in shape ", shape_str(x.shape()));
+  Shape out_shape = x.shape();
+  if (keepdim) out_shape[std::size_t(a)] = 1;
+  else out_shape.erase(out_shape.begin() + a);
+  const float scale = average ? 1.0f / float(v.n) : 1.0f;
+  Tensor y = Tensor::empty(out_shape, DType::f32, x.device());
+  kc::reduce_sum(x.data<float>(), y.data<float>(), v.outer, v.n, v.inner, scale);
+  return record(name, y, {x}, [v, scale, xs = x.shape(), dev = x.device()](const Tensor& g, GradSink& sink) {
+    Tensor gx = Tensor::empty(xs, DType::f32, dev);
+    kc::reduce_sum_backward(g.data<float>(), gx.data<float>(), v.outer, v.n, v.inner, scale);
+    sink.accumulate(0, gx);
+  });
+}
+
+Tensor flat(const Tensor& x) { return reshape(x, {x.numel()}); }
+
+Tensor softmax_op(const char* name, const Tensor& x, bool log) {
+  ops::require_f32(x, name);
+  if (!x.device().is_cpu()) ops::no_cuda_kernel(name);
+  ROAST_CHECK(x.dim() >= 1 && x.size(-1) > 0, name, ": needs a non-empty last axis, got ", x.describe());
+  const std::int64_t n = x.size(-1), rows = x.numel() / n;
+  Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
+  kc::softmax_rows(x.data<float>(), y.data<float>(), rows, n, log);
+  return record(name, y, {x}, [y_saved = y.detach(), rows, n, log](const Tensor& g, GradSink& sink) {
+    Tensor gx = Tensor::empty(y_saved.shape(), DType::f32, y_saved.device());
+    kc::softmax_rows_backward(y_saved.data<float>(), g.data<float>(), gx.data<float>(), rows, n, log);
+    sink.accumulate(0, gx);
+  });
+}
+}  // namespace
+
+Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim) { return reduce_op("sum", x, axis, keepdim, false); }
+Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim) { return reduce_op("mean", x, axis, keepdim, true); }
+Tensor sum_all(const Tensor& x) { return reduce_op("sum_all", flat(x), 0, true, false); }
+Tensor mean_all(const Tensor& x) { return reduce_op("mean_all", flat(x), 0, true, true); }
+Tensor softmax(const Tensor& x) { return softmax_op("softmax", x, false); }
+Tensor log_softmax(const Tensor& x) { return softmax_op("log_softmax", x, true); }
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing) {
+  const char* name = "cross_entropy";
+  ops::require_f32(logits, name, "logits");
+  ROAST_CHECK(labels.defined(), name, ": the labels tensor is empty");
+  ROAST_CHECK(logits.dim() == 2, name, ": logits must be [batch, classes], got ", logits.describe());
+  ROAST_CHECK(labels.dtype() != DType::f32, name, ": labels must be integer class ids (i32 or i64), got ",
+              labels.describe());
+  ROAST_CHECK(labels.dim() == 1 && labels.size(0) == logits.size(0), name, ": labels ", labels.describe(),
+              " do not match logits ", logits.describe(), " (expected [", logits.size(0), "])");
+  ROAST_CHECK(label_smoothing >= 0.0f && label_smoothing < 1.0f, name, ": label_smoothing must be in [0, 1), got ",
+              label_smoothing);
+  ops::require_same_device(logits, labels, name);
+  if (!logits.device().is_cpu()) ops::no_cuda_kernel(name);
+  const std::int64_t rows = logits.size(0), n = logits.size(1);
+  ROAST_CHECK(rows > 0 && n > 0, name, ": empty logits ", logits.describe());
+  const int label_bytes = int(dtype_size(labels.dtype()));
+  const void* label_ptr = labels.dtype() == DType::i64 ? static_cast<const void*>(labels.data<std::int64_t>())
+                                                        : static_cast<const void*>(labels.data<std::int32_t>());
+  Tensor probs = Tensor::empty(logits.shape(), DType::f32, logits.device());
+  std::int64_t bad = -1;
+  const double loss =
+      kc::cross_entropy(logits.data<float>(), label_ptr, label_bytes, rows, n, label_smoothing, probs.data<float>(), &bad);
+  if (bad >= 0) {
+    const std::int64_t value = labels.dtype() == DType::i64 ? labels.data<std::int64_t>()[bad]
+                                                            : std::int64_t(labels.data<std::int32_t>()[bad]);
+    fail(name, ": label ", value, " at row ", bad, " is outside [0, ", n, ") for logits ", logits.describe());
+  }
+  Tensor out = Tensor::from_vector(std::vector<float>{float(loss)}, {1}, logits.device());
+  return record(name, out, {logits, labels},
+                [probs, labels = labels.detach(), rows, n, label_smoothing](const Tensor& g, GradSink& sink) {
+                  Tensor gl = Tensor::empty(probs.shape(), DType::f32, probs.device());
+                  const int bytes = int(dtype_size(labels.dtype()));
+                  const void* ptr = labels.dtype() == DType::i64 ? static_cast<const void*>(labels.data<std::int64_t>())
+                                                                 : static_cast<const void*>(labels.data<std::int32_t>());
+                  kc::cross_entropy_backward(probs.data<float>(), ptr, bytes, rows, n, label_smoothing,
+                                             g.item() / float(rows), gl.data<float>());
+                  sink.accumulate(0, gl);
+                });
+}
+
+}  // namespace roast

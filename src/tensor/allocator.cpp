@@ -1,0 +1,98 @@
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "roast/config.h"
+#include "roast/tensor.h"
+#include "tensor/device_copy.h"
+#if ROAST_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace roast {
+namespace {
+
+constexpr std::size_t kCpuAlignment = 64;  // one cache line; what Eigen's packed GEMM likes
+
+class CpuAllocator final : public Allocator {
+ public:
+  void* allocate(std::size_t n_bytes) override {
+    if (n_bytes == 0) return nullptr;
+    const std::size_t rounded = (n_bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+    void* ptr = std::aligned_alloc(kCpuAlignment, rounded);
+    if (ptr == nullptr) fail("out of host memory: could not allocate ", n_bytes, " bytes");
+    return ptr;
+  }
+  void deallocate(void* ptr, std::size_t) override { std::free(ptr); }
+};
+
+#if ROAST_WITH_CUDA
+class CudaAllocator final : public Allocator {
+ public:
+  void* allocate(std::size_t n_bytes) override { return n_bytes ? cuda::device_malloc(n_bytes) : nullptr; }
+  void deallocate(void* ptr, std::size_t) override { cuda::device_free(ptr); }
+};
+#endif
+
+[[noreturn]] void no_cuda_backend(const char* what) {
+  fail(what, ": this build of roast has no CUDA backend (it was configured without nvcc or with "
+             "ROAST_USE_CUDA=OFF). Rebuild with nvcc on PATH, or use device \"cpu\".");
+}
+
+}  // namespace
+
+bool cuda_available() {
+#if ROAST_WITH_CUDA
+  return cuda::device_count() > 0;
+#else
+  return false;
+#endif
+}
+
+Allocator& allocator_for(Device device) {
+  static CpuAllocator cpu;
+  if (device.is_cpu()) return cpu;
+#if ROAST_WITH_CUDA
+  static CudaAllocator gpu;
+  cuda::check_device(device.index);
+  return gpu;
+#else
+  no_cuda_backend("allocating on cuda");
+#endif
+}
+
+Storage::Storage(std::size_t n_bytes, Device device) : n_bytes_(n_bytes), device_(device) {
+  data_ = allocator_for(device).allocate(n_bytes);
+}
+
+Storage::~Storage() {
+  if (data_ != nullptr) allocator_for(device_).deallocate(data_, n_bytes_);
+}
+
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t n_bytes) {
+  if (n_bytes == 0) return;
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memcpy(dst, src, n_bytes);
+    return;
+  }
+#if ROAST_WITH_CUDA
+  cuda::copy(dst, !dst_device.is_cpu(), src, !src_device.is_cpu(), n_bytes);
+#else
+  no_cuda_backend("copying to or from cuda");
+#endif
+}
+
+void fill_bytes_zero(void* dst, Device device, std::size_t n_bytes) {
+  if (n_bytes == 0) return;
+  if (device.is_cpu()) {
+    std::memset(dst, 0, n_bytes);
+    return;
+  }
+#if ROAST_WITH_CUDA
+  cuda::memset_zero(dst, n_bytes);
+#else
+  no_cuda_backend("zero-filling on cuda");
+#endif
+}
+
+}  // namespace roast
