@@ -34,10 +34,12 @@ class CudaAllocator final : public Allocator {
 };
 #endif
 
+#if !ROAST_WITH_CUDA
 [[noreturn]] void no_cuda_backend(const char* what) {
   fail(what, ": this build of roast has no CUDA backend (it was configured without nvcc or with "
              "ROAST_USE_CUDA=OFF). Rebuild with nvcc on PATH, or use device \"cpu\".");
 }
+#endif
 
 }  // namespace
 

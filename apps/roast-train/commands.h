@@ -1,0 +1,12 @@
+// Subcommands of roast-train; each adds itself to the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace roast {
+namespace cli {
+
+void add_demo_command(CLI::App& app);
+
+}  // namespace cli
+}  // namespace roast
