@@ -1,0 +1,37 @@
+// Checkpoint files: one header (JSON text) and named tensors, written atomically.
+//
+// Layout (little-endian): magic "ROASTCKP", u32 format version, u32 section count, then
+// sections {u8 kind (0 json, 1 tensor), u32 name length, name, [tensor: u8 dtype, u32 rank,
+// i64 dims...], u64 payload bytes, payload, u32 CRC-32 of payload}, then "ROASTEND".
+// save_checkpoint writes a temporary file in the same folder, flushes it to disk and
+// renames it over the target, so the previous file stays intact until the new one is
+// complete. load_checkpoint checks the magic, the version, every size and every CRC, and
+// throws roast::Error naming the file and what is wrong.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "roast/tensor.h"
+
+namespace roast {
+
+constexpr std::uint32_t kCheckpointVersion = 1;
+
+struct Checkpoint {
+  std::string header_json;  // the resolved config, step, RNG states, vocabulary, ...
+  std::vector<std::pair<std::string, Tensor>> tensors;  // e.g. "memory", "slot/exp_avg"
+
+  // The tensor with this name; throws roast::Error naming the file's contents when absent.
+  const Tensor& tensor(const std::string& name) const;
+  bool has(const std::string& name) const;
+};
+
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+Checkpoint load_checkpoint(const std::string& path);
+
+// Writes `contents` to `path` atomically (temporary file + fsync + rename).
+void write_file_atomic(const std::string& path, const std::string& contents);
+
+}  // namespace roast

@@ -1,0 +1,65 @@
+// Optimizers, learning-rate schedules and gradient clipping over the flat memory.
+//
+// An optimizer updates the memory's parameter array in place from its gradient; its state
+// (momentum, Adam moments, Adagrad sums) lives in slots of the same size m that the caller
+// provides (Memory::slot), so optimizer memory is O(m), never O(virtual parameters).
+// All work is O(m) element-wise, OpenMP parallel, deterministic.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "roast/tensor.h"
+
+namespace roast {
+
+struct OptimizerConfig {
+  std::string name = "adam";  // sgd | adam | adamw | adagrad
+  float lr = 1e-3f;
+  float momentum = 0.0f;      // sgd
+  bool nesterov = false;      // sgd (needs momentum > 0)
+  float weight_decay = 0.0f;  // sgd, adam, adagrad: L2 added to the gradient; adamw: decoupled
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // adam, adamw (eps also adagrad)
+  float grad_clip_norm = 0.0f;  // clip the global gradient norm to this (0: off)
+  bool grad_scaling = false;    // divide dL/dM[j] by S_j (ROAST gradient scaling)
+};
+// Throws roast::Error naming the field when a value is out of range or the name unknown.
+void validate(const OptimizerConfig& config);
+
+struct ScheduleConfig {
+  std::string name = "constant";  // constant | step | cosine
+  std::int64_t warmup_steps = 0;  // linear warm-up from 0 to lr over these steps (any schedule)
+  std::int64_t step_size = 1000;  // step: multiply by gamma every step_size steps
+  float gamma = 0.1f;             // step
+  float min_lr_ratio = 0.0f;      // cosine: final lr = lr * min_lr_ratio
+};
+void validate(const ScheduleConfig& config);
+// The learning rate at `step` (0-based) of `total_steps`, for base rate `lr`.
+float scheduled_lr(const ScheduleConfig& schedule, float lr, std::int64_t step, std::int64_t total_steps);
+
+// Names of the state slots an optimizer keeps (each m floats).
+std::vector<std::string> optimizer_slots(const OptimizerConfig& config);
+
+// Gives the slot with this name (created zero-filled, same shape and device as params).
+using SlotFn = std::function<Tensor(const std::string& name)>;
+
+class Optimizer {
+ public:
+  explicit Optimizer(OptimizerConfig config);
+  const OptimizerConfig& config() const { return config_; }
+
+  // One update of params [m] from grad [m] at learning rate lr. grad_scale [m] (the S_j of
+  // Memory) is used when config().grad_scaling; cells with S_j = 0 (never read) are left alone.
+  // Returns the global gradient norm before clipping.
+  double step(Tensor& params, Tensor& grad, const SlotFn& slot, float lr, const Tensor* grad_scale = nullptr);
+
+  std::int64_t steps_taken() const { return steps_; }
+  void set_steps_taken(std::int64_t steps) { steps_ = steps; }  // restored from checkpoints
+
+ private:
+  OptimizerConfig config_;
+  std::int64_t steps_ = 0;
+};
+
+}  // namespace roast
