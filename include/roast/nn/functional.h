@@ -1,0 +1,30 @@
+// Differentiable building blocks of layers (no parameters here: layers add those).
+// Shapes: images are [B, C, H, W]; sequences [B, T, D]. Errors name the op and shapes.
+#pragma once
+
+#include "roast/tensor.h"
+
+namespace roast {
+namespace nn {
+
+// x [B, C, H, W] -> columns [B * OH * OW, C * kh * kw] (zero padding; order c, i, j):
+// the left operand of a convolution as a GEMM.
+Tensor im2col(const Tensor& x, std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t stride, std::int64_t padding);
+
+// Pooling over kernel x kernel windows with the given stride (no padding).
+Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride);
+Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride);
+Tensor global_avg_pool2d(const Tensor& x);  // [B, C, H, W] -> [B, C]
+
+// (x - mean) / sqrt(var + eps) over the last axis (layer norm without gain and bias).
+Tensor layer_norm(const Tensor& x, float eps);
+// Per-channel normalisation over batch and space for x [B, C, H, W] or [B, C] (batch norm in
+// training mode, without gain and bias). Writes the batch mean and biased variance ([C]).
+Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* batch_var);
+
+// Inverted dropout: zeroes each element with probability p, scales the rest by 1 / (1 - p).
+// The mask is a pure function of seed. p = 0 returns x.
+Tensor dropout(const Tensor& x, float p, std::uint64_t seed);
+
+}  // namespace nn
+}  // namespace roast

@@ -1,0 +1,160 @@
+#include "kernels/cpu/nn_kernels.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace roast {
+namespace kernels {
+namespace cpu {
+
+void im2col(const float* x, float* cols, const ConvGeometry& g) {
+  const i64 oh = g.out_h(), ow = g.out_w(), K = g.patch();
+#pragma omp parallel for collapse(2) schedule(static)
+  for (i64 b = 0; b < g.batch; ++b)
+    for (i64 oy = 0; oy < oh; ++oy)
+      for (i64 ox = 0; ox < ow; ++ox) {
+        float* row = cols + ((b * oh + oy) * ow + ox) * K;
+        for (i64 c = 0; c < g.channels; ++c) {
+          const float* plane = x + (b * g.channels + c) * g.height * g.width;
+          for (i64 i = 0; i < g.kernel_h; ++i) {
+            const i64 y = oy * g.stride - g.padding + i;
+            for (i64 j = 0; j < g.kernel_w; ++j) {
+              const i64 xx = ox * g.stride - g.padding + j;
+              const bool inside = y >= 0 && y < g.height && xx >= 0 && xx < g.width;
+              *row++ = inside ? plane[y * g.width + xx] : 0.0f;
+            }
+          }
+        }
+      }
+}
+
+void col2im_add(const float* gcols, float* gx, const ConvGeometry& g) {
+  const i64 oh = g.out_h(), ow = g.out_w(), K = g.patch();
+  // Parallel over (batch, channel) planes: each thread owns whole planes of gx.
+#pragma omp parallel for collapse(2) schedule(static)
+  for (i64 b = 0; b < g.batch; ++b)
+    for (i64 c = 0; c < g.channels; ++c) {
+      float* plane = gx + (b * g.channels + c) * g.height * g.width;
+      for (i64 oy = 0; oy < oh; ++oy)
+        for (i64 ox = 0; ox < ow; ++ox) {
+          const float* row = gcols + ((b * oh + oy) * ow + ox) * K + c * g.kernel_h * g.kernel_w;
+          for (i64 i = 0; i < g.kernel_h; ++i) {
+            const i64 y = oy * g.stride - g.padding + i;
+            if (y < 0 || y >= g.height) continue;
+            for (i64 j = 0; j < g.kernel_w; ++j) {
+              const i64 xx = ox * g.stride - g.padding + j;
+              if (xx >= 0 && xx < g.width) plane[y * g.width + xx] += row[i * g.kernel_w + j];
+            }
+          }
+        }
+    }
+}
+
+void max_pool(const float* x, float* y, std::int32_t* argmax, i64 planes, i64 h, i64 w, i64 k, i64 s) {
+  const i64 oh = (h - k) / s + 1, ow = (w - k) / s + 1;
+#pragma omp parallel for schedule(static)
+  for (i64 p = 0; p < planes; ++p)
+    for (i64 oy = 0; oy < oh; ++oy)
+      for (i64 ox = 0; ox < ow; ++ox) {
+        float best = -std::numeric_limits<float>::infinity();
+        std::int32_t at = 0;
+        for (i64 i = 0; i < k; ++i)
+          for (i64 j = 0; j < k; ++j) {
+            const i64 off = (oy * s + i) * w + ox * s + j;
+            if (x[p * h * w + off] > best) best = x[p * h * w + off], at = std::int32_t(off);
+          }
+        y[(p * oh + oy) * ow + ox] = best;
+        argmax[(p * oh + oy) * ow + ox] = at;
+      }
+}
+
+void max_pool_backward(const float* gy, const std::int32_t* argmax, float* gx, i64 planes, i64 h, i64 w, i64 k, i64 s) {
+  const i64 oh = (h - k) / s + 1, ow = (w - k) / s + 1;
+#pragma omp parallel for schedule(static)
+  for (i64 p = 0; p < planes; ++p)
+    for (i64 o = 0; o < oh * ow; ++o) gx[p * h * w + argmax[p * oh * ow + o]] += gy[p * oh * ow + o];
+}
+
+void avg_pool(const float* x, float* y, i64 planes, i64 h, i64 w, i64 k, i64 s) {
+  const i64 oh = (h - k) / s + 1, ow = (w - k) / s + 1;
+  const float inv = 1.0f / float(k * k);
+#pragma omp parallel for schedule(static)
+  for (i64 p = 0; p < planes; ++p)
+    for (i64 oy = 0; oy < oh; ++oy)
+      for (i64 ox = 0; ox < ow; ++ox) {
+        float total = 0.0f;
+        for (i64 i = 0; i < k; ++i)
+          for (i64 j = 0; j < k; ++j) total += x[p * h * w + (oy * s + i) * w + ox * s + j];
+        y[(p * oh + oy) * ow + ox] = total * inv;
+      }
+}
+
+void avg_pool_backward(const float* gy, float* gx, i64 planes, i64 h, i64 w, i64 k, i64 s) {
+  const i64 oh = (h - k) / s + 1, ow = (w - k) / s + 1;
+  const float inv = 1.0f / float(k * k);
+#pragma omp parallel for schedule(static)
+  for (i64 p = 0; p < planes; ++p)
+    for (i64 oy = 0; oy < oh; ++oy)
+      for (i64 ox = 0; ox < ow; ++ox) {
+        const float g = gy[(p * oh + oy) * ow + ox] * inv;
+        for (i64 i = 0; i < k; ++i)
+          for (i64 j = 0; j < k; ++j) gx[p * h * w + (oy * s + i) * w + ox * s + j] += g;
+      }
+}
+
+namespace {
+// Visits the elements of normalised set `set`: (o, inner range) pairs.
+template <typename F>
+void for_set(i64 set, i64 outer, i64 groups, i64 inner, bool across_outer, F f) {
+  if (across_outer) {
+    for (i64 o = 0; o < outer; ++o) f((o * groups + set) * inner, inner);
+  } else {
+    f(set * inner, inner);
+  }
+}
+}  // namespace
+
+void normalize(const float* x, float* y, float* mean, float* rstd, i64 outer, i64 groups, i64 inner, float eps,
+               bool across_outer) {
+  const i64 n_sets = across_outer ? groups : outer * groups;
+  const double count = double(across_outer ? outer * inner : inner);
+#pragma omp parallel for schedule(static)
+  for (i64 set = 0; set < n_sets; ++set) {
+    double total = 0.0, total_sq = 0.0;
+    for_set(set, outer, groups, inner, across_outer, [&](i64 at, i64 n) {
+      for (i64 i = 0; i < n; ++i) total += x[at + i];
+    });
+    const double mu = total / count;
+    for_set(set, outer, groups, inner, across_outer, [&](i64 at, i64 n) {
+      for (i64 i = 0; i < n; ++i) total_sq += (x[at + i] - mu) * (x[at + i] - mu);
+    });
+    const float r = float(1.0 / std::sqrt(total_sq / count + double(eps)));
+    mean[set] = float(mu);
+    rstd[set] = r;
+    for_set(set, outer, groups, inner, across_outer, [&](i64 at, i64 n) {
+      for (i64 i = 0; i < n; ++i) y[at + i] = (x[at + i] - float(mu)) * r;
+    });
+  }
+}
+
+void normalize_backward(const float* y, const float* gy, const float* rstd, float* gx, i64 outer, i64 groups, i64 inner,
+                        bool across_outer) {
+  const i64 n_sets = across_outer ? groups : outer * groups;
+  const double count = double(across_outer ? outer * inner : inner);
+#pragma omp parallel for schedule(static)
+  for (i64 set = 0; set < n_sets; ++set) {
+    double sum_g = 0.0, sum_gy = 0.0;
+    for_set(set, outer, groups, inner, across_outer, [&](i64 at, i64 n) {
+      for (i64 i = 0; i < n; ++i) sum_g += gy[at + i], sum_gy += double(gy[at + i]) * y[at + i];
+    });
+    const float mg = float(sum_g / count), mgy = float(sum_gy / count), r = rstd[set];
+    for_set(set, outer, groups, inner, across_outer, [&](i64 at, i64 n) {
+      for (i64 i = 0; i < n; ++i) gx[at + i] = r * (gy[at + i] - mg - y[at + i] * mgy);
+    });
+  }
+}
+
+}  // namespace cpu
+}  // namespace kernels
+}  // namespace roast

@@ -1,0 +1,127 @@
+#include "roast/nn/functional.h"
+
+#include <random>
+
+#include "kernels/cpu/nn_kernels.h"
+#include "ops/internal.h"
+#include "roast/autograd.h"
+#include "roast/ops.h"
+
+namespace roast {
+namespace nn {
+namespace kc = kernels::cpu;
+
+namespace {
+void require_cpu(const Tensor& x, const char* op) {
+  if (!x.device().is_cpu()) ops::no_cuda_kernel(op);
+}
+void require_image(const Tensor& x, const char* op) {
+  ops::require_f32(x, op);
+  ROAST_CHECK(x.dim() == 4, op, ": needs an image batch [B, C, H, W], got ", x.describe());
+  require_cpu(x, op);
+}
+}  // namespace
+
+Tensor im2col(const Tensor& x, std::int64_t kh, std::int64_t kw, std::int64_t stride, std::int64_t padding) {
+  const char* name = "im2col";
+  require_image(x, name);
+  const kc::ConvGeometry g{x.size(0), x.size(1), x.size(2), x.size(3), kh, kw, stride, padding};
+  ROAST_CHECK(kh > 0 && kw > 0 && stride > 0 && padding >= 0, name, ": kernel ", kh, "x", kw, ", stride ", stride,
+              ", padding ", padding, " are not valid");
+  ROAST_CHECK(g.out_h() > 0 && g.out_w() > 0, name, ": a ", kh, "x", kw, " kernel with padding ", padding,
+              " does not fit input ", x.describe());
+  Tensor cols = Tensor::empty({g.batch * g.out_h() * g.out_w(), g.patch()}, DType::f32, x.device());
+  kc::im2col(x.data<float>(), cols.data<float>(), g);
+  return record(name, cols, {x}, [g, xs = x.shape()](const Tensor& gc, GradSink& sink) {
+    Tensor gx = Tensor::zeros(xs);
+    kc::col2im_add(gc.data<float>(), gx.data<float>(), g);
+    sink.accumulate(0, gx);
+  });
+}
+
+namespace {
+Tensor pool(const char* name, const Tensor& x, std::int64_t k, std::int64_t s, bool is_max) {
+  require_image(x, name);
+  const std::int64_t h = x.size(2), w = x.size(3), planes = x.size(0) * x.size(1);
+  ROAST_CHECK(k > 0 && s > 0 && k <= h && k <= w, name, ": window ", k, " stride ", s, " does not fit ", x.describe());
+  const std::int64_t oh = (h - k) / s + 1, ow = (w - k) / s + 1;
+  Tensor y = Tensor::empty({x.size(0), x.size(1), oh, ow});
+  if (!is_max) {
+    kc::avg_pool(x.data<float>(), y.data<float>(), planes, h, w, k, s);
+    return record(name, y, {x}, [xs = x.shape(), planes, h, w, k, s](const Tensor& g, GradSink& sink) {
+      Tensor gx = Tensor::zeros(xs);
+      kc::avg_pool_backward(g.data<float>(), gx.data<float>(), planes, h, w, k, s);
+      sink.accumulate(0, gx);
+    });
+  }
+  Tensor argmax = Tensor::empty(y.shape(), DType::i32);
+  kc::max_pool(x.data<float>(), y.data<float>(), argmax.data<std::int32_t>(), planes, h, w, k, s);
+  return record(name, y, {x}, [xs = x.shape(), argmax, planes, h, w, k, s](const Tensor& g, GradSink& sink) {
+    Tensor gx = Tensor::zeros(xs);
+    kc::max_pool_backward(g.data<float>(), argmax.data<std::int32_t>(), gx.data<float>(), planes, h, w, k, s);
+    sink.accumulate(0, gx);
+  });
+}
+
+// The shared body of layer and batch norm: normalise sets of x viewed as [outer, groups, inner].
+Tensor normalize_op(const char* name, const Tensor& x, std::int64_t outer, std::int64_t groups, std::int64_t inner,
+                    float eps, bool across_outer, Tensor* mean_out, Tensor* var_out) {
+  const std::int64_t n_sets = across_outer ? groups : outer * groups;
+  Tensor y = Tensor::empty(x.shape());
+  Tensor mean = Tensor::empty({n_sets}), rstd = Tensor::empty({n_sets});
+  kc::normalize(x.data<float>(), y.data<float>(), mean.data<float>(), rstd.data<float>(), outer, groups, inner, eps,
+                across_outer);
+  if (mean_out != nullptr) *mean_out = mean;
+  if (var_out != nullptr) {  // var = 1 / rstd^2 - eps
+    std::vector<float> r = rstd.to_vector();
+    for (float& v : r) v = 1.0f / (v * v) - eps;
+    *var_out = Tensor::from_vector(r, {n_sets});
+  }
+  return record(name, y, {x}, [y_saved = y.detach(), rstd, outer, groups, inner, across_outer](const Tensor& g, GradSink& sink) {
+    Tensor gx = Tensor::empty(y_saved.shape());
+    kc::normalize_backward(y_saved.data<float>(), g.data<float>(), rstd.data<float>(), gx.data<float>(), outer, groups,
+                           inner, across_outer);
+    sink.accumulate(0, gx);
+  });
+}
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride) { return pool("max_pool2d", x, kernel, stride, true); }
+Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride) { return pool("avg_pool2d", x, kernel, stride, false); }
+
+Tensor global_avg_pool2d(const Tensor& x) {
+  require_image(x, "global_avg_pool2d");
+  return mean(reshape(x, {x.size(0), x.size(1), x.size(2) * x.size(3)}), 2);
+}
+
+Tensor layer_norm(const Tensor& x, float eps) {
+  ops::require_f32(x, "layer_norm");
+  require_cpu(x, "layer_norm");
+  ROAST_CHECK(x.dim() >= 1 && x.size(-1) > 0, "layer_norm: needs a non-empty last axis, got ", x.describe());
+  const std::int64_t n = x.size(-1);
+  return normalize_op("layer_norm", x, x.numel() / n, 1, n, eps, false, nullptr, nullptr);
+}
+
+Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* batch_var) {
+  ops::require_f32(x, "batch_norm");
+  require_cpu(x, "batch_norm");
+  ROAST_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: needs [B, C] or [B, C, H, W], got ", x.describe());
+  ROAST_CHECK(x.size(0) * (x.dim() == 4 ? x.size(2) * x.size(3) : 1) > 1, "batch_norm: needs more than one value per channel in training, got ",
+              x.describe(), ". Use a batch size above 1");
+  const std::int64_t inner = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
+  return normalize_op("batch_norm", x, x.size(0), x.size(1), inner, eps, true, batch_mean, batch_var);
+}
+
+Tensor dropout(const Tensor& x, float p, std::uint64_t seed) {
+  ROAST_CHECK(p >= 0.0f && p < 1.0f, "dropout: p must be in [0, 1), got ", p);
+  if (p == 0.0f) return x;
+  std::mt19937_64 rng(seed);
+  std::bernoulli_distribution keep(1.0 - double(p));
+  std::vector<float> mask(static_cast<std::size_t>(x.numel()));
+  const float scale = 1.0f / (1.0f - p);
+  for (float& m : mask) m = keep(rng) ? scale : 0.0f;
+  return mul(x, Tensor::from_vector(mask, x.shape(), x.device()));
+}
+
+}  // namespace nn
+}  // namespace roast

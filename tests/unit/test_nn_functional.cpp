@@ -1,0 +1,80 @@
+// Gradient checks and reference values for the layer building blocks.
+#include "roast/nn/functional.h"
+#include "roast/ops.h"
+#include "support/catch.h"
+#include "support/gradcheck.h"
+
+using namespace roast;
+
+TEST_CASE("nn: im2col matches a direct convolution and has the right gradient", "[nn][grad]") {
+  const Tensor x = randn({2, 3, 5, 4}, 1), w = randn({3 * 3 * 3, 2}, 2);
+  // Direct convolution, stride 2, padding 1, weight laid out [(c, i, j), out].
+  const std::int64_t oh = (5 + 2 - 3) / 2 + 1, ow = (4 + 2 - 3) / 2 + 1;
+  const std::vector<float> xv = x.to_vector(), wv = w.to_vector();
+  std::vector<float> ref(std::size_t(2 * oh * ow * 2), 0.0f);
+  for (int b = 0; b < 2; ++b)
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox)
+        for (int o = 0; o < 2; ++o) {
+          double acc = 0;
+          for (int c = 0; c < 3; ++c)
+            for (int i = 0; i < 3; ++i)
+              for (int j = 0; j < 3; ++j) {
+                const int y = oy * 2 - 1 + i, xx = ox * 2 - 1 + j;
+                if (y < 0 || y >= 5 || xx < 0 || xx >= 4) continue;
+                acc += xv[std::size_t(((b * 3 + c) * 5 + y) * 4 + xx)] * wv[std::size_t(((c * 3 + i) * 3 + j) * 2 + o)];
+              }
+          ref[std::size_t(((b * oh + oy) * ow + ox) * 2 + o)] = float(acc);
+        }
+  const Tensor got = matmul(nn::im2col(x, 3, 3, 2, 1), w);
+  CHECK(roast::testing::relative_error(got, Tensor::from_vector(ref, got.shape())) < 1e-5);
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::im2col(in[0], 3, 2, 1, 1); }, {randn({2, 2, 4, 3}, 3)});
+}
+
+TEST_CASE("nn: pooling values and gradients", "[nn][grad]") {
+  const Tensor x = Tensor::from_vector(std::vector<float>{1, 5, 2, 0, 3, 4, 8, 1, 0, 2, 9, 3, 1, 7, 2, 6}, {1, 1, 4, 4});
+  CHECK(nn::max_pool2d(x, 2, 2).to_vector() == std::vector<float>{5, 8, 7, 9});
+  CHECK(nn::avg_pool2d(x, 2, 2).to_vector() == std::vector<float>{3.25f, 2.75f, 2.5f, 5.0f});
+  CHECK(nn::global_avg_pool2d(x).to_vector()[0] == Approx(54.0f / 16.0f));
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::max_pool2d(in[0], 2, 2); }, {randn({2, 3, 4, 6}, 4)});
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::max_pool2d(in[0], 3, 1); }, {randn({1, 2, 5, 5}, 5)});
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::avg_pool2d(in[0], 2, 1); }, {randn({2, 2, 3, 4}, 6)});
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::global_avg_pool2d(in[0]); }, {randn({2, 3, 2, 2}, 7)});
+}
+
+TEST_CASE("nn: layer norm and batch norm", "[nn][grad]") {
+  const Tensor x = randn({3, 5}, 8, 2.0f);
+  const std::vector<float> y = nn::layer_norm(x, 1e-5f).to_vector();
+  double mean0 = 0, var0 = 0;
+  for (int j = 0; j < 5; ++j) mean0 += y[std::size_t(j)] / 5.0;
+  for (int j = 0; j < 5; ++j) var0 += (y[std::size_t(j)] - mean0) * (y[std::size_t(j)] - mean0) / 5.0;
+  CHECK(mean0 == Approx(0.0).margin(1e-6));
+  CHECK(var0 == Approx(1.0).epsilon(1e-3));
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::layer_norm(in[0], 1e-5f); }, {randn({2, 3, 6}, 9)});
+
+  Tensor mean, var;
+  const Tensor img = randn({4, 3, 2, 2}, 10, 1.5f);
+  nn::batch_norm_train(img, 1e-5f, &mean, &var);
+  const std::vector<float> v = img.to_vector();
+  double m1 = 0;  // channel 1 over batch and space
+  for (int b = 0; b < 4; ++b)
+    for (int s = 0; s < 4; ++s) m1 += v[std::size_t((b * 3 + 1) * 4 + s)] / 16.0;
+  CHECK(mean.to_vector()[1] == Approx(m1).epsilon(1e-5));
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::batch_norm_train(in[0], 1e-5f, nullptr, nullptr); },
+                  {randn({3, 2, 2, 3}, 11)});
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::batch_norm_train(in[0], 1e-5f, nullptr, nullptr); },
+                  {randn({5, 4}, 12)});
+}
+
+TEST_CASE("nn: dropout is seeded and unbiased", "[nn]") {
+  const Tensor x = Tensor::full({10000}, 1.0f);
+  const std::vector<float> a = nn::dropout(x, 0.3f, 5).to_vector(), b = nn::dropout(x, 0.3f, 5).to_vector();
+  CHECK(a == b);
+  double total = 0;
+  int zeros = 0;
+  for (float v : a) total += v, zeros += v == 0.0f;
+  CHECK(total / 10000.0 == Approx(1.0).epsilon(0.03));
+  CHECK(zeros == Approx(3000).margin(200));
+  CHECK(nn::dropout(x, 0.3f, 6).to_vector() != a);
+  CHECK_THROWS_AS(nn::dropout(x, 1.0f, 1), Error);
+}
