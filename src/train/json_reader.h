@@ -38,6 +38,7 @@ class JsonReader {
   std::string key_path(const std::string& key) const;
   [[noreturn]] void bad(const std::string& key, const std::string& problem, const std::string& example = "") const;
   const std::string& path() const { return path_; }
+  const std::string& source() const { return source_; }
 
  private:
   const nlohmann::json& value_;

@@ -1,0 +1,170 @@
+// Layers: every trainable number lives in the memory (memory.h).
+//
+// A layer is built in two steps. First it declares its virtual tensors to a Planner
+// (declare), in a fixed order: the declaration index is part of every hash key, so the
+// same model config always gives the same map. Once the plan is finalised and the Memory
+// exists, forward(x, ctx) reads its weights from ctx.memory through their mappings; the
+// backward adds into the memory's gradient in place. Layers own only non-trainable
+// buffers (batch-norm running statistics), which checkpoints keep.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "roast/memory.h"
+#include "roast/tensor.h"
+
+namespace roast {
+namespace nn {
+
+// What a forward pass needs besides its input.
+struct Context {
+  const Memory* memory = nullptr;
+  bool training = false;
+  std::uint64_t seed = 0;      // dropout masks derive from (seed, call counter)
+  std::uint64_t n_random = 0;  // calls that drew randomness in this pass
+  Tensor key_padding_mask;     // text: f32 [B, T], 1 for tokens, 0 for padding
+
+  explicit Context(const Memory& m, bool train = false, std::uint64_t s = 0) : memory(&m), training(train), seed(s) {}
+  // A fresh seed for one random op of this pass.
+  std::uint64_t next_seed();
+  const Mapping& mapping(std::uint32_t tensor_id) const;
+};
+
+class Module {
+ public:
+  explicit Module(std::string name) : name_(std::move(name)) {}
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  const std::string& name() const { return name_; }
+  // Declares this module's virtual tensors (names prefixed by name()).
+  virtual void declare(Planner& planner) = 0;
+  // Non-trainable state by name, appended to `out` (default: none).
+  virtual void buffers(std::vector<std::pair<std::string, Tensor*>>& out);
+
+ protected:
+  std::string child(const std::string& suffix) const { return name_.empty() ? suffix : name_ + "." + suffix; }
+
+ private:
+  std::string name_;
+};
+
+// y = x W + b; x [..., in] -> [..., out]. W is an in x out matrix (fan-in in), b exact cells.
+class Linear : public Module {
+ public:
+  Linear(std::string name, std::int64_t in, std::int64_t out, bool bias = true);
+  void declare(Planner& planner) override;
+  Tensor forward(const Tensor& x, Context& ctx) const;
+  std::int64_t in_features() const { return in_; }
+  std::int64_t out_features() const { return out_; }
+  std::uint32_t weight_id() const { return weight_; }
+  std::uint32_t bias_id() const { return bias_; }
+  bool has_bias() const { return has_bias_; }
+
+ private:
+  std::int64_t in_, out_;
+  bool has_bias_;
+  std::uint32_t weight_ = 0, bias_ = 0;
+};
+
+// Token ids [...] (i32/i64 in [0, rows)) -> [..., dim]. ROBE-Z chunks in the hashed schemes;
+// the backward touches only the rows in the batch.
+class Embedding : public Module {
+ public:
+  Embedding(std::string name, std::int64_t rows, std::int64_t dim, float init_std);
+  void declare(Planner& planner) override;
+  Tensor forward(const Tensor& ids, Context& ctx) const;
+  std::uint32_t table_id() const { return table_; }
+
+ private:
+  std::int64_t rows_, dim_;
+  float init_std_;
+  std::uint32_t table_ = 0;
+};
+
+// 2-D convolution through its im2col view on ROAST-MM: K = C * kh * kw, N = out channels.
+// x [B, C, H, W] -> [B, out, OH, OW].
+class Conv2d : public Module {
+ public:
+  Conv2d(std::string name, std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel,
+         std::int64_t stride = 1, std::int64_t padding = 0, bool bias = true);
+  void declare(Planner& planner) override;
+  Tensor forward(const Tensor& x, Context& ctx) const;
+  std::uint32_t weight_id() const { return weight_; }
+
+ private:
+  std::int64_t in_, out_, kernel_, stride_, padding_;
+  bool has_bias_;
+  std::uint32_t weight_ = 0, bias_ = 0;
+};
+
+// Batch norm over [B, C, H, W] or [B, C]: gain and bias in exact cells, running mean and
+// variance as buffers (updated in training with `momentum`, used in evaluation).
+class BatchNorm : public Module {
+ public:
+  BatchNorm(std::string name, std::int64_t channels, float momentum = 0.1f, float eps = 1e-5f);
+  void declare(Planner& planner) override;
+  Tensor forward(const Tensor& x, Context& ctx);
+  void buffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
+
+ private:
+  std::int64_t channels_;
+  float momentum_, eps_;
+  std::uint32_t gain_ = 0, bias_ = 0;
+  Tensor running_mean_, running_var_;
+};
+
+// Layer norm over the last axis with gain and bias in exact cells.
+class LayerNorm : public Module {
+ public:
+  LayerNorm(std::string name, std::int64_t dim, float eps = 1e-5f);
+  void declare(Planner& planner) override;
+  Tensor forward(const Tensor& x, Context& ctx) const;
+
+ private:
+  std::int64_t dim_;
+  float eps_;
+  std::uint32_t gain_ = 0, bias_ = 0;
+};
+
+// Multi-head self-attention: x [B, T, D] -> [B, T, D]; ctx.key_padding_mask (if set, [B, T])
+// keeps padded keys out of every query's softmax.
+class SelfAttention : public Module {
+ public:
+  SelfAttention(std::string name, std::int64_t dim, std::int64_t heads, float dropout = 0.0f);
+  void declare(Planner& planner) override;
+  Tensor forward(const Tensor& x, Context& ctx) const;
+
+ private:
+  std::int64_t dim_, heads_;
+  float dropout_;
+  Linear query_, key_, value_, output_;
+};
+
+// A transformer encoder block: attention and a GELU feed-forward network, each with a
+// residual connection; layer norm before each (pre-norm) or after each residual (post-norm).
+class TransformerBlock : public Module {
+ public:
+  TransformerBlock(std::string name, std::int64_t dim, std::int64_t heads, std::int64_t ffn_dim, bool pre_norm,
+                   float dropout);
+  void declare(Planner& planner) override;
+  Tensor forward(const Tensor& x, Context& ctx) const;
+
+ private:
+  bool pre_norm_;
+  float dropout_;
+  SelfAttention attention_;
+  LayerNorm norm1_, norm2_;
+  Linear ffn_in_, ffn_out_;
+};
+
+// Functional forms that need the context (dropout is off outside training).
+Tensor dropout(const Tensor& x, float p, Context& ctx);
+
+}  // namespace nn
+}  // namespace roast

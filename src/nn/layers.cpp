@@ -1,0 +1,88 @@
+// Linear, Embedding, Conv2d and the context: the layers whose weights are matrices or tables.
+#include <cmath>
+
+#include "roast/hash.h"
+#include "roast/nn/functional.h"
+#include "roast/nn/module.h"
+#include "roast/ops.h"
+#include "roast/roast_matmul.h"
+#include "nn/embedding_op.h"
+
+namespace roast {
+namespace nn {
+
+std::uint64_t Context::next_seed() { return hash::hash3(seed, 0xD50Bull, n_random++, 0); }
+
+const Mapping& Context::mapping(std::uint32_t tensor_id) const {
+  ROAST_CHECK(memory != nullptr, "nn::Context: no memory bound");
+  const auto& tensors = memory->plan().tensors();
+  ROAST_CHECK(tensor_id < tensors.size(), "nn::Context: tensor id ", tensor_id, " is not in the memory's plan (",
+              tensors.size(), " tensors); was the model declared to the planner that built this memory?");
+  return tensors[tensor_id].mapping;
+}
+
+void Module::buffers(std::vector<std::pair<std::string, Tensor*>>&) {}
+
+Tensor dropout(const Tensor& x, float p, Context& ctx) {
+  if (!ctx.training || p == 0.0f) return x;
+  return nn::dropout(x, p, ctx.next_seed());
+}
+
+Linear::Linear(std::string name, std::int64_t in, std::int64_t out, bool bias)
+    : Module(std::move(name)), in_(in), out_(out), has_bias_(bias) {
+  ROAST_CHECK(in > 0 && out > 0, "Linear ", this->name(), ": sizes must be positive, got ", in, " -> ", out);
+}
+
+void Linear::declare(Planner& planner) {
+  weight_ = planner.matrix(child("weight"), in_, out_, in_);
+  if (has_bias_) bias_ = planner.vector(child("bias"), out_, 0.0f);
+}
+
+Tensor Linear::forward(const Tensor& x, Context& ctx) const {
+  ROAST_CHECK(x.dim() >= 1 && x.size(-1) == in_, "Linear ", name(), ": expects inputs [..., ", in_, "], got ",
+              x.describe());
+  Tensor y = roast_matmul(x, ctx.memory->params(), ctx.mapping(weight_));
+  if (has_bias_) y = add(y, read_exact(*ctx.memory, ctx.mapping(bias_), {out_}));
+  return y;
+}
+
+Embedding::Embedding(std::string name, std::int64_t rows, std::int64_t dim, float init_std)
+    : Module(std::move(name)), rows_(rows), dim_(dim), init_std_(init_std) {
+  ROAST_CHECK(rows > 0 && dim > 0, "Embedding ", this->name(), ": sizes must be positive, got ", rows, " x ", dim);
+}
+
+void Embedding::declare(Planner& planner) { table_ = planner.embedding(child("table"), rows_, dim_, init_std_); }
+
+Tensor Embedding::forward(const Tensor& ids, Context& ctx) const {
+  return embedding_lookup(ctx.memory->params(), ctx.mapping(table_), ids);
+}
+
+Conv2d::Conv2d(std::string name, std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel,
+               std::int64_t stride, std::int64_t padding, bool bias)
+    : Module(std::move(name)), in_(in_channels), out_(out_channels), kernel_(kernel), stride_(stride),
+      padding_(padding), has_bias_(bias) {
+  ROAST_CHECK(in_ > 0 && out_ > 0 && kernel_ > 0 && stride_ > 0 && padding_ >= 0, "Conv2d ", this->name(),
+              ": invalid geometry (in ", in_, ", out ", out_, ", kernel ", kernel_, ", stride ", stride_, ", padding ",
+              padding_, ")");
+}
+
+void Conv2d::declare(Planner& planner) {
+  const std::int64_t fan_in = in_ * kernel_ * kernel_;
+  weight_ = planner.matrix(child("weight"), fan_in, out_, fan_in);
+  if (has_bias_) bias_ = planner.vector(child("bias"), out_, 0.0f);
+}
+
+Tensor Conv2d::forward(const Tensor& x, Context& ctx) const {
+  ROAST_CHECK(x.dim() == 4 && x.size(1) == in_, "Conv2d ", name(), ": expects [B, ", in_, ", H, W], got ",
+              x.describe());
+  const std::int64_t b = x.size(0);
+  const std::int64_t oh = (x.size(2) + 2 * padding_ - kernel_) / stride_ + 1;
+  const std::int64_t ow = (x.size(3) + 2 * padding_ - kernel_) / stride_ + 1;
+  Tensor cols = im2col(x, kernel_, kernel_, stride_, padding_);  // [B*OH*OW, C*k*k]
+  Tensor y = roast_matmul(cols, ctx.memory->params(), ctx.mapping(weight_));
+  if (has_bias_) y = add(y, read_exact(*ctx.memory, ctx.mapping(bias_), {out_}));
+  return permute(reshape(y, {b, oh, ow, out_}), {0, 3, 1, 2});
+}
+
+}  // namespace nn
+}  // namespace roast

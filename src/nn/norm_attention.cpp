@@ -1,0 +1,139 @@
+// BatchNorm, LayerNorm, self-attention and the transformer block.
+#include <cmath>
+
+#include "roast/autograd.h"
+#include "roast/nn/functional.h"
+#include "roast/nn/module.h"
+#include "roast/ops.h"
+
+namespace roast {
+namespace nn {
+namespace {
+// [C] -> a shape that broadcasts over x's channel axis: [C, 1, 1] for images, [C] for [B, C].
+Shape channel_shape(const Tensor& x, std::int64_t c) { return x.dim() == 4 ? Shape{c, 1, 1} : Shape{c}; }
+}  // namespace
+
+BatchNorm::BatchNorm(std::string name, std::int64_t channels, float momentum, float eps)
+    : Module(std::move(name)), channels_(channels), momentum_(momentum), eps_(eps) {
+  ROAST_CHECK(channels > 0, "BatchNorm ", this->name(), ": channels must be positive");
+  running_mean_ = Tensor::zeros({channels});
+  running_var_ = Tensor::full({channels}, 1.0f);
+}
+
+void BatchNorm::declare(Planner& planner) {
+  gain_ = planner.vector(child("gain"), channels_, 1.0f);
+  bias_ = planner.vector(child("bias"), channels_, 0.0f);
+}
+
+void BatchNorm::buffers(std::vector<std::pair<std::string, Tensor*>>& out) {
+  out.emplace_back(child("running_mean"), &running_mean_);
+  out.emplace_back(child("running_var"), &running_var_);
+}
+
+Tensor BatchNorm::forward(const Tensor& x, Context& ctx) {
+  ROAST_CHECK((x.dim() == 4 || x.dim() == 2) && x.size(1) == channels_, "BatchNorm ", name(), ": expects [B, ",
+              channels_, ", ...], got ", x.describe());
+  const Shape cs = channel_shape(x, channels_);
+  Tensor xhat;
+  if (ctx.training) {
+    Tensor mean, var;
+    xhat = batch_norm_train(x, eps_, &mean, &var);
+    const double n = double(x.numel() / channels_);
+    const float unbias = float(n / std::max(1.0, n - 1.0));
+    float* rm = running_mean_.data<float>();
+    float* rv = running_var_.data<float>();
+    const std::vector<float> m = mean.to_vector(), v = var.to_vector();
+    for (std::int64_t c = 0; c < channels_; ++c) {
+      rm[c] = (1 - momentum_) * rm[c] + momentum_ * m[std::size_t(c)];
+      rv[c] = (1 - momentum_) * rv[c] + momentum_ * v[std::size_t(c)] * unbias;
+    }
+  } else {
+    std::vector<float> inv = running_var_.to_vector();
+    for (float& v : inv) v = 1.0f / std::sqrt(v + eps_);
+    xhat = mul(sub(x, reshape(running_mean_.detach(), cs)), Tensor::from_vector(inv, cs));
+  }
+  const Tensor gain = read_exact(*ctx.memory, ctx.mapping(gain_), cs);
+  const Tensor bias = read_exact(*ctx.memory, ctx.mapping(bias_), cs);
+  return add(mul(xhat, gain), bias);
+}
+
+LayerNorm::LayerNorm(std::string name, std::int64_t dim, float eps) : Module(std::move(name)), dim_(dim), eps_(eps) {}
+
+void LayerNorm::declare(Planner& planner) {
+  gain_ = planner.vector(child("gain"), dim_, 1.0f);
+  bias_ = planner.vector(child("bias"), dim_, 0.0f);
+}
+
+Tensor LayerNorm::forward(const Tensor& x, Context& ctx) const {
+  ROAST_CHECK(x.dim() >= 1 && x.size(-1) == dim_, "LayerNorm ", name(), ": expects [..., ", dim_, "], got ",
+              x.describe());
+  return add(mul(layer_norm(x, eps_), read_exact(*ctx.memory, ctx.mapping(gain_), {dim_})),
+             read_exact(*ctx.memory, ctx.mapping(bias_), {dim_}));
+}
+
+SelfAttention::SelfAttention(std::string name, std::int64_t dim, std::int64_t heads, float dropout)
+    : Module(std::move(name)), dim_(dim), heads_(heads), dropout_(dropout), query_(child("query"), dim, dim),
+      key_(child("key"), dim, dim), value_(child("value"), dim, dim), output_(child("output"), dim, dim) {
+  ROAST_CHECK(heads > 0 && dim % heads == 0, "SelfAttention ", this->name(), ": width ", dim,
+              " must be a multiple of the number of heads ", heads);
+}
+
+void SelfAttention::declare(Planner& planner) {
+  query_.declare(planner);
+  key_.declare(planner);
+  value_.declare(planner);
+  output_.declare(planner);
+}
+
+Tensor SelfAttention::forward(const Tensor& x, Context& ctx) const {
+  ROAST_CHECK(x.dim() == 3 && x.size(2) == dim_, "SelfAttention ", name(), ": expects [B, T, ", dim_, "], got ",
+              x.describe());
+  const std::int64_t b = x.size(0), t = x.size(1), dh = dim_ / heads_;
+  // [B, T, D] -> [B * H, T, dh]
+  auto split_heads = [&](const Tensor& y) {
+    return reshape(permute(reshape(y, {b, t, heads_, dh}), {0, 2, 1, 3}), {b * heads_, t, dh});
+  };
+  const Tensor q = split_heads(query_.forward(x, ctx));
+  const Tensor k = split_heads(key_.forward(x, ctx));
+  const Tensor v = split_heads(value_.forward(x, ctx));
+  Tensor scores = mul_scalar(matmul(q, transpose(k, 1, 2)), 1.0f / std::sqrt(float(dh)));  // [B*H, T, T]
+  if (ctx.key_padding_mask.defined()) {
+    const Tensor& mask = ctx.key_padding_mask;
+    ROAST_CHECK(mask.shape() == Shape({b, t}), "SelfAttention ", name(), ": key padding mask ", mask.describe(),
+                " does not match input ", x.describe());
+    // Padded keys get -1e9 before the softmax: exp underflows to exactly 0.
+    const Tensor additive = reshape(mul_scalar(add_scalar(mask.detach(), -1.0f), 1e9f), {b, 1, 1, t});
+    scores = reshape(add(reshape(scores, {b, heads_, t, t}), additive), {b * heads_, t, t});
+  }
+  const Tensor weights = nn::dropout(softmax(scores), dropout_, ctx);
+  const Tensor heads = matmul(weights, v);  // [B*H, T, dh]
+  const Tensor merged = reshape(permute(reshape(heads, {b, heads_, t, dh}), {0, 2, 1, 3}), {b, t, dim_});
+  return output_.forward(merged, ctx);
+}
+
+TransformerBlock::TransformerBlock(std::string name, std::int64_t dim, std::int64_t heads, std::int64_t ffn_dim,
+                                   bool pre_norm, float dropout)
+    : Module(std::move(name)), pre_norm_(pre_norm), dropout_(dropout), attention_(child("attention"), dim, heads, dropout),
+      norm1_(child("norm1"), dim), norm2_(child("norm2"), dim), ffn_in_(child("ffn_in"), dim, ffn_dim),
+      ffn_out_(child("ffn_out"), ffn_dim, dim) {}
+
+void TransformerBlock::declare(Planner& planner) {
+  attention_.declare(planner);
+  norm1_.declare(planner);
+  ffn_in_.declare(planner);
+  ffn_out_.declare(planner);
+  norm2_.declare(planner);
+}
+
+Tensor TransformerBlock::forward(const Tensor& x, Context& ctx) const {
+  auto ffn = [&](const Tensor& y) { return ffn_out_.forward(gelu(ffn_in_.forward(y, ctx)), ctx); };
+  if (pre_norm_) {
+    const Tensor h = add(x, nn::dropout(attention_.forward(norm1_.forward(x, ctx), ctx), dropout_, ctx));
+    return add(h, nn::dropout(ffn(norm2_.forward(h, ctx)), dropout_, ctx));
+  }
+  const Tensor h = norm1_.forward(add(x, nn::dropout(attention_.forward(x, ctx), dropout_, ctx)), ctx);
+  return norm2_.forward(add(h, nn::dropout(ffn(h), dropout_, ctx)), ctx);
+}
+
+}  // namespace nn
+}  // namespace roast

@@ -1,0 +1,152 @@
+#include "train/run_config.h"
+
+#include "train/json_reader.h"
+
+namespace roast {
+namespace {
+float fraction(JsonReader& r, const std::string& key, float fallback) {
+  const float v = r.get<float>(key, fallback);
+  if (v < 0.0f || v >= 1.0f) r.bad(key, "must be in [0, 1), got " + nlohmann::json(v).dump(), "\"" + key + "\": 0.1");
+  return v;
+}
+
+std::int64_t non_negative(JsonReader& r, const std::string& key, std::int64_t fallback) {
+  const std::int64_t v = r.get<std::int64_t>(key, fallback);
+  if (v < 0) r.bad(key, "must be >= 0, got " + std::to_string(v), "\"" + key + "\": " + std::to_string(fallback));
+  return v;
+}
+
+DataConfig parse_data(JsonReader r) {
+  DataConfig d;
+  d.dataset = one_of(r, "dataset", d.dataset,
+                     {"fashion-mnist", "mnist", "cifar10", "cifar100", "imdb", "reuters-r8", "ag-news", "dbpedia", "csv",
+                      "jsonl", "tsv"});
+  d.path = r.get<std::string>("path", d.path);
+  d.validation_fraction = fraction(r, "validation_fraction", d.validation_fraction);
+  d.test_fraction = fraction(r, "test_fraction", d.test_fraction);
+  d.split_seed = std::uint64_t(non_negative(r, "split_seed", std::int64_t(d.split_seed)));
+  d.tokenizer = one_of(r, "tokenizer", d.tokenizer, {"word", "wordpiece"});
+  d.vocab_file = r.get<std::string>("vocab_file", d.vocab_file);
+  if (d.tokenizer == "wordpiece" && d.vocab_file.empty())
+    r.bad("vocab_file", "is required with tokenizer \"wordpiece\" (a BERT vocab.txt)", "\"vocab_file\": \"bert/vocab.txt\"");
+  d.vocab_size = positive_int(r, "vocab_size", d.vocab_size);
+  if (d.vocab_size < 3) r.bad("vocab_size", "must be at least 3 (the special tokens)", "\"vocab_size\": 30000");
+  d.min_frequency = positive_int(r, "min_frequency", d.min_frequency);
+  d.seq_len = positive_int(r, "seq_len", d.seq_len);
+  if (d.seq_len < 2) r.bad("seq_len", "must be at least 2 ([CLS] and one token)", "\"seq_len\": 256");
+  d.normalize = r.get<bool>("normalize", d.normalize);
+  d.augment = r.get<bool>("augment", d.augment);
+  d.limit_train = non_negative(r, "limit_train", d.limit_train);
+  r.finish();
+  return d;
+}
+
+MemoryConfig parse_memory(JsonReader r) {
+  MemoryConfig m;
+  const std::string scheme = one_of(r, "scheme", "roast", {"dense", "roast", "roast-local", "hashednet"});
+  m.scheme = parse_scheme(scheme);
+  const int n_budgets = int(r.has("compression")) + int(r.has("floats")) + int(r.has("bytes"));
+  if (n_budgets > 1)
+    r.bad("compression", "give one of memory.compression, memory.floats and memory.bytes, not several",
+          "\"compression\": 10");
+  if (r.has("floats")) {
+    m.floats = positive_int(r, "floats", 1);
+  } else if (r.has("bytes")) {
+    const std::string text = r.get<std::string>("bytes", "");
+    m.bytes = text;
+    parse_bytes(text);  // validates now, naming the text
+  } else {
+    const float fallback = m.scheme == Scheme::dense ? 1.0f : 10.0f;
+    const float c = r.get<float>("compression", fallback);
+    if (c < 1.0f) r.bad("compression", "must be >= 1 (n / m), got " + nlohmann::json(c).dump(), "\"compression\": 10");
+    m.compression = c;
+  }
+  const std::vector<std::int64_t> tile = r.get<std::vector<std::int64_t>>("tile", {m.tile_rows, m.tile_cols});
+  if (tile.size() != 2 || tile[0] <= 0 || tile[1] <= 0)
+    r.bad("tile", "must be two positive integers [rows, cols], got " + nlohmann::json(tile).dump(), "\"tile\": [32, 64]");
+  m.tile_rows = std::int32_t(tile[0]);
+  m.tile_cols = std::int32_t(tile[1]);
+  m.embedding_chunk = std::int32_t(positive_int(r, "embedding_chunk", m.embedding_chunk));
+  const std::string default_sign = m.scheme == Scheme::hashednet ? "element" : "tile";
+  m.sign_mode = parse_sign_mode(one_of(r, "sign", default_sign, {"none", "tile", "element"}));
+  m.init_scale = positive(r, "init_scale", m.init_scale);
+  m.exact_threshold = non_negative(r, "exact_threshold", m.exact_threshold);
+  m.seed = std::uint64_t(non_negative(r, "seed", std::int64_t(m.seed)));
+  r.finish();
+  return m;
+}
+
+OptimizerConfig parse_optimizer(JsonReader r) {
+  OptimizerConfig o;
+  o.name = one_of(r, "name", o.name, {"sgd", "adam", "adamw", "adagrad"});
+  o.lr = positive(r, "lr", o.lr);
+  o.momentum = r.get<float>("momentum", o.momentum);
+  o.nesterov = r.get<bool>("nesterov", o.nesterov);
+  o.weight_decay = r.get<float>("weight_decay", o.weight_decay);
+  o.beta1 = r.get<float>("beta1", o.beta1);
+  o.beta2 = r.get<float>("beta2", o.beta2);
+  o.eps = r.get<float>("eps", o.eps);
+  o.grad_clip_norm = r.get<float>("grad_clip_norm", o.grad_clip_norm);
+  o.grad_scaling = r.get<bool>("grad_scaling", o.grad_scaling);
+  r.finish();
+  try {
+    validate(o);
+  } catch (const Error& e) {
+    fail(r.source(), ": ", e.what());
+  }
+  return o;
+}
+
+ScheduleConfig parse_schedule(JsonReader r) {
+  ScheduleConfig s;
+  s.name = one_of(r, "name", s.name, {"constant", "step", "cosine"});
+  s.warmup_steps = non_negative(r, "warmup_steps", s.warmup_steps);
+  s.step_size = positive_int(r, "step_size", s.step_size);
+  s.gamma = r.get<float>("gamma", s.gamma);
+  s.min_lr_ratio = r.get<float>("min_lr_ratio", s.min_lr_ratio);
+  r.finish();
+  try {
+    validate(s);
+  } catch (const Error& e) {
+    fail(r.source(), ": ", e.what());
+  }
+  return s;
+}
+
+TrainConfig parse_train(JsonReader r) {
+  TrainConfig t;
+  t.epochs = positive_int(r, "epochs", t.epochs);
+  t.batch_size = positive_int(r, "batch_size", t.batch_size);
+  t.eval_batch_size = positive_int(r, "eval_batch_size", t.eval_batch_size);
+  t.eval_every = non_negative(r, "eval_every", t.eval_every);
+  t.early_stopping = non_negative(r, "early_stopping", t.early_stopping);
+  t.label_smoothing = fraction(r, "label_smoothing", t.label_smoothing);
+  t.log_every = positive_int(r, "log_every", t.log_every);
+  t.max_steps = non_negative(r, "max_steps", t.max_steps);
+  r.finish();
+  return t;
+}
+}  // namespace
+
+RunConfig parse_run_config(const nlohmann::json& config, const std::string& source, nlohmann::json* resolved) {
+  JsonReader root(config, "", source, resolved);
+  RunConfig c;
+  c.name = root.get<std::string>("name", c.name);
+  c.seed = std::uint64_t(non_negative(root, "seed", std::int64_t(c.seed)));
+  c.device = root.get<std::string>("device", c.device);
+  if (c.device != "cpu" && c.device.rfind("cuda", 0) != 0)
+    root.bad("device", "must be \"cpu\" or \"cuda\" (or \"cuda:N\"), got \"" + c.device + "\"", "\"device\": \"cpu\"");
+  c.threads = non_negative(root, "threads", c.threads);
+  c.data = parse_data(root.object("data"));
+  if (!root.has("model")) root.bad("model", "is required: the model to train", R"("model": {"type": "mlp", "hidden": [256]})");
+  c.model = config.at("model");
+  root.accept("model");
+  c.memory = parse_memory(root.object("memory"));
+  c.optimizer = parse_optimizer(root.object("optimizer"));
+  c.schedule = parse_schedule(root.object("schedule"));
+  c.train = parse_train(root.object("train"));
+  root.finish();
+  return c;
+}
+
+}  // namespace roast

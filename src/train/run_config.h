@@ -1,0 +1,60 @@
+// The configuration of one training run, read strictly from JSON (docs/config.md lists
+// every key with its default). parse_run_config fills every default and returns the
+// resolved JSON that the run directory keeps as resolved_config.json.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "roast/optim.h"
+#include "roast/plan.h"
+
+namespace roast {
+
+struct DataConfig {
+  std::string dataset = "fashion-mnist";  // see data_source.h for the list
+  std::string path;                        // folder or file; "" = the dataset's default location
+  float validation_fraction = 0.1f;        // of the training split, stratified
+  float test_fraction = 0.2f;              // sets without a test split (imdb, reuters-r8)
+  std::uint64_t split_seed = 1;
+  // Text
+  std::string tokenizer = "word";  // word | wordpiece
+  std::string vocab_file;          // wordpiece: BERT vocab.txt
+  std::int64_t vocab_size = 30000;
+  std::int64_t min_frequency = 2;
+  std::int64_t seq_len = 256;
+  // Images
+  bool normalize = true;
+  bool augment = false;  // random crop (padding 4) and horizontal flip; 32x32 sets
+  std::int64_t limit_train = 0;  // use only the first N training samples (0: all); for quick runs
+};
+
+struct TrainConfig {
+  std::int64_t epochs = 5;
+  std::int64_t batch_size = 128;
+  std::int64_t eval_batch_size = 512;
+  std::int64_t eval_every = 0;        // steps between evaluations; 0 = once per epoch
+  std::int64_t early_stopping = 0;    // evaluations without improvement before stopping; 0 = off
+  float label_smoothing = 0.0f;
+  std::int64_t log_every = 50;        // steps between plain progress lines (non-terminal output)
+  std::int64_t max_steps = 0;         // stop after this many steps (0: no limit)
+};
+
+struct RunConfig {
+  std::string name = "run";
+  std::uint64_t seed = 1;
+  std::string device = "cpu";
+  std::int64_t threads = 0;  // OpenMP threads; 0 = all cores
+  DataConfig data;
+  nlohmann::json model;      // validated by the model factory when the input is known
+  MemoryConfig memory;
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  TrainConfig train;
+};
+
+// Parses and validates everything but the model object (which needs the data's shape);
+// `resolved` receives the config with every default filled in. `source` names the file.
+RunConfig parse_run_config(const nlohmann::json& config, const std::string& source, nlohmann::json* resolved);
+
+}  // namespace roast
