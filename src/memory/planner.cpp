@@ -44,6 +44,13 @@ std::string unit_text(const MemoryConfig& config, const TensorSpec& spec) {
   return out.str();
 }
 
+// The knob that shrinks the unit, as the tail of a fix suggestion ("" for hashednet).
+const char* unit_fix(const MemoryConfig& config, const TensorSpec& spec) {
+  if (config.scheme == Scheme::hashednet) return "";
+  return spec.kind == TensorKind::embedding ? ", or use a smaller memory.embedding_chunk"
+                                            : ", or use a smaller memory.tile";
+}
+
 std::int64_t ceil_div(i128 a, i128 b) {
   const i128 q = (a + b - 1) / b;
   return q > i128(kMaxVirtual) ? kMaxVirtual : std::int64_t(q);
@@ -106,7 +113,8 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
   plan.config_ = config;
   std::vector<bool> exact(specs_.size());
   std::vector<std::size_t> hashed;  // tensors outside the exact cells, declaration order
-  std::int64_t n_virtual = 0, n_exact = 0, n_hashed = 0, n_small = 0;
+  std::int64_t n_virtual = 0, n_exact = 0, n_hashed = 0;
+  std::int64_t n_small = 0, n_small_floats = 0;  // tensors made exact by the threshold alone
   for (std::size_t i = 0; i < specs_.size(); ++i) {
     const TensorSpec& s = specs_[i];
     const std::int64_t numel = s.rows * s.cols;
@@ -116,7 +124,9 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
     exact[i] = s.kind == TensorKind::vector || s.init_value.has_value() || small;
     if (exact[i]) {
       n_exact += numel;
-      n_small += (small && s.kind != TensorKind::vector && !s.init_value) ? 1 : 0;
+      const bool by_threshold = small && s.kind != TensorKind::vector && !s.init_value;
+      n_small += by_threshold ? 1 : 0;
+      n_small_floats += by_threshold ? numel : 0;
     } else {
       hashed.push_back(i);
       n_hashed += numel;
@@ -142,11 +152,17 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
   ROAST_CHECK(budget <= n_virtual, md::budget_text(config), " asks for ", budget, " floats, more than the model's n = ",
               n_virtual, " virtual parameters (compression below 1): use at most ", n_virtual,
               " floats, or memory.scheme = dense for the uncompressed model");
-  ROAST_CHECK(budget >= n_exact, md::budget_text(config), " gives m = ", budget, " floats but the exact cells need ",
-              n_exact, " (vectors, constant-initialised tensors and ", n_small,
-              " tensors under memory.exact_threshold = ", config.exact_threshold, " elements): ", n_exact - budget,
-              " floats short; ", md::budget_fix(config, min_floats, n_virtual),
-              ", or lower memory.exact_threshold");
+  if (budget < n_exact) {
+    std::ostringstream small_text, small_fix;
+    if (n_small > 0) {
+      small_text << ", of which " << n_small_floats << " for " << n_small << " tensors under memory.exact_threshold = "
+                 << config.exact_threshold << " elements";
+      small_fix << ", or lower memory.exact_threshold";
+    }
+    fail(md::budget_text(config), " gives m = ", budget, " floats but the exact cells (vectors, constant-initialised "
+         "tensors, small tensors) need ", n_exact, small_text.str(), ": ", n_exact - budget, " floats short; ",
+         md::budget_fix(config, min_floats, n_virtual), small_fix.str());
+  }
   const std::int64_t hashed_floats = budget - n_exact;
   if (!hashed.empty() && hashed_floats < need_hashed) {
     const TensorSpec& s = specs_[worst];
@@ -154,13 +170,12 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
     if (config.scheme == Scheme::roast) {
       fail(md::budget_text(config), " leaves ", hashed_floats, " floats for the shared region (m = ", budget,
            " minus ", n_exact, " exact cells) but ", unit_text(config, s), " of \"", s.name, "\" needs ", unit, ": ",
-           md::budget_fix(config, min_floats, n_virtual), ", or use a smaller memory.tile / memory.embedding_chunk");
+           md::budget_fix(config, min_floats, n_virtual), unit_fix(config, s));
     }
     const std::int64_t region = std::int64_t(i128(s.rows * s.cols) * hashed_floats / n_hashed);
     fail(md::budget_text(config), " gives tensor \"", s.name, "\" (", shape_text(s), ") a region of ", region,
          " floats in scheme ", scheme_name(config.scheme), " but ", unit_text(config, s), " needs ", unit, ": ",
-         md::budget_fix(config, min_floats, n_virtual),
-         config.scheme == Scheme::hashednet ? "" : ", or use a smaller memory.tile / memory.embedding_chunk");
+         md::budget_fix(config, min_floats, n_virtual), unit_fix(config, s));
   }
   const std::int64_t n_floats = dense ? n_virtual : (hashed.empty() ? n_exact : budget);
   ROAST_CHECK(n_floats <= kMaxMemoryFloats, md::budget_text(config), ": the memory would hold ", n_floats,
