@@ -1,0 +1,253 @@
+// Planner: declarations in, a sized memory and one Mapping per tensor out (rules in plan.h
+// and docs/roast.md). O(number of tensors); nothing per weight or per tile.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+
+#include "memory/config_check.h"
+#include "roast/error.h"
+#include "roast/plan.h"
+
+namespace roast {
+namespace md = memory_detail;
+
+namespace {
+using i128 = __int128;
+constexpr std::int64_t kMaxVirtual = std::int64_t(1) << 62;
+
+std::string shape_text(const TensorSpec& spec) {
+  std::ostringstream out;
+  out << spec.rows << " x " << spec.cols;
+  return out.str();
+}
+
+float target_std_of(const TensorSpec& spec) {
+  if (spec.init_value) return 0.0f;
+  if (spec.init_std) return *spec.init_std;
+  return float(1.0 / std::sqrt(3.0 * double(spec.fan_in)));
+}
+
+// The contiguous run one hashed unit needs: a whole tile (matrix), a chunk (embedding),
+// one cell (hashednet).
+std::int64_t unit_floats(const MemoryConfig& config, const TensorSpec& spec) {
+  if (config.scheme == Scheme::hashednet) return 1;
+  if (spec.kind == TensorKind::embedding) return std::min<std::int64_t>(config.embedding_chunk, spec.cols);
+  return std::int64_t(config.tile_rows) * config.tile_cols;
+}
+
+std::string unit_text(const MemoryConfig& config, const TensorSpec& spec) {
+  std::ostringstream out;
+  if (config.scheme == Scheme::hashednet) out << "one cell";
+  else if (spec.kind == TensorKind::embedding) out << "one embedding chunk of " << unit_floats(config, spec);
+  else out << "one " << config.tile_rows << "x" << config.tile_cols << " tile";
+  return out.str();
+}
+
+// The knob that shrinks the unit, as the tail of a fix suggestion ("" for hashednet).
+const char* unit_fix(const MemoryConfig& config, const TensorSpec& spec) {
+  if (config.scheme == Scheme::hashednet) return "";
+  return spec.kind == TensorKind::embedding ? ", or use a smaller memory.embedding_chunk"
+                                            : ", or use a smaller memory.tile";
+}
+
+std::int64_t ceil_div(i128 a, i128 b) {
+  const i128 q = (a + b - 1) / b;
+  return q > i128(kMaxVirtual) ? kMaxVirtual : std::int64_t(q);
+}
+}  // namespace
+
+std::uint32_t Planner::declare(const TensorSpec& spec) {
+  ROAST_CHECK(!spec.name.empty(), "memory plan: a tensor needs a name (declaration ", specs_.size(), ")");
+  for (const TensorSpec& s : specs_) {
+    ROAST_CHECK(s.name != spec.name, "memory plan: tensor \"", spec.name,
+                "\" is declared twice; every virtual tensor needs a unique name");
+  }
+  ROAST_CHECK(spec.rows >= 1 && spec.cols >= 1 && spec.rows <= kMaxDimension && spec.cols <= kMaxDimension,
+              "memory plan: tensor \"", spec.name, "\" has shape ", shape_text(spec),
+              "; each dimension must be in [1, 2^31]");
+  const bool has_init = spec.init_value.has_value() || (spec.init_std && std::isfinite(*spec.init_std) &&
+                                                        *spec.init_std > 0) || spec.fan_in > 0;
+  ROAST_CHECK(has_init, "memory plan: tensor \"", spec.name,
+              "\" needs an init: fan_in > 0, init_std > 0 or init_value (got fan_in ", spec.fan_in, ")");
+  ROAST_CHECK(!spec.init_value || std::isfinite(*spec.init_value), "memory plan: tensor \"", spec.name,
+              "\" has a non-finite init_value");
+  ROAST_CHECK(specs_.size() < std::size_t(UINT32_MAX), "memory plan: too many tensors");
+  specs_.push_back(spec);
+  return std::uint32_t(specs_.size() - 1);
+}
+
+std::uint32_t Planner::matrix(const std::string& name, std::int64_t k_rows, std::int64_t n_cols, std::int64_t fan_in) {
+  TensorSpec spec{name, TensorKind::matrix, k_rows, n_cols, fan_in == 0 ? k_rows : fan_in, {}, {}};
+  return declare(spec);
+}
+
+std::uint32_t Planner::embedding(const std::string& name, std::int64_t n_rows, std::int64_t dim, float init_std) {
+  TensorSpec spec{name, TensorKind::embedding, n_rows, dim, 0, init_std, {}};
+  return declare(spec);
+}
+
+std::uint32_t Planner::vector(const std::string& name, std::int64_t n, float init_value) {
+  TensorSpec spec{name, TensorKind::vector, n, 1, 0, {}, init_value};
+  return declare(spec);
+}
+
+const PlannedTensor& MemoryPlan::tensor(const std::string& name) const {
+  for (const PlannedTensor& t : tensors_) {
+    if (t.spec.name == name) return t;
+  }
+  std::ostringstream names;
+  for (std::size_t i = 0; i < tensors_.size() && i < 20; ++i) names << (i ? ", " : "") << tensors_[i].spec.name;
+  if (tensors_.size() > 20) names << ", ... (" << tensors_.size() << " in all)";
+  fail("memory plan: no tensor named \"", name, "\"; declared: ", names.str());
+}
+
+MemoryPlan Planner::finalize(const MemoryConfig& config) const {
+  md::validate_config(config);
+  ROAST_CHECK(!specs_.empty(), "memory plan: no tensors declared; a model must declare its weights before sizing "
+                               "the memory");
+  const bool dense = config.scheme == Scheme::dense;
+  const SignMode sign_mode = md::resolved_sign_mode(config);
+
+  MemoryPlan plan;
+  plan.config_ = config;
+  std::vector<bool> exact(specs_.size());
+  std::vector<std::size_t> hashed;  // tensors outside the exact cells, declaration order
+  std::int64_t n_virtual = 0, n_exact = 0, n_hashed = 0;
+  std::int64_t n_small = 0, n_small_floats = 0;  // tensors made exact by the threshold alone
+  for (std::size_t i = 0; i < specs_.size(); ++i) {
+    const TensorSpec& s = specs_[i];
+    const std::int64_t numel = s.rows * s.cols;
+    ROAST_CHECK(numel <= kMaxVirtual - n_virtual, "memory plan: more than 2^62 virtual parameters");
+    n_virtual += numel;
+    const bool small = !dense && numel < config.exact_threshold;
+    exact[i] = s.kind == TensorKind::vector || s.init_value.has_value() || small;
+    if (exact[i]) {
+      n_exact += numel;
+      const bool by_threshold = small && s.kind != TensorKind::vector && !s.init_value;
+      n_small += by_threshold ? 1 : 0;
+      n_small_floats += by_threshold ? numel : 0;
+    } else {
+      hashed.push_back(i);
+      n_hashed += numel;
+    }
+  }
+
+  // Size the memory and check that every hashed unit fits its region.
+  const std::int64_t budget = md::budget_floats(config, n_virtual);
+  std::int64_t need_hashed = 0;  // fewest cells the hashed part needs
+  std::size_t worst = hashed.empty() ? 0 : hashed.front();
+  for (std::size_t i : hashed) {
+    const TensorSpec& s = specs_[i];
+    const std::int64_t unit = unit_floats(config, s);
+    const std::int64_t need = config.scheme == Scheme::roast ? unit : ceil_div(i128(unit) * n_hashed, s.rows * s.cols);
+    if (need > need_hashed) need_hashed = need, worst = i;
+  }
+  if (dense) need_hashed = n_hashed;
+  const std::int64_t min_floats = std::min(n_exact + need_hashed, kMaxVirtual);
+  if (dense) {
+    ROAST_CHECK(!config.floats && !config.bytes, md::budget_text(config), ": scheme dense stores all ", n_virtual,
+                " virtual parameters (m = n); remove the budget or choose scheme roast, roast-local or hashednet");
+  }
+  ROAST_CHECK(budget <= n_virtual, md::budget_text(config), " asks for ", budget, " floats, more than the model's n = ",
+              n_virtual, " virtual parameters (compression below 1): use at most ", n_virtual,
+              " floats, or memory.scheme = dense for the uncompressed model");
+  if (budget < n_exact) {
+    std::ostringstream small_text, small_fix;
+    if (n_small > 0) {
+      small_text << ", of which " << n_small_floats << " for " << n_small << " tensors under memory.exact_threshold = "
+                 << config.exact_threshold << " elements";
+      small_fix << ", or lower memory.exact_threshold";
+    }
+    fail(md::budget_text(config), " gives m = ", budget, " floats but the exact cells (vectors, constant-initialised "
+         "tensors, small tensors) need ", n_exact, small_text.str(), ": ", n_exact - budget, " floats short; ",
+         md::budget_fix(config, min_floats, n_virtual), small_fix.str());
+  }
+  const std::int64_t hashed_floats = budget - n_exact;
+  if (!hashed.empty() && hashed_floats < need_hashed) {
+    const TensorSpec& s = specs_[worst];
+    const std::int64_t unit = unit_floats(config, s);
+    if (config.scheme == Scheme::roast) {
+      fail(md::budget_text(config), " leaves ", hashed_floats, " floats for the shared region (m = ", budget,
+           " minus ", n_exact, " exact cells) but ", unit_text(config, s), " of \"", s.name, "\" needs ", unit, ": ",
+           md::budget_fix(config, min_floats, n_virtual), unit_fix(config, s));
+    }
+    const std::int64_t region = std::int64_t(i128(s.rows * s.cols) * hashed_floats / n_hashed);
+    fail(md::budget_text(config), " gives tensor \"", s.name, "\" (", shape_text(s), ") a region of ", region,
+         " floats in scheme ", scheme_name(config.scheme), " but ", unit_text(config, s), " needs ", unit, ": ",
+         md::budget_fix(config, min_floats, n_virtual), unit_fix(config, s));
+  }
+  const std::int64_t n_floats = dense ? n_virtual : (hashed.empty() ? n_exact : budget);
+  ROAST_CHECK(n_floats <= kMaxMemoryFloats, md::budget_text(config), ": the memory would hold ", n_floats,
+              " floats, more than the supported 2^40; raise the compression");
+
+  // Region sizes of the per-tensor schemes: largest-remainder split of hashed_floats.
+  std::vector<std::int64_t> region_floats(specs_.size(), 0);
+  if (config.scheme == Scheme::roast_local || config.scheme == Scheme::hashednet) {
+    std::vector<std::int64_t> remainder(specs_.size(), 0);
+    std::int64_t given = 0;
+    for (std::size_t i : hashed) {
+      const i128 share = i128(specs_[i].rows * specs_[i].cols) * hashed_floats;
+      region_floats[i] = std::int64_t(share / n_hashed);
+      remainder[i] = std::int64_t(share % n_hashed);
+      given += region_floats[i];
+    }
+    std::vector<std::size_t> order = hashed;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return remainder[a] > remainder[b]; });
+    for (std::size_t k = 0; given < hashed_floats; ++k, ++given) region_floats[order[k]] += 1;
+  }
+
+  // Layout: [exact cells in declaration order][hashed part].
+  plan.n_floats_ = n_floats;
+  plan.n_virtual_ = n_virtual;
+  plan.n_exact_floats_ = n_exact;
+  if (n_exact > 0) plan.regions_.push_back({"exact", 0, n_exact});
+  if (config.scheme == Scheme::roast && !hashed.empty()) plan.regions_.push_back({"shared", n_exact, n_floats - n_exact});
+  const float memory_std = float(config.init_scale / std::sqrt(3.0));
+  std::int64_t exact_cursor = 0, hashed_cursor = n_exact;
+  for (std::size_t i = 0; i < specs_.size(); ++i) {
+    const TensorSpec& s = specs_[i];
+    PlannedTensor t;
+    t.spec = s;
+    t.target_std = target_std_of(s);
+    Mapping& m = t.mapping;
+    m.kind = s.kind;
+    m.seed = config.seed;
+    m.layer = std::uint32_t(i);
+    m.rows = s.rows;
+    m.cols = s.cols;
+    m.tile_rows = s.kind == TensorKind::matrix ? config.tile_rows : 1;
+    m.tile_cols = s.kind == TensorKind::matrix      ? config.tile_cols
+                  : s.kind == TensorKind::embedding ? std::int32_t(std::min<std::int64_t>(config.embedding_chunk, s.cols))
+                                                    : 1;
+    const std::int64_t numel = s.rows * s.cols;
+    if (exact[i] || dense) {
+      m.scheme = exact[i] ? Scheme::exact : Scheme::dense;
+      m.sign_mode = SignMode::none;
+      m.lambda = 1.0f;
+      std::int64_t& cursor = exact[i] ? exact_cursor : hashed_cursor;
+      m.region_base = cursor;
+      m.region_size = numel;
+      cursor += numel;
+      if (!exact[i]) plan.regions_.push_back({s.name, m.region_base, numel});
+    } else {
+      m.scheme = config.scheme;
+      m.sign_mode = sign_mode;
+      m.lambda = t.target_std / memory_std;
+      if (config.scheme == Scheme::roast) {
+        m.region_base = n_exact;
+        m.region_size = n_floats - n_exact;
+      } else {
+        m.region_base = hashed_cursor;
+        m.region_size = region_floats[i];
+        hashed_cursor += region_floats[i];
+        plan.regions_.push_back({s.name, m.region_base, m.region_size});
+      }
+    }
+    plan.tensors_.push_back(std::move(t));
+  }
+  return plan;
+}
+
+}  // namespace roast
