@@ -25,57 +25,48 @@ struct Mismatch {
 };
 }  // namespace
 
-std::string gradient_mismatches(const TensorFn& f, const std::vector<Tensor>& inputs, const GradCheckOptions& options) {
-  std::vector<Tensor> leaves;
-  for (const Tensor& in : inputs) {
-    Tensor leaf = in.clone();
-    if (leaf.dtype() == DType::f32) leaf.set_requires_grad(true);
-    leaves.push_back(leaf);
+namespace {
+// Compares the analytic gradient of L = sum(f() * r) w.r.t. `x` with central differences,
+// perturbing x's storage in place (restored afterwards). Appends mismatches to `bad`.
+void compare(const std::function<double()>& loss, Tensor x, const std::vector<float>& analytic, std::size_t input,
+             const GradCheckOptions& options, std::mt19937_64& rng, std::vector<Mismatch>& bad) {
+  const std::int64_t n = x.numel();
+  std::vector<std::int64_t> probe(static_cast<std::size_t>(n));
+  for (std::int64_t j = 0; j < n; ++j) probe[std::size_t(j)] = j;
+  if (n > options.max_elements) {
+    std::shuffle(probe.begin(), probe.end(), rng);
+    probe.resize(std::size_t(options.max_elements));
   }
-  Tensor y = f(leaves);
-  std::vector<float> r = randn(y.shape(), options.seed + 1).to_vector();
-  Tensor loss = sum_all(mul(y, Tensor::from_vector(r, y.shape(), y.device())));
-  loss.backward();
+  float* xd = x.data<float>();
+  std::vector<double> numeric(probe.size());
+  double max_numeric = 0.0;
+  for (std::size_t p = 0; p < probe.size(); ++p) {
+    const float x0 = xd[probe[p]];
+    const double h = options.step * std::max(1.0, std::fabs(double(x0)));
+    xd[probe[p]] = float(x0 + h);
+    const double h_plus = double(xd[probe[p]]) - x0;  // the step actually taken in f32
+    const double up = loss();
+    xd[probe[p]] = float(x0 - h);
+    const double h_minus = x0 - double(xd[probe[p]]);
+    const double down = loss();
+    xd[probe[p]] = x0;
+    numeric[p] = (up - down) / (h_plus + h_minus);
+    max_numeric = std::max(max_numeric, std::fabs(numeric[p]));
+  }
+  const double abs_tol = options.abs_tol_frac * max_numeric + 1e-5;
+  for (std::size_t p = 0; p < probe.size(); ++p) {
+    const double a = analytic[std::size_t(probe[p])];
+    const double excess = std::fabs(a - numeric[p]) - (abs_tol + options.rel_tol * std::fabs(numeric[p]));
+    if (excess > 0) bad.push_back({input, probe[p], a, numeric[p], excess});
+  }
+}
 
-  std::vector<Mismatch> bad;
-  std::mt19937_64 rng(options.seed);
-  for (std::size_t i = 0; i < leaves.size(); ++i) {
-    if (leaves[i].dtype() != DType::f32) continue;
-    const Tensor grad = leaves[i].grad();
-    const std::vector<float> analytic = grad.defined() ? grad.to_vector() : std::vector<float>(std::size_t(leaves[i].numel()), 0.0f);
-    const std::int64_t n = leaves[i].numel();
-    std::vector<std::int64_t> probe(static_cast<std::size_t>(n));
-    for (std::int64_t j = 0; j < n; ++j) probe[std::size_t(j)] = j;
-    if (n > options.max_elements) {
-      std::shuffle(probe.begin(), probe.end(), rng);
-      probe.resize(std::size_t(options.max_elements));
-    }
-    std::vector<double> numeric(probe.size());
-    double max_numeric = 0.0;
-    for (std::size_t p = 0; p < probe.size(); ++p) {
-      std::vector<Tensor> shifted = inputs;
-      Tensor x = inputs[i].clone();
-      float* xd = x.data<float>();
-      const float x0 = xd[probe[p]];
-      const double h = options.step * std::max(1.0, std::fabs(double(x0)));
-      NoGradGuard no_grad;
-      xd[probe[p]] = float(x0 + h);
-      const double h_plus = double(xd[probe[p]]) - x0;  // the step actually taken in f32
-      shifted[i] = x;
-      const double up = weighted_sum(f(shifted), r);
-      xd[probe[p]] = float(x0 - h);
-      const double h_minus = x0 - double(xd[probe[p]]);
-      const double down = weighted_sum(f(shifted), r);
-      numeric[p] = (up - down) / (h_plus + h_minus);
-      max_numeric = std::max(max_numeric, std::fabs(numeric[p]));
-    }
-    const double abs_tol = options.abs_tol_frac * max_numeric + 1e-5;
-    for (std::size_t p = 0; p < probe.size(); ++p) {
-      const double a = analytic[std::size_t(probe[p])];
-      const double excess = std::fabs(a - numeric[p]) - (abs_tol + options.rel_tol * std::fabs(numeric[p]));
-      if (excess > 0) bad.push_back({i, probe[p], a, numeric[p], excess});
-    }
-  }
+std::vector<float> gradient_or_zeros(const Tensor& leaf) {
+  const Tensor g = leaf.grad();
+  return g.defined() ? g.to_vector() : std::vector<float>(static_cast<std::size_t>(leaf.numel()), 0.0f);
+}
+
+std::string report(std::vector<Mismatch> bad) {
   if (bad.empty()) return {};
   std::sort(bad.begin(), bad.end(), [](const Mismatch& a, const Mismatch& b) { return a.excess > b.excess; });
   std::ostringstream out;
@@ -84,6 +75,45 @@ std::string gradient_mismatches(const TensorFn& f, const std::vector<Tensor>& in
     out << "  input " << bad[k].input << " [" << bad[k].index << "]: analytic " << bad[k].analytic << ", numeric "
         << bad[k].numeric << "\n";
   return out.str();
+}
+}  // namespace
+
+std::string gradient_mismatches(const TensorFn& f, const std::vector<Tensor>& inputs, const GradCheckOptions& options) {
+  std::vector<Tensor> leaves;
+  for (const Tensor& in : inputs) {
+    Tensor leaf = in.clone();
+    if (leaf.dtype() == DType::f32) leaf.set_requires_grad(true);
+    leaves.push_back(leaf);
+  }
+  Tensor y = f(leaves);
+  const std::vector<float> r = randn(y.shape(), options.seed + 1).to_vector();
+  sum_all(mul(y, Tensor::from_vector(r, y.shape(), y.device()))).backward();
+
+  std::vector<Mismatch> bad;
+  std::mt19937_64 rng(options.seed);
+  std::vector<Tensor> probes;
+  for (const Tensor& in : inputs) probes.push_back(in.clone());
+  const auto loss = [&] {
+    NoGradGuard no_grad;
+    return weighted_sum(f(probes), r);
+  };
+  for (std::size_t i = 0; i < leaves.size(); ++i)
+    if (leaves[i].dtype() == DType::f32) compare(loss, probes[i], gradient_or_zeros(leaves[i]), i, options, rng, bad);
+  return report(bad);
+}
+
+std::string leaf_gradient_mismatches(const std::function<Tensor()>& f, Tensor leaf, const GradCheckOptions& options) {
+  Tensor y = f();
+  const std::vector<float> r = randn(y.shape(), options.seed + 1).to_vector();
+  sum_all(mul(y, Tensor::from_vector(r, y.shape(), y.device()))).backward();
+  const std::vector<float> analytic = gradient_or_zeros(leaf);
+  std::vector<Mismatch> bad;
+  std::mt19937_64 rng(options.seed);
+  compare([&] {
+    NoGradGuard no_grad;
+    return weighted_sum(f(), r);
+  }, leaf, analytic, 0, options, rng, bad);
+  return report(bad);
 }
 
 double relative_error(const Tensor& a, const Tensor& b) {

@@ -30,6 +30,12 @@ using TensorFn = std::function<Tensor(const std::vector<Tensor>&)>;
 std::string gradient_mismatches(const TensorFn& f, const std::vector<Tensor>& inputs,
                                 const GradCheckOptions& options = {});
 
+// The same check for a leaf that f() reads directly (e.g. a Memory's params): the leaf's
+// storage is perturbed in place, its gradient (after one backward) is the analytic one.
+// The leaf must have requires_grad and no gradient yet.
+std::string leaf_gradient_mismatches(const std::function<Tensor()>& f, Tensor leaf,
+                                     const GradCheckOptions& options = {});
+
 // Max |a - b| / (max |b| + tiny) over two equally shaped f32 tensors, and a printable report.
 double relative_error(const Tensor& a, const Tensor& b);
 std::string first_mismatches(const Tensor& a, const Tensor& b, double tol, int n_show = 5);
@@ -38,6 +44,13 @@ std::string first_mismatches(const Tensor& a, const Tensor& b, double tol, int n
 }  // namespace roast
 
 // Fails the test with the report when the gradient check finds mismatches.
+#define CHECK_LEAF_GRADIENT(...)                                                 \
+  do {                                                                            \
+    const std::string roast_gc_report = ::roast::testing::leaf_gradient_mismatches(__VA_ARGS__); \
+    INFO(roast_gc_report);                                                        \
+    CHECK(roast_gc_report.empty());                                               \
+  } while (0)
+
 #define CHECK_GRADIENTS(...)                                                      \
   do {                                                                            \
     const std::string roast_gc_report = ::roast::testing::gradient_mismatches(__VA_ARGS__); \
