@@ -71,7 +71,7 @@ TEST_CASE("memory load: cell loads and gradient scale match a count over every w
     CHECK(max_error < 1e-6);
     CHECK(n_bad_zeros == 0);  // empty cells are exactly 0
     const std::int64_t exact_end = plan.n_exact_floats();
-    for (std::int64_t j = 0; j < exact_end; ++j) CHECK(scale[std::size_t(j)] == 1.0f);
+    CHECK(std::vector<float>(scale.begin(), scale.begin() + exact_end) == std::vector<float>(std::size_t(exact_end), 1.0f));
   }
 }
 
