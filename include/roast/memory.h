@@ -74,8 +74,9 @@ Tensor materialize(const Memory& memory, const Mapping& mapping);
 // gradient at the tensor's cells (no m-sized temporary). Throws for hashed mappings.
 Tensor read_exact(const Memory& memory, const Mapping& mapping, const Shape& shape = {});
 
-// How many virtual weights read each cell. O(m) memory; O(m + tiles + edge-tile rows)
-// time for tiled schemes (whole tiles are counted as runs), O(n) for hashednet.
+// How many virtual weights read each cell. O(m) memory (the result), O(n + m) time
+// (whole tiles are walked as contiguous runs; no per-weight index). Loads are exact up
+// to 2^32 - 1 weights per cell (far beyond any plan the budget checks allow in practice).
 std::vector<std::uint32_t> cell_loads(const MemoryPlan& plan);
 
 struct LoadStats {
@@ -100,7 +101,8 @@ MemoryLoad load_stats(const MemoryPlan& plan);
 
 // Gradient scaling (ROAST.md, STABLE-RPS): S_j = sum of lambda^2 over the virtual weights
 // that read cell j, as f32 [m] on `device`; 0 for empty cells, 1 for exact/dense cells.
-// Computed once at set-up, same cost as cell_loads.
+// Computed once at set-up, same cost as cell_loads. Summed in f32 (relative error below
+// max load * 2^-24).
 Tensor gradient_scale(const MemoryPlan& plan, Device device = Device::cpu());
 
 }  // namespace roast

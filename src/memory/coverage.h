@@ -12,8 +12,9 @@ namespace memory_detail {
 // Calls run(first_cell, n_cells) so that every virtual weight of `m` is counted once:
 // each cell of a run is read by exactly one weight of the run. Whole tiles (or chunks) are
 // one run; edge tiles narrower than the tile give one run per used row; hashednet gives
-// one run per weight; dense/exact blocks one run. Time O(tiles + edge-tile rows) for
-// tiled schemes, O(n) for hashednet, O(1) otherwise.
+// one run per weight; dense/exact blocks one run. Number of calls: O(tiles + edge-tile
+// rows) for tiled schemes, O(n) for hashednet, 1 otherwise. Must agree with Mapping::loc
+// (tests compare it with a count over every weight).
 template <typename Run>
 void for_each_run(const Mapping& m, Run&& run) {
   switch (m.scheme) {
@@ -34,11 +35,18 @@ void for_each_run(const Mapping& m, Run&& run) {
       }
       return;
     }
-    case Scheme::hashednet:
+    case Scheme::hashednet: {
+      // m.loc(r, c) with the row's part of hash3(seed, layer, r, c) computed once per row.
+      const std::uint64_t layer_hash = hash::mix64(hash::mix64(m.seed ^ hash::kGolden) ^ m.layer);
       for (std::int64_t r = 0; r < m.rows; ++r) {
-        for (std::int64_t c = 0; c < m.cols; ++c) run(m.loc(r, c), std::int64_t(1));
+        const std::uint64_t row_hash = hash::mix64(layer_hash ^ std::uint64_t(r));
+        for (std::int64_t c = 0; c < m.cols; ++c) {
+          const std::uint64_t h = hash::mix64(row_hash ^ std::uint64_t(c));
+          run(m.region_base + std::int64_t(hash::reduce(h, std::uint64_t(m.region_size))), std::int64_t(1));
+        }
       }
       return;
+    }
     case Scheme::dense:
     case Scheme::exact:
       run(m.region_base, m.rows * m.cols);

@@ -141,7 +141,10 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
     const TensorSpec& s = specs_[i];
     const std::int64_t unit = unit_floats(config, s);
     const std::int64_t need = config.scheme == Scheme::roast ? unit : ceil_div(i128(unit) * n_hashed, s.rows * s.cols);
-    if (need > need_hashed) need_hashed = need, worst = i;
+    if (need > need_hashed) {
+      need_hashed = need;
+      worst = i;
+    }
   }
   if (dense) need_hashed = n_hashed;
   const std::int64_t min_floats = std::min(n_exact + need_hashed, kMaxVirtual);
@@ -177,7 +180,7 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
          " floats in scheme ", scheme_name(config.scheme), " but ", unit_text(config, s), " needs ", unit, ": ",
          md::budget_fix(config, min_floats, n_virtual), unit_fix(config, s));
   }
-  const std::int64_t n_floats = dense ? n_virtual : (hashed.empty() ? n_exact : budget);
+  const std::int64_t n_floats = dense ? n_virtual : budget;  // n_exact <= budget <= n checked above
   ROAST_CHECK(n_floats <= kMaxMemoryFloats, md::budget_text(config), ": the memory would hold ", n_floats,
               " floats, more than the supported 2^40; raise the compression");
 

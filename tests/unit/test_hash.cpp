@@ -107,14 +107,18 @@ TEST_CASE("hash: tile starts are uniform over the region (chi-square)", "[hash]"
     const Mapping m = roast_mapping(seed, 5, 32 * 200, 64 * 200, 1000, region, 32, 64, SignMode::tile);
     std::vector<double> bins(n_bins, 0.0);
     const std::int64_t range = region - tile + 1;
+    std::int64_t n_outside = 0;
     for (std::int64_t tr = 0; tr < 200; ++tr) {
       for (std::int64_t tc = 0; tc < 200; ++tc) {
         const std::int64_t offset = m.tile_start(tr, tc) - m.region_base;
-        REQUIRE(offset >= 0);
-        REQUIRE(offset < range);
+        if (offset < 0 || offset >= range) {
+          ++n_outside;
+          continue;
+        }
         bins[std::size_t(offset * n_bins / range)] += 1;
       }
     }
+    CHECK(n_outside == 0);
     const double expected = 200.0 * 200.0 / double(n_bins);
     double chi_square = 0;
     for (double count : bins) chi_square += (count - expected) * (count - expected) / expected;
@@ -127,12 +131,14 @@ TEST_CASE("hash: signs are balanced and uncorrelated", "[hash]") {
   // Tile signs: one per tile, half of them negative.
   const Mapping t = roast_mapping(11, 2, 32 * 200, 64 * 200, 0, 1 << 20, 32, 64, SignMode::tile);
   double n_negative = 0;
+  int n_varying_tiles = 0;  // tiles whose corners disagree: the sign must be constant per tile
   for (std::int64_t tr = 0; tr < 200; ++tr) {
     for (std::int64_t tc = 0; tc < 200; ++tc) {
       n_negative += t.sign(tr * 32, tc * 64) < 0 ? 1 : 0;
-      CHECK(t.sign(tr * 32 + 31, tc * 64 + 63) == t.sign(tr * 32, tc * 64));  // constant within a tile
+      n_varying_tiles += t.sign(tr * 32 + 31, tc * 64 + 63) == t.sign(tr * 32, tc * 64) ? 0 : 1;
     }
   }
+  CHECK(n_varying_tiles == 0);
   CHECK(std::abs(n_negative / 40000.0 - 0.5) < 0.01);  // 4 standard deviations
 
   // Element signs (tiled and hashednet): balanced, and neighbours uncorrelated.
