@@ -35,7 +35,7 @@ std::vector<std::string> reuters_files(const std::string& dir) {
   std::vector<std::string> names;
   while (const dirent* entry = ::readdir(handle)) {
     const std::string name = entry->d_name;
-    if (name.size() == 17 && name.rfind("reuters-", 0) == 0 && name.compare(11, 5, ".json") == 0)
+    if (name.size() == 16 && name.rfind("reuters-", 0) == 0 && name.compare(11, 5, ".json") == 0)
       names.push_back(name);
   }
   ::closedir(handle);

@@ -159,8 +159,11 @@ class CsvReader {
         }
         if (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '\n' && text_[pos_] != '\r')
           fail("'", path_, "' line ", line_, ", column ", column, ": unexpected character '", text_[pos_],
-               "' after a closing quote; expected a comma or the end of the line. A quote inside a quoted "
-               "field must be doubled (\"\").");
+               "' after a closing quote; expected a comma or the end of the line. ",
+               opened_at != line_ ? "The quoted field opened on line " + std::to_string(opened_at) +
+                                        " may be missing its closing quote. "
+                                  : std::string(),
+               "A quote inside a quoted field must be doubled (\"\").");
         return;
       }
       if (c == '\n') ++line_;
