@@ -5,6 +5,7 @@
 
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -103,6 +104,12 @@ std::string error_message(F&& f) {
     return e.what();
   }
   return "<no roast::Error was thrown>";
+}
+
+// |got - ref| <= abs_tol + rel_tol * |ref|: tolerances that scale with the magnitude.
+// (Catch's Approx is spelt differently in v2 and v3, hence this helper.)
+inline bool near(double got, double ref, double abs_tol, double rel_tol) {
+  return std::abs(got - ref) <= abs_tol + rel_tol * std::abs(ref);
 }
 
 inline bool mentions(const std::string& message, const std::string& part) {
