@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   CLI::App app{"roast-train: train ROAST-compressed models (one hashed parameter memory per model)"};
   app.set_version_flag("--version", ROAST_VERSION_STRING);
   app.require_subcommand(1);
+  roast::cli::add_train_commands(app);
+  roast::cli::add_info_command(app);
   roast::cli::add_demo_command(app);
   try {
     app.parse(argc, argv);

@@ -116,4 +116,16 @@ ImageDataset load_fashion_mnist(const std::string& split, const std::string& dir
                           first_existing(dir, prefix + "-labels-idx1-ubyte"), 10, fashion_mnist_class_names());
 }
 
+ImageDataset read_idx_images(const std::string& images_path) {
+  const IdxFile images = read_idx(images_path, 3, "images");
+  ImageDataset d;
+  d.n = images.dims[0];
+  d.channels = 1, d.height = images.dims[1], d.width = images.dims[2];
+  d.pixels.assign(images.bytes.begin() + std::ptrdiff_t(images.data_offset), images.bytes.end());
+  d.labels.assign(static_cast<std::size_t>(d.n), 0);
+  d.n_classes = 1;
+  d.validate(images_path);
+  return d;
+}
+
 }  // namespace roast::data

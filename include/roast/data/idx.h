@@ -23,6 +23,9 @@ namespace roast::data {
 ImageDataset read_idx_dataset(const std::string& images_path, const std::string& labels_path,
                               std::int32_t n_classes, std::vector<std::string> class_names = {});
 
+// Reads an IDX3 image file alone (for prediction): labels are all 0, n_classes 1.
+ImageDataset read_idx_images(const std::string& images_path);
+
 // Fashion-MNIST from `dir` (default: the Debian package's /usr/share/datasets/fashion-mnist).
 // split is "train" (60k) or "test" (10k); files are {train,t10k}-{images-idx3,labels-idx1}-ubyte
 // with or without .gz. Class names are the dataset's ten (T-shirt/top ... Ankle boot).

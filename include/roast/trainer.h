@@ -1,0 +1,76 @@
+// Training runs driven by a JSON config, and trained models loaded back for evaluation and
+// prediction. This is what `roast-train train / eval / predict` call.
+//
+// A run directory holds: resolved_config.json (every default filled in), metrics.jsonl (one
+// JSON object per evaluation), summary.json (final figures), last.ckpt (the latest state,
+// for --resume), best.ckpt (the weights with the best validation accuracy), and for text
+// sets vocab.txt and, where the set has no test split, split.json. Every file is written
+// to a temporary name and renamed: a crash never leaves a half-written file.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace roast {
+
+struct TrainOptions {
+  std::string config_path;
+  std::vector<std::string> overrides;  // "a.b=value", applied in order
+  std::string out_dir;                 // "" = runs/<config name>
+  bool resume = false;                 // continue from out_dir/last.ckpt
+  bool progress = true;                // progress output on stderr
+};
+
+struct TrainSummary {
+  std::string run_dir;
+  double test_accuracy = 0, val_accuracy = 0, test_loss = 0;
+  std::int64_t virtual_params = 0, memory_floats = 0;
+  double compression = 0;
+  double train_seconds = 0, samples_per_second = 0, data_wait_seconds = 0;
+  std::int64_t steps = 0;
+  bool stopped_early = false;
+};
+
+// Trains as configured. Throws roast::Error for bad config, data or checkpoints (nothing
+// is left half-written); a NaN or infinite loss stops the run with an Error after keeping
+// the last good checkpoint.
+TrainSummary train(const TrainOptions& options);
+
+struct Prediction {
+  std::int32_t label = 0;
+  std::string class_name;
+  float probability = 0;
+};
+struct Evaluation {
+  double accuracy = 0, loss = 0;
+  std::int64_t n_samples = 0;
+};
+
+// A trained model loaded from a checkpoint written by train().
+class TrainedModel {
+ public:
+  // Reads the checkpoint and rebuilds the model and its memory. The data files are needed
+  // only by evaluate().
+  static TrainedModel load(const std::string& checkpoint_path);
+  ~TrainedModel();
+  TrainedModel(TrainedModel&&) noexcept;
+  TrainedModel& operator=(TrainedModel&&) noexcept;
+
+  bool is_text() const;
+  const std::vector<std::string>& class_names() const;
+  // split: "test" or "validation" (the run's data config says where the files are).
+  Evaluation evaluate(const std::string& split) const;
+  // Images as bytes in [0, 255], channels x height x width each (CHW), in the model's size.
+  std::vector<Prediction> predict_images(const std::vector<std::vector<std::uint8_t>>& images) const;
+  std::vector<Prediction> predict_texts(const std::vector<std::string>& texts) const;
+  // The model's expected image shape (channels, height, width).
+  std::vector<std::int64_t> image_shape() const;
+
+ private:
+  struct State;
+  explicit TrainedModel(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace roast

@@ -1,0 +1,199 @@
+#include "train/session.h"
+
+#include <cmath>
+
+#include "nn/model_factory.h"
+#include "roast/autograd.h"
+#include "roast/config.h"
+#include "roast/ops.h"
+#include "train/json_reader.h"
+
+namespace roast {
+namespace {
+constexpr const char* kFormat = "roast-training-checkpoint";
+
+nlohmann::json input_to_json(const nn::InputSpec& in) {
+  return {{"text", in.text}, {"channels", in.channels}, {"height", in.height},         {"width", in.width},
+          {"vocab_size", in.vocab_size}, {"max_length", in.max_length}, {"n_classes", in.n_classes}};
+}
+
+// The first key path where a and b differ, or "".
+std::string first_difference(const nlohmann::json& a, const nlohmann::json& b, const std::string& path) {
+  if (a.is_object() && b.is_object()) {
+    for (const auto& item : a.items()) {
+      const std::string p = path.empty() ? item.key() : path + "." + item.key();
+      if (!b.contains(item.key())) return p;
+      const std::string d = first_difference(item.value(), b.at(item.key()), p);
+      if (!d.empty()) return d;
+    }
+    for (const auto& item : b.items())
+      if (!a.contains(item.key())) return path.empty() ? item.key() : path + "." + item.key();
+    return "";
+  }
+  return a == b ? "" : (path.empty() ? "(top level)" : path);
+}
+
+const nlohmann::json& at_path(const nlohmann::json& j, const std::string& path) {
+  static const nlohmann::json kNull;
+  const nlohmann::json* node = &j;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t dot = path.find('.', start);
+    const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!node->is_object() || !node->contains(part)) return kNull;
+    node = &node->at(part);
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return *node;
+}
+}  // namespace
+
+Session open_config(const std::string& path, const std::vector<std::string>& overrides) {
+  nlohmann::json config = read_json_file(path);
+  for (const std::string& o : overrides) apply_override(config, o);
+  Session s;
+  s.source = path;
+  s.config = parse_run_config(config, path, &s.resolved);
+  if (s.config.device != "cpu")
+    fail(path, ": `device`: \"", s.config.device, "\" is not available: this build trains on the CPU only (the CUDA ",
+         "training path does not exist yet). Set \"device\": \"cpu\"");
+  return s;
+}
+
+void build_model(Session& s, const nn::InputSpec& input, const std::vector<std::string>& class_names) {
+  s.input = input;
+  s.class_names = class_names;
+  JsonReader reader(s.config.model, "model", s.source, &s.resolved["model"]);
+  s.model = nn::build_model(reader, input);
+  Planner planner;
+  s.model->declare(planner);
+  try {
+    s.memory = std::make_unique<Memory>(planner.finalize(s.config.memory));
+  } catch (const Error& e) {
+    fail(s.source, ": ", e.what());
+  }
+  s.buffers.clear();
+  s.model->buffers(s.buffers);
+}
+
+Checkpoint make_checkpoint(const Session& s, const TrainState& st, const PreparedData* data, bool optimizer) {
+  nlohmann::json h;
+  h["format"] = kFormat;
+  h["roast_version"] = ROAST_VERSION_STRING;
+  h["config"] = s.resolved;
+  h["input"] = input_to_json(s.input);
+  h["class_names"] = s.class_names;
+  h["state"] = {{"step", st.step},
+                {"epoch", st.epoch},
+                {"batch_in_epoch", st.batch_in_epoch},
+                {"best_val_accuracy", st.best_val_accuracy},
+                {"best_step", st.best_step},
+                {"evals_since_best", st.evals_since_best},
+                {"train_seconds", st.train_seconds},
+                {"samples", st.samples},
+                {"metrics", st.metrics}};
+  // All randomness derives from (seed, epoch, step): these three restore every RNG stream.
+  h["rng"] = {{"seed", s.config.seed}, {"epoch", st.epoch}, {"step", st.step}};
+  if (data != nullptr && data->text) h["vocabulary"] = data->tokenizer->vocabulary().tokens();
+  if (data != nullptr && !data->text) h["channel_stats"] = {{"mean", data->stats.mean}, {"std", data->stats.std}};
+  Checkpoint ck;
+  ck.header_json = h.dump();
+  ck.tensors.emplace_back("memory", s.memory->params().detach());
+  if (optimizer)
+    for (const std::string& name : s.memory->slot_names()) ck.tensors.emplace_back("slot/" + name, s.memory->slot(name));
+  for (const auto& [name, t] : s.buffers) ck.tensors.emplace_back("buffer/" + name, *t);
+  return ck;
+}
+
+nlohmann::json checkpoint_header(const Checkpoint& ck, const std::string& path) {
+  nlohmann::json h;
+  try {
+    h = nlohmann::json::parse(ck.header_json);
+  } catch (const nlohmann::json::parse_error&) {
+    fail("checkpoint ", path, ": its header is not valid JSON; the file is damaged. Use another checkpoint");
+  }
+  if (!h.is_object() || h.value("format", "") != kFormat)
+    fail("checkpoint ", path, " was not written by roast-train (its header has no \"format\": \"", kFormat,
+         "\"). Pass a last.ckpt or best.ckpt from a run directory");
+  for (const char* key : {"config", "input", "class_names", "state"})
+    if (!h.contains(key)) fail("checkpoint ", path, ": its header lacks \"", key, "\"; the file is damaged");
+  return h;
+}
+
+void restore_weights(Session& s, const Checkpoint& ck, const std::string& path, bool slots) {
+  const Tensor& m = ck.tensor("memory");
+  if (m.numel() != s.memory->n_floats())
+    fail("checkpoint ", path, " holds a memory of ", m.numel(), " floats but this model's plan has ", s.memory->n_floats(),
+         ": it was written for a different model or memory config");
+  s.memory->params().detach().copy_from(m);
+  for (const auto& [name, t] : s.buffers) {
+    const Tensor& b = ck.tensor("buffer/" + name);
+    if (b.shape() != t->shape()) fail("checkpoint ", path, ": buffer ", name, " has shape ", shape_str(b.shape()), ", expected ", shape_str(t->shape()));
+    t->copy_from(b);
+  }
+  if (!slots) return;
+  for (const auto& [name, t] : ck.tensors)
+    if (name.rfind("slot/", 0) == 0) s.memory->slot(name.substr(5)).copy_from(t);
+}
+
+TrainState restore_state(const nlohmann::json& h) {
+  const nlohmann::json& j = h.at("state");
+  TrainState st;
+  st.step = j.at("step"), st.epoch = j.at("epoch"), st.batch_in_epoch = j.at("batch_in_epoch");
+  st.best_val_accuracy = j.at("best_val_accuracy"), st.best_step = j.at("best_step");
+  st.evals_since_best = j.at("evals_since_best"), st.train_seconds = j.at("train_seconds");
+  st.samples = j.at("samples"), st.metrics = j.at("metrics");
+  return st;
+}
+
+void require_same_config(const nlohmann::json& here, const nlohmann::json& there, const std::string& path) {
+  nlohmann::json a = here, b = there;
+  // The length of a run and its reporting may change on resume; nothing that shapes the trajectory may.
+  for (nlohmann::json* j : {&a, &b})
+    for (const char* key : {"epochs", "max_steps", "early_stopping", "log_every"})
+      if (j->contains("train")) (*j)["train"].erase(key);
+  const std::string diff = first_difference(a, b, "");
+  if (diff.empty()) return;
+  fail("checkpoint ", path, " comes from a run with a different config: `", diff, "` is ", at_path(there, diff).dump(),
+       " there and ", at_path(here, diff).dump(),
+       " here. Resume with the config that run used (its resolved_config.json), or start a new run with another --out");
+}
+
+std::int64_t count_correct(const Tensor& logits, const Tensor& labels) {
+  const std::vector<float> l = logits.to_vector();
+  const std::vector<std::int32_t> y = labels.to_host<std::int32_t>();
+  const std::int64_t c = logits.size(1);
+  std::int64_t correct = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const float* row = l.data() + std::int64_t(i) * c;
+    std::int64_t best = 0;
+    for (std::int64_t j = 1; j < c; ++j)
+      if (row[j] > row[best]) best = j;
+    correct += best == y[i];
+  }
+  return correct;
+}
+
+Evaluation evaluate(Session& s, const PreparedData& data, PreparedData::Part part) {
+  NoGradGuard no_grad;
+  Evaluation e;
+  if (data.size(part) == 0) return e;
+  auto loader = data.loader(part, s.config.train.eval_batch_size, 0, false);
+  loader->start_epoch(0);
+  data::Batch b;
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  while (loader->next(b)) {
+    nn::Context ctx(*s.memory, false);
+    const Tensor logits = s.model->forward(to_model_batch(b, data.text), ctx);
+    loss_sum += double(cross_entropy(logits, b.labels).item()) * double(b.size());
+    correct += count_correct(logits, b.labels);
+    e.n_samples += b.size();
+  }
+  e.accuracy = double(correct) / double(e.n_samples);
+  e.loss = loss_sum / double(e.n_samples);
+  return e;
+}
+
+}  // namespace roast

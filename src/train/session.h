@@ -1,0 +1,60 @@
+// What a run and a loaded model share: config, data description, model, memory, and the
+// conversions to and from checkpoints. Engine code.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "roast/checkpoint.h"
+#include "roast/memory.h"
+#include "roast/nn/models.h"
+#include "roast/trainer.h"
+#include "train/data_source.h"
+#include "train/run_config.h"
+
+namespace roast {
+
+struct Session {
+  RunConfig config;
+  nlohmann::json resolved;  // the config with every default filled in
+  std::string source;       // the config file (or checkpoint) errors should name
+  nn::InputSpec input;
+  std::vector<std::string> class_names;
+  std::unique_ptr<nn::Model> model;
+  std::unique_ptr<Memory> memory;
+  std::vector<std::pair<std::string, Tensor*>> buffers;
+};
+
+// Reads a config file, applies overrides, parses and validates everything but the model.
+Session open_config(const std::string& path, const std::vector<std::string>& overrides);
+// Builds the model for `input` and plans its memory (the model's keys are validated here).
+void build_model(Session& session, const nn::InputSpec& input, const std::vector<std::string>& class_names);
+
+// Where a run is in its schedule; stored in checkpoints.
+struct TrainState {
+  std::int64_t step = 0, epoch = 0, batch_in_epoch = 0;
+  double best_val_accuracy = -1;
+  std::int64_t best_step = -1, evals_since_best = 0;
+  double train_seconds = 0;
+  std::int64_t samples = 0;
+  nlohmann::json metrics = nlohmann::json::array();  // every evaluation so far
+};
+
+// A checkpoint of the session. With `optimizer`, the memory's slots and the schedule state
+// are included (last.ckpt); without, only what prediction needs (best.ckpt).
+Checkpoint make_checkpoint(const Session& session, const TrainState& state, const PreparedData* data, bool optimizer);
+// The header of a checkpoint, validated ("format" and the keys below).
+nlohmann::json checkpoint_header(const Checkpoint& checkpoint, const std::string& path);
+// Copies the memory, buffers and (when present and wanted) the slots from a checkpoint.
+void restore_weights(Session& session, const Checkpoint& checkpoint, const std::string& path, bool slots);
+TrainState restore_state(const nlohmann::json& header);
+// Throws roast::Error naming the first key whose value differs (ignoring `ignored` keys).
+void require_same_config(const nlohmann::json& here, const nlohmann::json& there, const std::string& path);
+
+Evaluation evaluate(Session& session, const PreparedData& data, PreparedData::Part part);
+std::int64_t count_correct(const Tensor& logits, const Tensor& labels);
+
+}  // namespace roast
