@@ -1,0 +1,97 @@
+// Packing of B panels for the ROAST-MM GEMM: from the hashed tiles of W (forward), from
+// W^T (backward-input) and from a dense matrix (dY, backward-memory). This is the ROAST
+// fetch: a tile row is one contiguous read at a hashed offset, and lambda * sign is folded
+// into the copy, so the micro-kernel sees a plain packed panel.
+//
+// Packed layout (see PackB): strips of kNR columns, Bp[s * kc * kNR + p * kNR + c].
+#include <cstring>
+
+#include "kernels/cpu/roast_mm_internal.h"
+
+namespace roast {
+namespace kernels {
+namespace cpu {
+namespace rmm {
+
+void tile_element_signs(std::uint64_t th, i64 w0, i64 len, float s, float* out) {
+  i64 j = 0;
+  while (j < len) {
+    const i64 w = w0 + j;
+    const std::uint64_t word = hash::mix64(th ^ std::uint64_t(w >> 6)) >> (w & 63);
+    const i64 n = std::min(len - j, 64 - (w & 63));
+    for (i64 t = 0; t < n; ++t) out[j + t] = ((word >> t) & 1u) ? -s : s;
+    j += n;
+  }
+}
+
+namespace {
+
+// Zeroes the padding columns [width, round_up(width, kNR)) of the last strip.
+void zero_padding(i64 kc, i64 width, float* Bp) {
+  const i64 used = width % kNR;
+  if (used == 0) return;
+  float* strip = Bp + (width / kNR) * kc * kNR;
+  for (i64 p = 0; p < kc; ++p) std::memset(strip + p * kNR + used, 0, std::size_t(kNR - used) * sizeof(float));
+}
+
+// Writes run r as packed row `row`, columns [col, col + r.len), splitting at strip edges.
+void put_run_as_row(const Run& r, i64 row, i64 col, i64 kc, float* Bp) {
+  i64 j = 0;
+  while (j < r.len) {
+    const i64 c = col + j, in_strip = c % kNR;
+    const i64 n = std::min(r.len - j, kNR - in_strip);
+    float* dst = Bp + (c / kNR) * kc * kNR + row * kNR + in_strip;
+    const float* src = r.src + j;
+    if (r.signs) {
+      const float* sg = r.signs + j;
+      for (i64 t = 0; t < n; ++t) dst[t] = src[t] * sg[t];
+    } else {
+      for (i64 t = 0; t < n; ++t) dst[t] = src[t] * r.scale;
+    }
+    j += n;
+  }
+}
+
+// Writes run r as packed column `col`, rows [row, row + r.len) (the transposed use).
+void put_run_as_column(const Run& r, i64 row, i64 col, i64 kc, float* Bp) {
+  float* dst = Bp + (col / kNR) * kc * kNR + row * kNR + col % kNR;
+  if (r.signs) {
+    for (i64 j = 0; j < r.len; ++j) dst[j * kNR] = r.src[j] * r.signs[j];
+  } else {
+    for (i64 j = 0; j < r.len; ++j) dst[j * kNR] = r.src[j] * r.scale;
+  }
+}
+
+}  // namespace
+
+// B = W[p0 : p0 + kc, j0 : j0 + nc] (depth = rows of W).
+void PackW::pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const {
+  zero_padding(kc, nc, Bp);
+  for_each_run(map_, memory_, p0, p0 + kc, j0, j0 + nc, true,
+               [&](const Run& r) { put_run_as_row(r, r.k - p0, r.n - j0, kc, Bp); });
+}
+
+// B = W^T[p0 : p0 + kc, j0 : j0 + nc]: depth runs over columns n of W, width over rows k.
+void PackWt::pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const {
+  zero_padding(kc, nc, Bp);
+  for_each_run(map_, memory_, j0, j0 + nc, p0, p0 + kc, true,
+               [&](const Run& r) { put_run_as_column(r, r.n - p0, r.k - j0, kc, Bp); });
+}
+
+void PackDense::pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const {
+  for (i64 s = 0; s * kNR < nc; ++s) {
+    const i64 n = std::min(kNR, nc - s * kNR);
+    float* strip = Bp + s * kc * kNR;
+    for (i64 p = 0; p < kc; ++p) {
+      const float* src = b_ + (p0 + p) * ldb_ + j0 + s * kNR;
+      float* dst = strip + p * kNR;
+      std::memcpy(dst, src, std::size_t(n) * sizeof(float));
+      for (i64 c = n; c < kNR; ++c) dst[c] = 0.0f;
+    }
+  }
+}
+
+}  // namespace rmm
+}  // namespace cpu
+}  // namespace kernels
+}  // namespace roast
