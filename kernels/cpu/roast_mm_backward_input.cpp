@@ -16,8 +16,6 @@ namespace cpu {
 using rmm::i64;
 
 namespace {
-constexpr i64 kSmallRows = 3;
-
 // dX[:, k0 : k1] for M <= kSmallRows rows: dx[m, k] += sum_j dy[m, n + j] * w(k, n + j).
 void backward_input_small_block(const Mapping& map, const float* memory, const float* dY, i64 M, float* dX, i64 k0,
                                 i64 k1) {
@@ -25,15 +23,7 @@ void backward_input_small_block(const Mapping& map, const float* memory, const f
   for (i64 m = 0; m < M; ++m) std::memset(dX + m * K + k0, 0, std::size_t(k1 - k0) * sizeof(float));
   rmm::for_each_run(map, memory, k0, k1, 0, N, true, [&](const rmm::Run& r) {
     for (i64 m = 0; m < M; ++m) {
-      const float* dy = dY + m * N + r.n;
-      float dot = 0.0f;
-      if (r.signs) {
-        for (i64 j = 0; j < r.len; ++j) dot += dy[j] * r.signs[j] * r.src[j];
-      } else {
-        for (i64 j = 0; j < r.len; ++j) dot += dy[j] * r.src[j];
-        dot *= r.scale;
-      }
-      dX[m * K + r.k] += dot;
+      dX[m * K + r.k] += rmm::dot_scaled(dY + m * N + r.n, r.src, r.signs, r.scale, r.len);
     }
   });
 }
@@ -46,7 +36,7 @@ void roast_mm_backward_input(const Mapping& map, const float* memory, const floa
   const bool tiled = map.tiled();
   // Depth (N) in whole tile columns, output width (K) in whole tile rows.
   const rmm::Blocking blk = rmm::choose_blocking(tiled ? map.tile_cols : 1, tiled ? map.tile_rows : 1);
-  if (M <= kSmallRows) {
+  if (M <= rmm::kSmallRows) {
     const i64 n_blocks = rmm::ceil_div(map.rows, blk.nc);
 #pragma omp parallel for schedule(static)
     for (i64 b = 0; b < n_blocks; ++b)

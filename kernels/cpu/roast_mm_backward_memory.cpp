@@ -9,7 +9,8 @@
 //      cells inside its own slice [lo_t, hi_t) of the region; barrier.
 // Each cell thus receives its additions in unit order whatever T is, so dM is bitwise
 // reproducible across runs and thread counts. The dense/exact layouts are injective (no
-// two weights share a cell), so there each thread adds its own units directly.
+// two weights share a cell), so there each thread adds its own units directly. For
+// M <= kSmallRows (tiled and dense layouts) see backward_memory_small.
 #include <omp.h>
 
 #include <vector>
@@ -71,11 +72,40 @@ void scatter_unit(const Mapping& map, const Unit& u, const float* G, const i64* 
     }
     return;
   }
-  rmm::for_each_run(map, nullptr, u.k0, u.k1, u.n0, u.n1, false, [&](const rmm::Run& r) {
-    const i64 first = std::max(lo, r.cell), last = std::min(hi, r.cell + r.len);
-    const float* g = G + (r.k - u.k0) * u.ld + (r.n - u.n0) - r.cell;
-    for (i64 c = first; c < last; ++c) dM[c] += g[c];
-  });
+  rmm::for_each_run(
+      map, nullptr, u.k0, u.k1, u.n0, u.n1, false,
+      [&](const rmm::Run& r) {
+        const i64 first = std::max(lo, r.cell), last = std::min(hi, r.cell + r.len);
+        const float* g = G + (r.k - u.k0) * u.ld + (r.n - u.n0) - r.cell;
+        for (i64 c = first; c < last; ++c) dM[c] += g[c];
+      },
+      rmm::CellRange{lo, hi});
+}
+
+// M <= kSmallRows, tiled or dense: no GEMM and no buffer. Thread t walks the runs of the
+// whole of W that touch its slice [lo, hi) of the region (whole tiles elsewhere are skipped
+// after one hash) and adds lambda * sign * sum_m x[m, k] dy[m, n + j] into its cells, in
+// run order: race-free, and the same order whatever the thread count.
+void backward_memory_small(const Mapping& map, const float* X, const float* dY, i64 M, float* dM) {
+  const i64 K = map.rows, N = map.cols;
+#pragma omp parallel
+  {
+    const i64 n_threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const rmm::CellRange slice{map.region_base + map.region_size * t / n_threads,
+                               map.region_base + map.region_size * (t + 1) / n_threads};
+    rmm::for_each_run(
+        map, nullptr, 0, K, 0, N, true,
+        [&](const rmm::Run& r) {
+          const i64 j0 = std::max(slice.lo, r.cell) - r.cell, j1 = std::min(slice.hi, r.cell + r.len) - r.cell;
+          float* d = dM + r.cell;
+          for (i64 j = j0; j < j1; ++j) {
+            float g = 0.0f;
+            for (i64 m = 0; m < M; ++m) g += X[m * K + r.k] * dY[m * N + r.n + j];
+            d[j] += g * (r.signs ? r.signs[j] : r.scale);
+          }
+        },
+        slice);
+  }
 }
 
 }  // namespace
@@ -83,6 +113,10 @@ void scatter_unit(const Mapping& map, const Unit& u, const float* G, const i64* 
 void roast_mm_backward_memory(const Mapping& map, const float* X, const float* dY, i64 M, float* dM) {
   roast_mm_check(map, "roast_mm_backward_memory");
   if (M <= 0) return;
+  if (M <= rmm::kSmallRows && map.scheme != Scheme::hashednet) {
+    backward_memory_small(map, X, dY, M, dM);
+    return;
+  }
   const i64 K = map.rows, N = map.cols;
   const bool tiled = map.tiled();
   const rmm::Blocking unit_blk = rmm::choose_blocking(tiled ? map.tile_rows : 1, tiled ? map.tile_cols : 1);

@@ -19,8 +19,6 @@ namespace cpu {
 using rmm::i64;
 
 namespace {
-constexpr i64 kSmallRows = 3;
-
 const char* scheme_name(Scheme s) {
   switch (s) {
     case Scheme::dense: return "dense";
@@ -72,7 +70,7 @@ void roast_mm_forward(const Mapping& map, const float* memory, const float* X, i
   if (M <= 0) return;
   const i64 width_unit = map.tiled() ? map.tile_cols : 1;
   const rmm::Blocking blk = rmm::choose_blocking(map.tiled() ? map.tile_rows : 1, width_unit);
-  if (M <= kSmallRows) {
+  if (M <= rmm::kSmallRows) {
     const i64 n_panels = rmm::ceil_div(map.cols, blk.nc);
 #pragma omp parallel for schedule(static)
     for (i64 p = 0; p < n_panels; ++p)

@@ -22,6 +22,9 @@ using i64 = std::int64_t;
 
 constexpr i64 kMR = 6;   // rows of C per micro-kernel call
 constexpr i64 kNR = 16;  // columns of C per micro-kernel call (two AVX registers)
+// Up to this many rows of X (or dY), the kernels skip packing and stream the runs of W
+// directly (GEMV-like): the micro-kernel would waste most of its 6 rows.
+constexpr i64 kSmallRows = 3;
 
 inline i64 round_up(i64 x, i64 to) { return (x + to - 1) / to * to; }
 inline i64 ceil_div(i64 x, i64 by) { return (x + by - 1) / by; }
@@ -53,12 +56,22 @@ struct Run {
   const float* signs;
 };
 
+// Cells [lo, hi) of the memory: a thread's slice when threads partition the memory.
+struct CellRange {
+  i64 lo, hi;
+  bool misses(i64 cell, i64 len) const { return cell + len <= lo || cell >= hi; }
+};
+constexpr CellRange kAllCells{INT64_MIN / 2, INT64_MAX / 2};
+
 // Calls f(const Run&) for every run of the block rows [k0, k1) x cols [n0, n1) of W, in a
 // fixed order (tile columns, then tile rows, then rows). With with_signs false, signs and
 // scale are left at lambda's sign-free value (callers that only need cells). memory may be
 // null when only cells are needed (not for hashednet). Runs are valid during f only.
+// Runs whose cells miss `range` are skipped before any sign work (whole tiles at a time);
+// hashednet, whose runs have no cells, ignores the range.
 template <class F>
-void for_each_run(const Mapping& map, const float* memory, i64 k0, i64 k1, i64 n0, i64 n1, bool with_signs, F&& f) {
+void for_each_run(const Mapping& map, const float* memory, i64 k0, i64 k1, i64 n0, i64 n1, bool with_signs, F&& f,
+                  CellRange range = kAllCells) {
   const bool element = with_signs && map.sign_mode == SignMode::element && map.scheme != Scheme::exact;
   if (map.tiled()) {
     const i64 br = map.tile_rows, bc = map.tile_cols;
@@ -67,6 +80,7 @@ void for_each_run(const Mapping& map, const float* memory, i64 k0, i64 k1, i64 n
       const i64 ns = std::max(n0, tc * bc), ne = std::min(n1, tc * bc + bc);
       for (i64 tr = k0 / br; tr * br < k1; ++tr) {
         const i64 start = map.tile_start(tr, tc);
+        if (range.misses(start, map.tile_size())) continue;
         std::uint64_t th = 0;
         float scale = map.lambda;
         if (with_signs && map.sign_mode != SignMode::none) {
@@ -76,6 +90,7 @@ void for_each_run(const Mapping& map, const float* memory, i64 k0, i64 k1, i64 n
         const i64 ks = std::max(k0, tr * br), ke = std::min(k1, tr * br + br);
         for (i64 k = ks; k < ke; ++k) {
           const i64 w0 = (k - tr * br) * bc + (ns - tc * bc);
+          if (range.misses(start + w0, ne - ns)) continue;
           if (element) tile_element_signs(th, w0, ne - ns, map.lambda, signs);
           const i64 cell = start + w0;
           f(Run{k, ns, ne - ns, cell, memory ? memory + cell : nullptr, scale, signs});
@@ -104,12 +119,13 @@ void for_each_run(const Mapping& map, const float* memory, i64 k0, i64 k1, i64 n
   // dense / exact: row k of the block is one run; element signs use the per-weight hash.
   float* signs = element ? thread_floats(kSlotRun, len) : nullptr;
   for (i64 k = k0; k < k1; ++k) {
+    const i64 cell = map.region_base + k * map.cols + n0;
+    if (range.misses(cell, len)) continue;
     if (element) {
       const std::uint64_t sign_row = hash3_prefix(map.seed ^ hash::kSignSalt, map.layer, std::uint64_t(k));
       for (i64 j = 0; j < len; ++j)
         signs[j] = map.lambda * hash::sign_of(hash::mix64(sign_row ^ std::uint64_t(n0 + j)));
     }
-    const i64 cell = map.region_base + k * map.cols + n0;
     f(Run{k, n0, len, cell, memory ? memory + cell : nullptr, map.lambda, signs});
   }
 }
@@ -123,6 +139,9 @@ struct Blocking {
 // Blocking for C = A * B where B's rows (depth) step in units of depth_unit and its columns
 // in units of width_unit (1 when untiled).
 Blocking choose_blocking(i64 depth_unit, i64 width_unit);
+
+// sum_j a[j] * b[j] * (signs ? signs[j] : scale), in 8 lanes.
+float dot_scaled(const float* a, const float* b, const float* signs, float scale, i64 len);
 
 // Packs op(A)[i0 : i0 + mc, p0 : p0 + kc] into kMR-row strips: Ap[s][p][r] (strip s,
 // depth p, row r), rows past `rows` zero. A is row-major with leading dim lda; with

@@ -6,6 +6,10 @@
 // Packed layout (see PackB): strips of kNR columns, Bp[s * kc * kNR + p * kNR + c].
 #include <cstring>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "kernels/cpu/roast_mm_internal.h"
 
 namespace roast {
@@ -14,14 +18,50 @@ namespace cpu {
 namespace rmm {
 
 void tile_element_signs(std::uint64_t th, i64 w0, i64 len, float s, float* out) {
+#if defined(__AVX2__)
+  // Lane t of a group of 8 takes bit t of `bits` into its sign bit: +s or -s by one xor.
+  const __m256i to_sign_bit = _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24);
+  const __m256i sign_bit = _mm256_set1_epi32(int(0x80000000u));
+  const __m256 plus_s = _mm256_set1_ps(s);
+#endif
   i64 j = 0;
   while (j < len) {
     const i64 w = w0 + j;
     const std::uint64_t word = hash::mix64(th ^ std::uint64_t(w >> 6)) >> (w & 63);
     const i64 n = std::min(len - j, 64 - (w & 63));
-    for (i64 t = 0; t < n; ++t) out[j + t] = ((word >> t) & 1u) ? -s : s;
+    i64 t = 0;
+#if defined(__AVX2__)
+    for (; t + 8 <= n; t += 8) {
+      const __m256i bits = _mm256_set1_epi32(int((word >> t) & 0xFFu));
+      const __m256i mask = _mm256_and_si256(_mm256_sllv_epi32(bits, to_sign_bit), sign_bit);
+      _mm256_storeu_ps(out + j + t, _mm256_xor_ps(plus_s, _mm256_castsi256_ps(mask)));
+    }
+#endif
+    for (; t < n; ++t) out[j + t] = ((word >> t) & 1u) ? -s : s;
     j += n;
   }
+}
+
+float dot_scaled(const float* a, const float* b, const float* signs, float scale, i64 len) {
+  i64 j = 0;
+  float sum = 0.0f;
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 acc = _mm256_setzero_ps();
+  if (signs) {
+    for (; j + 8 <= len; j += 8)
+      acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(signs + j)), _mm256_loadu_ps(b + j),
+                            acc);
+  } else {
+    for (; j + 8 <= len; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc);
+  }
+  const __m128 quad = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  const __m128 pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+  sum = _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)));
+  if (!signs) sum *= scale;
+#endif
+  float tail = 0.0f;
+  for (; j < len; ++j) tail += a[j] * b[j] * (signs ? signs[j] : scale);
+  return sum + tail;
 }
 
 namespace {
