@@ -84,8 +84,8 @@ void scatter_unit(const Mapping& map, const Unit& u, const float* G, const i64* 
 
 // M <= kSmallRows, tiled or dense: no GEMM and no buffer. Thread t walks the runs of the
 // whole of W that touch its slice [lo, hi) of the region (whole tiles elsewhere are skipped
-// after one hash) and adds lambda * sign * sum_m x[m, k] dy[m, n + j] into its cells, in
-// run order: race-free, and the same order whatever the thread count.
+// after one hash) and adds lambda * sign * x[m, k] dy[m, n] into its cells, row m by row m,
+// in a fixed order: race-free, and the same order whatever the thread count.
 void backward_memory_small(const Mapping& map, const float* X, const float* dY, i64 M, float* dM) {
   const i64 K = map.rows, N = map.cols;
 #pragma omp parallel
@@ -93,18 +93,7 @@ void backward_memory_small(const Mapping& map, const float* X, const float* dY, 
     const i64 n_threads = omp_get_num_threads(), t = omp_get_thread_num();
     const rmm::CellRange slice{map.region_base + map.region_size * t / n_threads,
                                map.region_base + map.region_size * (t + 1) / n_threads};
-    rmm::for_each_run(
-        map, nullptr, 0, K, 0, N, true,
-        [&](const rmm::Run& r) {
-          const i64 j0 = std::max(slice.lo, r.cell) - r.cell, j1 = std::min(slice.hi, r.cell + r.len) - r.cell;
-          float* d = dM + r.cell;
-          for (i64 j = j0; j < j1; ++j) {
-            float g = 0.0f;
-            for (i64 m = 0; m < M; ++m) g += X[m * K + r.k] * dY[m * N + r.n + j];
-            d[j] += g * (r.signs ? r.signs[j] : r.scale);
-          }
-        },
-        slice);
+    for (i64 m = 0; m < M; ++m) rmm::row_backward_memory(map, X + m * K, dY + m * N, dM, slice);
   }
 }
 

@@ -3,11 +3,9 @@
 // M > kSmallRows: the packed GEMM (gemm_parallel with PackW): per thread, for each column
 // panel and depth block, the panel's tiles are packed once (K * N reads of the memory per
 // call, amortised over M rows) and multiplied by the micro-kernel.
-// M <= kSmallRows: a GEMV-like pass without packing: each run of W is read once from the
-// memory and accumulated into the M output rows (the memory is read, never written).
+// M <= kSmallRows: GEMV-like passes without packing (roast_mm_rowvec.cpp), one per row of X,
+// threads owning column panels of Y.
 #include <omp.h>
-
-#include <cstring>
 
 #include "kernels/cpu/roast_mm_internal.h"
 #include "roast/error.h"
@@ -28,24 +26,6 @@ const char* scheme_name(Scheme s) {
     case Scheme::exact: return "exact";
   }
   return "?";
-}
-
-// Y[:, n0 : n1] for M <= kSmallRows rows: y[m, n + j] += x[m, k] * w(k, n + j) over runs.
-void forward_small_panel(const Mapping& map, const float* memory, const float* X, i64 M, float* Y, i64 n0, i64 n1) {
-  const i64 K = map.rows, N = map.cols;
-  for (i64 m = 0; m < M; ++m) std::memset(Y + m * N + n0, 0, std::size_t(n1 - n0) * sizeof(float));
-  rmm::for_each_run(map, memory, 0, K, n0, n1, true, [&](const rmm::Run& r) {
-    for (i64 m = 0; m < M; ++m) {
-      const float x = X[m * K + r.k];
-      float* y = Y + m * N + r.n;
-      if (r.signs) {
-        for (i64 j = 0; j < r.len; ++j) y[j] += x * r.signs[j] * r.src[j];
-      } else {
-        const float a = x * r.scale;
-        for (i64 j = 0; j < r.len; ++j) y[j] += a * r.src[j];
-      }
-    }
-  });
 }
 
 }  // namespace
@@ -74,7 +54,8 @@ void roast_mm_forward(const Mapping& map, const float* memory, const float* X, i
     const i64 n_panels = rmm::ceil_div(map.cols, blk.nc);
 #pragma omp parallel for schedule(static)
     for (i64 p = 0; p < n_panels; ++p)
-      forward_small_panel(map, memory, X, M, Y, p * blk.nc, std::min(map.cols, (p + 1) * blk.nc));
+      for (i64 m = 0; m < M; ++m)
+        rmm::row_forward(map, memory, X + m * map.rows, Y + m * map.cols, p * blk.nc, std::min(map.cols, (p + 1) * blk.nc));
     return;
   }
   const rmm::PackW pack(map, memory);

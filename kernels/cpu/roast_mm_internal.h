@@ -143,6 +143,15 @@ Blocking choose_blocking(i64 depth_unit, i64 width_unit);
 // sum_j a[j] * b[j] * (signs ? signs[j] : scale), in 8 lanes.
 float dot_scaled(const float* a, const float* b, const float* signs, float scale, i64 len);
 
+// Single-row kernels (roast_mm_rowvec.cpp), for M <= kSmallRows, one row at a time:
+// y[n0 : n1] = x * W[:, n0 : n1] (lambda included; y overwritten there);
+void row_forward(const Mapping& map, const float* memory, const float* x, float* y, i64 n0, i64 n1);
+// dx[k0 : k1] = W[k0 : k1, :] * dy (overwritten there);
+void row_backward_input(const Mapping& map, const float* memory, const float* dy, float* dx, i64 k0, i64 k1);
+// dM[c] += lambda * sign * x[k] * dy[n] for the cells c = loc(k, n) inside `slice` (tiled,
+// dense and exact layouts; not hashednet), in a fixed order.
+void row_backward_memory(const Mapping& map, const float* x, const float* dy, float* dM, CellRange slice);
+
 // Packs op(A)[i0 : i0 + mc, p0 : p0 + kc] into kMR-row strips: Ap[s][p][r] (strip s,
 // depth p, row r), rows past `rows` zero. A is row-major with leading dim lda; with
 // a_trans, op(A) = A^T (A is depth x rows).

@@ -143,10 +143,12 @@ void check_case(const Shape3& s, Scheme scheme, SignMode sign, std::uint64_t see
 }
 
 // Shapes: tiny K or N (3), edge tiles everywhere, M on both sides of the small-M path (3)
-// and of the micro-kernel's 6 rows, depth and width past one 256-block, odd tile shapes.
+// and of the micro-kernel's 6 rows, depth and width past one 256-block, odd tile shapes,
+// and 64-wide tile columns (the single-row fast path) with partial chunks.
 const std::vector<Shape3> kShapes = {
-    {1, 3, 3, 32, 64},    {2, 37, 70, 32, 64},  {5, 64, 128, 32, 64}, {7, 100, 3, 32, 64}, {17, 3, 130, 8, 16},
-    {33, 70, 45, 5, 7},   {4, 290, 300, 32, 64}, {150, 300, 270, 32, 64}, {13, 130, 90, 20, 24},
+    {1, 3, 3, 32, 64},     {2, 37, 70, 32, 64},    {5, 64, 128, 32, 64}, {7, 100, 3, 32, 64},
+    {17, 3, 130, 8, 16},   {33, 70, 45, 5, 7},     {4, 290, 300, 32, 64}, {150, 300, 270, 32, 64},
+    {13, 130, 90, 20, 24}, {3, 75, 300, 16, 128},  {1, 96, 200, 32, 64},
 };
 
 class ThreadCount {
