@@ -182,7 +182,10 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, std::vector<Measurem
     OpTable ops = fused_ops(o, map, o.W.data(), dM.data());
     for (const std::string& op : opt.ops) record("dense_mm", 1.0, K * N, op, median_ms(ops[op], opt.warmup, opt.repeats));
   }
-  for (double c : opt.compression) {
+  // --memory-floats replaces the compression list by the one compression it implies.
+  const std::vector<double> compressions =
+      opt.memory_floats > 0 ? std::vector<double>{double(K) * double(N) / double(opt.memory_floats)} : opt.compression;
+  for (double c : compressions) {
     const i64 tile = i64(opt.tile_rows) * opt.tile_cols;
     const i64 floats = opt.memory_floats > 0 ? opt.memory_floats
                                              : std::max<i64>(tile, i64(std::ceil(double(K) * double(N) / c)));
@@ -241,13 +244,22 @@ void add_bench_command(CLI::App& app) {
   bench->require_subcommand(1);
   CLI::App* mm = bench->add_subcommand("mm", "ROAST-MM vs dense Eigen GEMM, HashedNet and materialise-then-GEMM");
   auto opt = std::make_shared<MmOptions>();
-  const auto positive = CLI::PositiveNumber;
+  const CLI::Validator positive(
+      [](std::string& text) {
+        try {
+          std::size_t used = 0;
+          if (std::stoll(text, &used) > 0 && used == text.size()) return std::string();
+        } catch (const std::exception&) {
+        }
+        return "must be a positive integer, got '" + text + "'";
+      },
+      "POSITIVE");
   mm->add_option("--m", opt->m, "Rows of X (batch), comma-separated")->delimiter(',')->check(positive)->capture_default_str();
   mm->add_option("--k", opt->k, "Rows of W (fan-in)")->delimiter(',')->check(positive)->capture_default_str();
   mm->add_option("--n", opt->n, "Columns of W (fan-out)")->delimiter(',')->check(positive)->capture_default_str();
   mm->add_option("--compression", opt->compression, "K*N / memory floats")
       ->delimiter(',')
-      ->check(CLI::Range(1.0, 1e12))
+      ->check(CLI::Range(1.0, 1e12).description("NUMBER >= 1"))
       ->capture_default_str();
   mm->add_option("--schemes", opt->schemes, "dense, roast, hashednet, materialize, dense_mm")
       ->delimiter(',')
@@ -260,7 +272,7 @@ void add_bench_command(CLI::App& app) {
   mm->add_option("--repeats", opt->repeats, "Timed runs per measurement (median)")->check(positive)->capture_default_str();
   mm->add_option("--warmup", opt->warmup, "Untimed runs first")->check(CLI::NonNegativeNumber)->capture_default_str();
   mm->add_option("--threads", opt->threads, "OpenMP threads (0: default)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  mm->add_option("--memory-floats", opt->memory_floats, "Force the memory size (overrides --compression's size)")
+  mm->add_option("--memory-floats", opt->memory_floats, "Force the memory size in floats (replaces --compression)")
       ->check(CLI::NonNegativeNumber);
   mm->add_option("--sign", opt->sign, "Sign mode of the hashed schemes")
       ->check(CLI::IsMember({"none", "tile", "element"}))

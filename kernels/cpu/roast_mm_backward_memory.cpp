@@ -6,7 +6,8 @@
 //   1. compute: thread t computes unit round * T + t into its buffer with the packed GEMM
 //      (A = X^T, B = dY) and folds lambda * sign into it (hashednet also records cells);
 //   2. barrier; scatter: thread t adds every unit of the round, in unit order, but only the
-//      cells inside its own slice [lo_t, hi_t) of the region; barrier.
+//      cells inside its own slice [lo_t, hi_t) of the region (double-buffered units, so one
+//      barrier per round).
 // Each cell thus receives its additions in unit order whatever T is, so dM is bitwise
 // reproducible across runs and thread counts. The dense/exact layouts are injective (no
 // two weights share a cell), so there each thread adds its own units directly. For
@@ -109,7 +110,7 @@ void roast_mm_backward_memory(const Mapping& map, const float* X, const float* d
   const i64 K = map.rows, N = map.cols;
   const bool tiled = map.tiled();
   const rmm::Blocking unit_blk = rmm::choose_blocking(tiled ? map.tile_rows : 1, tiled ? map.tile_cols : 1);
-  const i64 uk = unit_blk.kc, un = unit_blk.nc;
+  const i64 uk = unit_blk.kc, un = 2 * unit_blk.nc;  // 256 x 512 G values: few rounds, in L2
   const i64 n_unit_cols = rmm::ceil_div(N, un), n_units = rmm::ceil_div(K, uk) * n_unit_cols;
   // The unit GEMM: rows k, columns n, depth M; columns in one panel of the unit's width.
   const rmm::Blocking gemm_blk{unit_blk.mc, rmm::choose_blocking(1, 1).kc, un};
@@ -119,8 +120,9 @@ void roast_mm_backward_memory(const Mapping& map, const float* X, const float* d
     const i64 k0 = index / n_unit_cols * uk, n0 = index % n_unit_cols * un;
     return Unit{k0, std::min(K, k0 + uk), n0, std::min(N, n0 + un), un};
   };
-  const i64 lo_all = map.region_base, size = map.region_size;
-  std::vector<float*> buffers;
+  const i64 lo_all = map.region_base, size = map.region_size, unit_floats = uk * un;
+  const bool hashed_cells = map.scheme == Scheme::hashednet;
+  std::vector<float*> buffers;  // thread t's two unit buffers (rounds alternate between them)
   std::vector<i64*> cell_buffers;
 
 #pragma omp parallel
@@ -131,17 +133,21 @@ void roast_mm_backward_memory(const Mapping& map, const float* X, const float* d
       buffers.assign(std::size_t(n_threads), nullptr);
       cell_buffers.assign(std::size_t(n_threads), nullptr);
     }
-    float* G = rmm::thread_floats(rmm::kSlotUnit, uk * un);
-    i64* cells = map.scheme == Scheme::hashednet
-                     ? static_cast<i64*>(rmm::thread_bytes(rmm::kSlotCells, std::size_t(uk * un) * sizeof(i64)))
+    buffers[std::size_t(t)] = rmm::thread_floats(rmm::kSlotUnit, 2 * unit_floats);
+    cell_buffers[std::size_t(t)] =
+        hashed_cells ? static_cast<i64*>(rmm::thread_bytes(rmm::kSlotCells, std::size_t(2 * unit_floats) * sizeof(i64)))
                      : nullptr;
-    buffers[std::size_t(t)] = G;
-    cell_buffers[std::size_t(t)] = cells;
     const i64 lo = lo_all + size * t / n_threads, hi = lo_all + size * (t + 1) / n_threads;
 #pragma omp barrier
-    for (i64 first = 0; first < n_units; first += n_threads) {
+    // One barrier per round: round r computes into buffer r % 2, so computing round r + 1
+    // never overwrites a buffer that another thread may still be scattering (round r - 1
+    // scatters finished before everyone passed round r's barrier).
+    for (i64 first = 0, round = 0; first < n_units; first += n_threads, ++round) {
+      const i64 offset = (round % 2) * unit_floats;
       if (first + t < n_units) {
         const Unit u = unit_of(first + t);
+        float* G = buffers[std::size_t(t)] + offset;
+        i64* cells = hashed_cells ? cell_buffers[std::size_t(t)] + offset : nullptr;
         rmm::gemm_block(xt, dy, M, u.k0, u.k1, u.n0, u.n1, gemm_blk, G, u.ld);
         fold_signs(map, u, G, cells);
         if (injective(map)) scatter_unit(map, u, G, cells, lo_all, lo_all + size, dM);
@@ -149,9 +155,8 @@ void roast_mm_backward_memory(const Mapping& map, const float* X, const float* d
       if (injective(map)) continue;
 #pragma omp barrier
       for (i64 owner = 0; owner < n_threads && first + owner < n_units; ++owner)
-        scatter_unit(map, unit_of(first + owner), buffers[std::size_t(owner)], cell_buffers[std::size_t(owner)], lo,
-                     hi, dM);
-#pragma omp barrier
+        scatter_unit(map, unit_of(first + owner), buffers[std::size_t(owner)] + offset,
+                     hashed_cells ? cell_buffers[std::size_t(owner)] + offset : nullptr, lo, hi, dM);
     }
   }
 }
