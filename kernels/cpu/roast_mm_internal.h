@@ -31,7 +31,7 @@ inline i64 ceil_div(i64 x, i64 by) { return (x + by - 1) / by; }
 
 // Per-thread scratch, 64-byte aligned, grown on demand and kept for the thread's lifetime
 // (OpenMP threads persist, so steady-state calls allocate nothing). One buffer per slot.
-enum Slot : int { kSlotPackB, kSlotPackA, kSlotRun, kSlotUnit, kSlotCells, kSlotSmall, kNumSlots };
+enum Slot : int { kSlotPackB, kSlotPackA, kSlotRun, kSlotUnit, kSlotCells, kSlotStage, kNumSlots };
 void* thread_bytes(Slot slot, std::size_t n_bytes);
 inline float* thread_floats(Slot slot, i64 n) { return static_cast<float*>(thread_bytes(slot, std::size_t(n) * 4)); }
 

@@ -92,13 +92,47 @@ void put_run_as_row(const Run& r, i64 row, i64 col, i64 kc, float* Bp) {
   }
 }
 
-// Writes run r as packed column `col`, rows [row, row + r.len) (the transposed use).
-void put_run_as_column(const Run& r, i64 row, i64 col, i64 kc, float* Bp) {
-  float* dst = Bp + (col / kNR) * kc * kNR + row * kNR + col % kNR;
-  if (r.signs) {
-    for (i64 j = 0; j < r.len; ++j) dst[j * kNR] = r.src[j] * r.signs[j];
-  } else {
-    for (i64 j = 0; j < r.len; ++j) dst[j * kNR] = r.src[j] * r.scale;
+#if defined(__AVX2__)
+// Transposes the 8 x 8 block held in r[0..7] (rows in, rows out).
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+#endif
+
+// Bp (strips of kNR columns, depth kc) = S^T for a row-major staging block S[width][kc]:
+// Bp[s][p][c] = S[s * kNR + c][p], columns past width zero.
+void transpose_into_strips(const float* S, i64 width, i64 kc, float* Bp) {
+  for (i64 s = 0; s * kNR < width; ++s) {
+    float* strip = Bp + s * kc * kNR;
+    for (i64 h = 0; h < kNR; h += 8) {
+      const i64 row0 = s * kNR + h, n_rows = std::max<i64>(0, std::min<i64>(8, width - row0));
+      i64 p = 0;
+#if defined(__AVX2__)
+      for (; p + 8 <= kc; p += 8) {
+        __m256 r[8];
+        for (i64 i = 0; i < 8; ++i) r[i] = i < n_rows ? _mm256_loadu_ps(S + (row0 + i) * kc + p) : _mm256_setzero_ps();
+        transpose8(r);
+        for (i64 i = 0; i < 8; ++i) _mm256_storeu_ps(strip + (p + i) * kNR + h, r[i]);
+      }
+#endif
+      for (; p < kc; ++p)
+        for (i64 i = 0; i < 8; ++i) strip[p * kNR + h + i] = i < n_rows ? S[(row0 + i) * kc + p] : 0.0f;
+    }
   }
 }
 
@@ -112,10 +146,19 @@ void PackW::pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const {
 }
 
 // B = W^T[p0 : p0 + kc, j0 : j0 + nc]: depth runs over columns n of W, width over rows k.
+// The W block is first staged row-major (contiguous tile-row reads, signs folded), then
+// transposed 8 x 8 in registers into the strips.
 void PackWt::pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const {
-  zero_padding(kc, nc, Bp);
-  for_each_run(map_, memory_, j0, j0 + nc, p0, p0 + kc, true,
-               [&](const Run& r) { put_run_as_column(r, r.n - p0, r.k - j0, kc, Bp); });
+  float* S = thread_floats(kSlotStage, nc * kc);
+  for_each_run(map_, memory_, j0, j0 + nc, p0, p0 + kc, true, [&](const Run& r) {
+    float* dst = S + (r.k - j0) * kc + (r.n - p0);
+    if (r.signs) {
+      for (i64 j = 0; j < r.len; ++j) dst[j] = r.src[j] * r.signs[j];
+    } else {
+      for (i64 j = 0; j < r.len; ++j) dst[j] = r.src[j] * r.scale;
+    }
+  });
+  transpose_into_strips(S, nc, kc, Bp);
 }
 
 void PackDense::pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const {
