@@ -1,6 +1,6 @@
 // `roast-train bench mm`: times ROAST-MM forward, backward-input, backward-memory and
 // forward+backward against dense Eigen GEMM on a real K x N matrix, measured in the same run
-// with the same threads, shapes, warm-up and repeats for every scheme.
+// with the same threads, shapes, warm-up and repeats for every scheme, runs interleaved.
 //
 // Schemes: dense (Eigen GEMM, W a real K x N matrix; its "backward_memory" is dW = X^T dY),
 // roast (tile-hashed memory), hashednet (element-hashed memory), materialize (W built from
@@ -69,14 +69,13 @@ std::vector<float> random_floats(i64 n, std::uint64_t seed) {
   return v;
 }
 
-double median_ms(const std::function<void()>& run, int warmup, int repeats) {
-  for (int i = 0; i < warmup; ++i) run();
-  std::vector<double> times;
-  for (int i = 0; i < repeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    run();
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
+double time_ms(const std::function<void()>& run) {
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> times) {
   std::sort(times.begin(), times.end());
   const std::size_t h = times.size() / 2;
   return times.size() % 2 ? times[h] : 0.5 * (times[h - 1] + times[h]);
@@ -158,29 +157,29 @@ double op_flops(const std::string& op, i64 M, i64 K, i64 N) {
   return (op == "forward_backward" ? 6.0 : 2.0) * double(M) * double(K) * double(N);
 }
 
-// Runs every selected scheme and op for one shape; dense is measured once per shape and is
-// the baseline of every compression's ratios.
+// One timed configuration of a shape: a scheme at a memory size, with its four ops.
+struct Contender {
+  std::string scheme;
+  double compression;
+  i64 memory_floats;
+  OpTable ops;
+};
+
+// Runs every selected scheme and op for one shape. Runs are interleaved (repeat r of every
+// contender, then repeat r + 1, ...) so that load from other processes hits every scheme
+// alike; dense is measured in the same rounds and is the baseline of every ratio.
 void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, std::vector<Measurement>& out) {
   Operands o(M, K, N);
-  std::map<std::string, double> dense_ms;
-  const auto has = [](const std::vector<std::string>& v, const std::string& s) {
-    return std::find(v.begin(), v.end(), s) != v.end();
+  const auto has = [&opt](const std::string& s) {
+    return std::find(opt.schemes.begin(), opt.schemes.end(), s) != opt.schemes.end();
   };
-  const auto record = [&](const std::string& scheme, double c, i64 floats, const std::string& op, double ms) {
-    const double base = dense_ms.count(op) ? dense_ms[op] : std::nan("");
-    out.push_back({M, K, N, floats, c, scheme, op, ms, op_flops(op, M, K, N) / (ms * 1e6), base / ms});
-  };
-  {
-    OpTable ops = dense_ops(o);  // the baseline is always measured; printed when selected
-    for (const std::string& op : opt.ops) dense_ms[op] = median_ms(ops[op], opt.warmup, opt.repeats);
-    if (has(opt.schemes, "dense"))
-      for (const std::string& op : opt.ops) record("dense", 1.0, K * N, op, dense_ms[op]);
-  }
-  if (has(opt.schemes, "dense_mm")) {
+  std::vector<Contender> contenders{{"dense", 1.0, K * N, dense_ops(o)}};  // always: the baseline
+  std::vector<std::vector<float>> buffers;  // memories and their gradients, alive for the ops
+  buffers.reserve(2 * opt.compression.size() + 1);
+  if (has("dense_mm")) {
+    buffers.emplace_back(std::size_t(K * N), 0.0f);
     const roast::Mapping map = make_mapping(roast::Scheme::dense, opt, K, N, K * N);
-    std::vector<float> dM(std::size_t(K * N), 0.0f);
-    OpTable ops = fused_ops(o, map, o.W.data(), dM.data());
-    for (const std::string& op : opt.ops) record("dense_mm", 1.0, K * N, op, median_ms(ops[op], opt.warmup, opt.repeats));
+    contenders.push_back({"dense_mm", 1.0, K * N, fused_ops(o, map, o.W.data(), buffers.back().data())});
   }
   // --memory-floats replaces the compression list by the one compression it implies.
   const std::vector<double> compressions =
@@ -189,15 +188,31 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, std::vector<Measurem
     const i64 tile = i64(opt.tile_rows) * opt.tile_cols;
     const i64 floats = opt.memory_floats > 0 ? opt.memory_floats
                                              : std::max<i64>(tile, i64(std::ceil(double(K) * double(N) / c)));
-    const std::vector<float> memory = random_floats(floats, 4);
-    std::vector<float> dM(std::size_t(floats), 0.0f);
+    buffers.push_back(random_floats(floats, 4));
+    const float* memory = buffers.back().data();
+    buffers.emplace_back(std::size_t(floats), 0.0f);
+    float* dM = buffers.back().data();
     for (const std::string& scheme : opt.schemes) {
       if (scheme == "dense" || scheme == "dense_mm") continue;
       const roast::Scheme s = scheme == "hashednet" ? roast::Scheme::hashednet : roast::Scheme::roast;
       const roast::Mapping map = make_mapping(s, opt, K, N, floats);
-      OpTable ops = scheme == "materialize" ? materialize_ops(o, map, memory.data(), dM.data())
-                                            : fused_ops(o, map, memory.data(), dM.data());
-      for (const std::string& op : opt.ops) record(scheme, c, floats, op, median_ms(ops[op], opt.warmup, opt.repeats));
+      contenders.push_back({scheme, c, floats,
+                            scheme == "materialize" ? materialize_ops(o, map, memory, dM) : fused_ops(o, map, memory, dM)});
+    }
+  }
+  for (const std::string& op : opt.ops) {
+    for (Contender& c : contenders)
+      for (int i = 0; i < opt.warmup; ++i) c.ops[op]();
+    std::vector<std::vector<double>> times(contenders.size());
+    for (int r = 0; r < opt.repeats; ++r)
+      for (std::size_t i = 0; i < contenders.size(); ++i) times[i].push_back(time_ms(contenders[i].ops[op]));
+    const double dense_ms = median(times[0]);
+    for (std::size_t i = 0; i < contenders.size(); ++i) {
+      const Contender& c = contenders[i];
+      if (c.scheme == "dense" && !has("dense")) continue;
+      const double ms = median(times[i]);
+      out.push_back({M, K, N, c.memory_floats, c.compression, c.scheme, op, ms, op_flops(op, M, K, N) / (ms * 1e6),
+                     dense_ms / ms});
     }
   }
 }
