@@ -4,6 +4,7 @@
 #include <exception>
 #include <iostream>
 
+#include "bench_mm.h"
 #include "commands.h"
 #include "roast/config.h"
 #include "roast/error.h"
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   roast::cli::add_train_commands(app);
   roast::cli::add_info_command(app);
   roast::cli::add_demo_command(app);
+  roast_train::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {  // a command's own exit code

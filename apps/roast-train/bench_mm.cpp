@@ -1,0 +1,308 @@
+// `roast-train bench mm`: times ROAST-MM forward, backward-input, backward-memory and
+// forward+backward against dense Eigen GEMM on a real K x N matrix, measured in the same run
+// with the same threads, shapes, warm-up and repeats for every scheme, runs interleaved.
+//
+// Schemes: dense (Eigen GEMM, W a real K x N matrix; its "backward_memory" is dW = X^T dY),
+// roast (tile-hashed memory), hashednet (element-hashed memory), materialize (W built from
+// the roast mapping, then Eigen GEMM; dW scattered back into the memory), and dense_mm (the
+// ROAST-MM kernels on the identity mapping: the packing path without hashing).
+// Memory for compression c: ceil(K * N / c) floats (at least one tile), or --memory-floats.
+#include "bench_mm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+// The kernels are engine-internal headers; roast-train's include path has src/ but not the
+// project root, hence the relative path.
+#include "../../kernels/cpu/cpu_kernels.h"
+#include "../../kernels/cpu/roast_mm.h"
+#include "roast/error.h"
+#include "roast/mapping.h"
+
+namespace roast_train {
+namespace {
+
+using i64 = std::int64_t;
+namespace kc = roast::kernels::cpu;
+
+struct MmOptions {
+  std::vector<i64> m{1, 32, 256, 1024};
+  std::vector<i64> k{1024};
+  std::vector<i64> n{1024};
+  std::vector<double> compression{1, 10, 100, 1000};
+  std::vector<std::string> schemes{"dense", "roast", "hashednet", "materialize"};
+  std::vector<std::string> ops{"forward", "backward_input", "backward_memory", "forward_backward"};
+  int repeats = 5;
+  int warmup = 2;
+  int threads = 0;  // 0: OpenMP's default
+  i64 memory_floats = 0;
+  std::string sign = "element";
+  int tile_rows = 32, tile_cols = 64;
+  bool json = false;
+};
+
+struct Measurement {
+  i64 m, k, n, memory_floats;
+  double compression;
+  std::string scheme, op;
+  double median_ms, gflops, ratio_to_dense;
+};
+
+std::vector<float> random_floats(i64 n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+double time_ms(const std::function<void()>& run) {
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> times) {
+  std::sort(times.begin(), times.end());
+  const std::size_t h = times.size() / 2;
+  return times.size() % 2 ? times[h] : 0.5 * (times[h - 1] + times[h]);
+}
+
+roast::SignMode parse_sign(const std::string& s) {
+  if (s == "none") return roast::SignMode::none;
+  if (s == "tile") return roast::SignMode::tile;
+  return roast::SignMode::element;
+}
+
+// The operands of one (M, K, N) shape, shared by every scheme.
+struct Operands {
+  i64 M, K, N;
+  std::vector<float> X, dY, Y, dX, W, dW;
+  Operands(i64 m, i64 k, i64 n)
+      : M(m), K(k), N(n), X(random_floats(m * k, 1)), dY(random_floats(m * n, 2)), Y(std::size_t(m * n)),
+        dX(std::size_t(m * k)), W(random_floats(k * n, 3)), dW(std::size_t(k * n)) {}
+};
+
+// The four ops of one scheme as callables; forward_backward runs the other three in sequence
+// (the materialize path builds W once for it).
+using OpTable = std::map<std::string, std::function<void()>>;
+
+OpTable dense_ops(Operands& o) {
+  auto fwd = [&o] { kc::gemm(false, false, o.M, o.N, o.K, 1.0f, o.X.data(), o.K, o.W.data(), o.N, 0.0f, o.Y.data(), o.N); };
+  auto bwd_in = [&o] {
+    kc::gemm(false, true, o.M, o.K, o.N, 1.0f, o.dY.data(), o.N, o.W.data(), o.N, 0.0f, o.dX.data(), o.K);
+  };
+  auto bwd_mem = [&o] {
+    kc::gemm(true, false, o.K, o.N, o.M, 1.0f, o.X.data(), o.K, o.dY.data(), o.N, 0.0f, o.dW.data(), o.N);
+  };
+  return {{"forward", fwd}, {"backward_input", bwd_in}, {"backward_memory", bwd_mem},
+          {"forward_backward", [=] { fwd(); bwd_in(); bwd_mem(); }}};
+}
+
+OpTable fused_ops(Operands& o, const roast::Mapping& map, const float* memory, float* dM) {
+  auto fwd = [&o, map, memory] { kc::roast_mm_forward(map, memory, o.X.data(), o.M, o.Y.data()); };
+  auto bwd_in = [&o, map, memory] { kc::roast_mm_backward_input(map, memory, o.dY.data(), o.M, o.dX.data()); };
+  auto bwd_mem = [&o, map, dM] { kc::roast_mm_backward_memory(map, o.X.data(), o.dY.data(), o.M, dM); };
+  return {{"forward", fwd}, {"backward_input", bwd_in}, {"backward_memory", bwd_mem},
+          {"forward_backward", [=] { fwd(); bwd_in(); bwd_mem(); }}};
+}
+
+OpTable materialize_ops(Operands& o, const roast::Mapping& map, const float* memory, float* dM) {
+  auto build = [&o, map, memory] { kc::roast_mm_materialize(map, memory, o.W.data()); };
+  auto gemm_fwd = [&o] {
+    kc::gemm(false, false, o.M, o.N, o.K, 1.0f, o.X.data(), o.K, o.W.data(), o.N, 0.0f, o.Y.data(), o.N);
+  };
+  auto gemm_in = [&o] {
+    kc::gemm(false, true, o.M, o.K, o.N, 1.0f, o.dY.data(), o.N, o.W.data(), o.N, 0.0f, o.dX.data(), o.K);
+  };
+  // dW = X^T dY, then dM[loc] += lambda * sign * dW (lambda is inside the materialised W).
+  auto bwd_mem = [&o, map, dM] {
+    kc::gemm(true, false, o.K, o.N, o.M, 1.0f, o.X.data(), o.K, o.dY.data(), o.N, 0.0f, o.dW.data(), o.N);
+    kc::roast_mm_accumulate_dense(map, o.dW.data(), dM);
+  };
+  return {{"forward", [=] { build(); gemm_fwd(); }},
+          {"backward_input", [=] { build(); gemm_in(); }},
+          {"backward_memory", bwd_mem},
+          {"forward_backward", [=] { build(); gemm_fwd(); gemm_in(); bwd_mem(); }}};
+}
+
+roast::Mapping make_mapping(roast::Scheme scheme, const MmOptions& opt, i64 K, i64 N, i64 memory_floats) {
+  roast::Mapping map;
+  map.scheme = scheme;
+  map.sign_mode = scheme == roast::Scheme::dense ? roast::SignMode::none : parse_sign(opt.sign);
+  map.seed = 42;
+  map.rows = K;
+  map.cols = N;
+  map.tile_rows = opt.tile_rows;
+  map.tile_cols = opt.tile_cols;
+  map.region_size = memory_floats;
+  map.lambda = 0.5f;
+  return map;
+}
+
+double op_flops(const std::string& op, i64 M, i64 K, i64 N) {
+  return (op == "forward_backward" ? 6.0 : 2.0) * double(M) * double(K) * double(N);
+}
+
+// One timed configuration of a shape: a scheme at a memory size, with its four ops.
+struct Contender {
+  std::string scheme;
+  double compression;
+  i64 memory_floats;
+  OpTable ops;
+};
+
+// Runs every selected scheme and op for one shape. Runs are interleaved (repeat r of every
+// contender, then repeat r + 1, ...) so that load from other processes hits every scheme
+// alike; dense is measured in the same rounds and is the baseline of every ratio.
+void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, std::vector<Measurement>& out) {
+  Operands o(M, K, N);
+  const auto has = [&opt](const std::string& s) {
+    return std::find(opt.schemes.begin(), opt.schemes.end(), s) != opt.schemes.end();
+  };
+  std::vector<Contender> contenders{{"dense", 1.0, K * N, dense_ops(o)}};  // always: the baseline
+  std::vector<std::vector<float>> buffers;  // memories and their gradients, alive for the ops
+  buffers.reserve(2 * opt.compression.size() + 1);
+  if (has("dense_mm")) {
+    buffers.emplace_back(std::size_t(K * N), 0.0f);
+    const roast::Mapping map = make_mapping(roast::Scheme::dense, opt, K, N, K * N);
+    contenders.push_back({"dense_mm", 1.0, K * N, fused_ops(o, map, o.W.data(), buffers.back().data())});
+  }
+  // --memory-floats replaces the compression list by the one compression it implies.
+  const std::vector<double> compressions =
+      opt.memory_floats > 0 ? std::vector<double>{double(K) * double(N) / double(opt.memory_floats)} : opt.compression;
+  for (double c : compressions) {
+    const i64 tile = i64(opt.tile_rows) * opt.tile_cols;
+    const i64 floats = opt.memory_floats > 0 ? opt.memory_floats
+                                             : std::max<i64>(tile, i64(std::ceil(double(K) * double(N) / c)));
+    buffers.push_back(random_floats(floats, 4));
+    const float* memory = buffers.back().data();
+    buffers.emplace_back(std::size_t(floats), 0.0f);
+    float* dM = buffers.back().data();
+    for (const std::string& scheme : opt.schemes) {
+      if (scheme == "dense" || scheme == "dense_mm") continue;
+      const roast::Scheme s = scheme == "hashednet" ? roast::Scheme::hashednet : roast::Scheme::roast;
+      const roast::Mapping map = make_mapping(s, opt, K, N, floats);
+      contenders.push_back({scheme, c, floats,
+                            scheme == "materialize" ? materialize_ops(o, map, memory, dM) : fused_ops(o, map, memory, dM)});
+    }
+  }
+  for (const std::string& op : opt.ops) {
+    for (Contender& c : contenders)
+      for (int i = 0; i < opt.warmup; ++i) c.ops[op]();
+    std::vector<std::vector<double>> times(contenders.size());
+    for (int r = 0; r < opt.repeats; ++r)
+      for (std::size_t i = 0; i < contenders.size(); ++i) times[i].push_back(time_ms(contenders[i].ops[op]));
+    const double dense_ms = median(times[0]);
+    for (std::size_t i = 0; i < contenders.size(); ++i) {
+      const Contender& c = contenders[i];
+      if (c.scheme == "dense" && !has("dense")) continue;
+      const double ms = median(times[i]);
+      out.push_back({M, K, N, c.memory_floats, c.compression, c.scheme, op, ms, op_flops(op, M, K, N) / (ms * 1e6),
+                     dense_ms / ms});
+    }
+  }
+}
+
+void print_table(const MmOptions& opt, const std::vector<Measurement>& rows, int threads) {
+  std::printf("roast-train bench mm: %d threads, warm-up %d, median of %d, sign %s, tile %dx%d\n", threads,
+              opt.warmup, opt.repeats, opt.sign.c_str(), opt.tile_rows, opt.tile_cols);
+  std::printf("%6s %6s %6s %6s %10s %-12s %-17s %11s %9s %9s\n", "M", "K", "N", "comp", "mem_floats", "scheme",
+              "op", "median_ms", "GFLOP/s", "x_dense");
+  for (const Measurement& r : rows)
+    std::printf("%6lld %6lld %6lld %6g %10lld %-12s %-17s %11.4f %9.2f %9.3f\n", (long long)r.m, (long long)r.k,
+                (long long)r.n, r.compression, (long long)r.memory_floats, r.scheme.c_str(), r.op.c_str(), r.median_ms,
+                r.gflops, r.ratio_to_dense);
+}
+
+void print_json(const std::vector<Measurement>& rows, const MmOptions& opt, int threads) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Measurement& r : rows)
+    out.push_back({{"m", r.m}, {"k", r.k}, {"n", r.n}, {"compression", r.compression},
+                   {"memory_floats", r.memory_floats}, {"scheme", r.scheme}, {"op", r.op}, {"median_ms", r.median_ms},
+                   {"gflops", r.gflops}, {"ratio_to_dense", r.ratio_to_dense}, {"threads", threads},
+                   {"sign", opt.sign}, {"repeats", opt.repeats}, {"warmup", opt.warmup}});
+  std::cout << out.dump(1) << "\n";
+}
+
+void run_mm(const MmOptions& opt) {
+  if (opt.threads > 0) omp_set_num_threads(opt.threads);
+  const int threads = omp_get_max_threads();
+  std::vector<Measurement> rows;
+  for (i64 K : opt.k)
+    for (i64 N : opt.n)
+      for (i64 M : opt.m) {
+        bench_shape(opt, M, K, N, rows);
+        if (!opt.json) std::fprintf(stderr, "  done M=%lld K=%lld N=%lld\n", (long long)M, (long long)K, (long long)N);
+      }
+  if (opt.json) print_json(rows, opt, threads);
+  else print_table(opt, rows, threads);
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  CLI::App* bench = app.add_subcommand("bench", "Kernel benchmarks with ratios against dense GEMM");
+  bench->require_subcommand(1);
+  CLI::App* mm = bench->add_subcommand("mm", "ROAST-MM vs dense Eigen GEMM, HashedNet and materialise-then-GEMM");
+  auto opt = std::make_shared<MmOptions>();
+  const CLI::Validator positive(
+      [](std::string& text) {
+        try {
+          std::size_t used = 0;
+          if (std::stoll(text, &used) > 0 && used == text.size()) return std::string();
+        } catch (const std::exception&) {
+        }
+        return "must be a positive integer, got '" + text + "'";
+      },
+      "POSITIVE");
+  mm->add_option("--m", opt->m, "Rows of X (batch), comma-separated")->delimiter(',')->check(positive)->capture_default_str();
+  mm->add_option("--k", opt->k, "Rows of W (fan-in)")->delimiter(',')->check(positive)->capture_default_str();
+  mm->add_option("--n", opt->n, "Columns of W (fan-out)")->delimiter(',')->check(positive)->capture_default_str();
+  mm->add_option("--compression", opt->compression, "K*N / memory floats")
+      ->delimiter(',')
+      ->check(CLI::Range(1.0, 1e12).description("NUMBER >= 1"))
+      ->capture_default_str();
+  mm->add_option("--schemes", opt->schemes, "dense, roast, hashednet, materialize, dense_mm")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"dense", "roast", "hashednet", "materialize", "dense_mm"}))
+      ->capture_default_str();
+  mm->add_option("--ops", opt->ops, "forward, backward_input, backward_memory, forward_backward")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"forward", "backward_input", "backward_memory", "forward_backward"}))
+      ->capture_default_str();
+  mm->add_option("--repeats", opt->repeats, "Timed runs per measurement (median)")->check(positive)->capture_default_str();
+  mm->add_option("--warmup", opt->warmup, "Untimed runs first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  mm->add_option("--threads", opt->threads, "OpenMP threads (0: default)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  mm->add_option("--memory-floats", opt->memory_floats, "Force the memory size in floats (replaces --compression)")
+      ->check(CLI::NonNegativeNumber);
+  mm->add_option("--sign", opt->sign, "Sign mode of the hashed schemes")
+      ->check(CLI::IsMember({"none", "tile", "element"}))
+      ->capture_default_str();
+  mm->add_option("--tile-rows", opt->tile_rows, "Tile rows BK")->check(positive)->capture_default_str();
+  mm->add_option("--tile-cols", opt->tile_cols, "Tile columns BN")->check(positive)->capture_default_str();
+  mm->add_flag("--json", opt->json, "Print a JSON array, one object per measurement");
+  mm->callback([opt] {
+    try {
+      run_mm(*opt);
+    } catch (const roast::Error& e) {
+      std::cerr << "roast-train bench mm: " << e.what() << "\n";
+      std::exit(2);
+    }
+  });
+}
+
+}  // namespace roast_train

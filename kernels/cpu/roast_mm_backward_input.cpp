@@ -1,0 +1,37 @@
+// ROAST-MM backward-input dX = lambda * dY * W^T.
+//
+// M > kSmallRows: the packed GEMM with B = W^T (PackWt): the depth is N, the output
+// columns are K; a tile row of W becomes one packed column, so the fetch is the same
+// contiguous read at a hashed offset as in the forward, written transposed.
+// M <= kSmallRows: per row of dY, dot products of each tile row of W with dY
+// (roast_mm_rowvec.cpp), threads owning row blocks of W (columns of dX).
+#include "kernels/cpu/roast_mm_internal.h"
+
+namespace roast {
+namespace kernels {
+namespace cpu {
+
+using rmm::i64;
+
+void roast_mm_backward_input(const Mapping& map, const float* memory, const float* dY, i64 M, float* dX) {
+  roast_mm_check(map, "roast_mm_backward_input");
+  if (M <= 0) return;
+  const bool tiled = map.tiled();
+  // Depth (N) in whole tile columns, output width (K) in whole tile rows.
+  const rmm::Blocking blk = rmm::choose_blocking(tiled ? map.tile_cols : 1, tiled ? map.tile_rows : 1);
+  if (M <= rmm::kSmallRows) {
+    const i64 n_blocks = rmm::ceil_div(map.rows, blk.nc);
+#pragma omp parallel for schedule(static)
+    for (i64 b = 0; b < n_blocks; ++b)
+      for (i64 m = 0; m < M; ++m)
+        rmm::row_backward_input(map, memory, dY + m * map.cols, dX + m * map.rows, b * blk.nc,
+                                std::min(map.rows, (b + 1) * blk.nc));
+    return;
+  }
+  const rmm::PackWt pack(map, memory);
+  rmm::gemm_parallel(rmm::OperandA{dY, map.cols, false}, pack, M, map.rows, map.cols, blk, dX, map.rows);
+}
+
+}  // namespace cpu
+}  // namespace kernels
+}  // namespace roast
