@@ -3,6 +3,7 @@
 // on a Release build. It prints numbers and asserts nothing about speed, so a slow or busy
 // machine cannot make it fail; it skips the sets that are absent.
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <thread>
 
