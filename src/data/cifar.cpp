@@ -80,6 +80,7 @@ ImageDataset read_cifar_file(const std::string& path, int record_label_bytes, in
     out.labels[i] = label;
     std::copy(record + record_label_bytes, record + record_bytes, out.pixels.begin() + i * kImageBytes);
   }
+  out.validate(path);
   return out;
 }
 

@@ -70,6 +70,21 @@ std::vector<std::uint8_t> inflate_gzip(const std::string& path, const std::vecto
   return out;
 }
 
+// The whole file into a std::string or a byte vector (one read, no copies).
+template <typename Buffer>
+Buffer read_whole_file(const std::string& path) {
+  if (!file_exists(path)) fail_open(path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_open(path);
+  in.seekg(0, std::ios::end);
+  const std::streamoff n_bytes = in.tellg();
+  in.seekg(0, std::ios::beg);
+  Buffer buffer(static_cast<std::size_t>(n_bytes), 0);
+  if (n_bytes > 0 && !in.read(reinterpret_cast<char*>(buffer.data()), n_bytes))
+    fail("cannot read '", path, "': read error after ", in.gcount(), " of ", n_bytes, " bytes.");
+  return buffer;
+}
+
 }  // namespace
 
 bool file_exists(const std::string& path) {
@@ -83,23 +98,12 @@ std::string join_path(const std::string& dir, const std::string& name) {
 }
 
 std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
-  std::string text = read_text_file(path);
-  std::vector<std::uint8_t> bytes(text.begin(), text.end());
+  std::vector<std::uint8_t> bytes = read_whole_file<std::vector<std::uint8_t>>(path);
   if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return inflate_gzip(path, bytes);
   return bytes;
 }
 
-std::string read_text_file(const std::string& path) {
-  if (!file_exists(path)) fail_open(path);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail_open(path);
-  in.seekg(0, std::ios::end);
-  const std::streamoff n_bytes = in.tellg();
-  in.seekg(0, std::ios::beg);
-  std::string text(static_cast<std::size_t>(n_bytes), '\0');
-  if (n_bytes > 0 && !in.read(text.data(), n_bytes)) fail("cannot read '", path, "': read error after ", in.gcount(), " bytes.");
-  return text;
-}
+std::string read_text_file(const std::string& path) { return read_whole_file<std::string>(path); }
 
 std::vector<std::string> read_name_list(const std::string& path) {
   const std::string text = read_text_file(path);

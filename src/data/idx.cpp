@@ -41,6 +41,9 @@ IdxFile read_idx(const std::string& path, int expected_dims, const char* what) {
     const std::int64_t size = std::int64_t(b[at]) << 24 | std::int64_t(b[at + 1]) << 16 |
                               std::int64_t(b[at + 2]) << 8 | std::int64_t(b[at + 3]);
     file.dims.push_back(size);
+    // Three 32-bit sizes can overflow 64 bits; no real file comes near 2^40 bytes.
+    if (size > 0 && n_data_bytes > (std::int64_t(1) << 40) / size)
+      fail("IDX file '", path, "' declares sizes whose product exceeds 2^40 bytes; the header is damaged. ", fix);
     n_data_bytes *= size;
   }
   if (file.dims[0] == 0)

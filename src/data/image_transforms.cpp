@@ -1,5 +1,6 @@
 #include "roast/data/image_transforms.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 

@@ -99,11 +99,13 @@ void save_split(const std::string& path, const SplitRecord& record) {
                                {"content_hash", hex64(record.content_hash)},
                                {"seed", record.seed},
                                {"fraction", record.fraction},
-                               {"n_test", record.test.size()},
-                               {"test_indices", record.test}};
+                               {"n_test", record.test.size()}};
+  // Readable metadata, one line per key, but the (long) index list on a single line.
+  std::string text = json.dump(1);
+  text.insert(text.size() - 2, ",\n \"test_indices\": " + nlohmann::json(record.test).dump());
   std::ofstream out(path, std::ios::trunc);
   if (!out) fail("cannot write split file '", path, "'; check that its folder exists and is writable.");
-  out << json.dump(1) << '\n';
+  out << text << '\n';
   if (!out) fail("writing split file '", path, "' failed (disk full?).");
 }
 

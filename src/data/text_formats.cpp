@@ -23,6 +23,13 @@ std::vector<std::string> given_or_beside(std::vector<std::string> given, const s
   return {};
 }
 
+// The file's text without a UTF-8 byte order mark (spreadsheet exports often start with one).
+std::string read_text_without_bom(const std::string& path) {
+  std::string text = detail::read_text_file(path);
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  return text;
+}
+
 bool parse_int(std::string_view text, std::int64_t& value) {
   const char* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, value);
@@ -194,7 +201,7 @@ void append_unescaped(std::string& out, const std::string& field) {
 std::vector<std::string> read_class_names(const std::string& path) { return detail::read_name_list(path); }
 
 TextDataset read_csv_dataset(const std::string& path, std::vector<std::string> class_names) {
-  const std::string text = detail::read_text_file(path);
+  const std::string text = read_text_without_bom(path);
   class_names = given_or_beside(std::move(class_names), path);
   TextDataset out;
   CsvReader reader(path, text);
@@ -231,7 +238,7 @@ TextDataset read_csv_dataset(const std::string& path, std::vector<std::string> c
 }
 
 TextDataset read_jsonl_dataset(const std::string& path, std::vector<std::string> class_names) {
-  const std::string text = detail::read_text_file(path);
+  const std::string text = read_text_without_bom(path);
   TextDataset out;
   std::vector<RawLabel> raw;
   for_each_line(text, [&](std::string_view line, std::int64_t line_number) {
@@ -267,7 +274,7 @@ TextDataset read_jsonl_dataset(const std::string& path, std::vector<std::string>
 }
 
 TextDataset read_tsv_dataset(const std::string& path, std::vector<std::string> class_names) {
-  const std::string text = detail::read_text_file(path);
+  const std::string text = read_text_without_bom(path);
   TextDataset out;
   std::vector<RawLabel> raw;
   for_each_line(text, [&](std::string_view line, std::int64_t line_number) {

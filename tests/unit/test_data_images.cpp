@@ -1,4 +1,7 @@
 // IDX and CIFAR readers: exact values of tiny generated files, and every kind of bad input.
+#include <filesystem>
+#include <utility>
+
 #include "roast/data/cifar.h"
 #include "roast/data/idx.h"
 #include "test_data_fixtures.h"

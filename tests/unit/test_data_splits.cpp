@@ -1,6 +1,8 @@
 // Normalisation and augmentation of images; stratified, de-duplicated, recorded splits.
+#include <algorithm>
 #include <cmath>
 #include <set>
+#include <tuple>
 
 #include "roast/data/image_transforms.h"
 #include "roast/data/split.h"

@@ -1,8 +1,10 @@
 // CSV / JSONL / TSV readers and the IMDB and Reuters R8 loaders on generated fixtures,
 // plus the real corpora when scripts/fetch_data.sh has put them in data/.
-#include <chrono>
+#include <algorithm>
+#include <cmath>
 #include <set>
 
+#include "roast/data/split.h"
 #include "roast/data/text_corpora.h"
 #include "roast/data/text_formats.h"
 #include "test_data_fixtures.h"
@@ -35,6 +37,8 @@ TEST_CASE("csv: without classes.txt the classes are numbered 1..K", "[data]") {
   const TextDataset ds = read_csv_dataset(dir.file("t.csv"));
   CHECK(ds.class_names == std::vector<std::string>{"1", "2", "3", "4", "5"});
   CHECK(ds.labels == std::vector<std::int32_t>{1, 4});
+  write_text(dir.file("bom.csv"), "\xEF\xBB\xBF" "3,a\n");  // a UTF-8 byte order mark is skipped
+  CHECK(read_csv_dataset(dir.file("bom.csv")).labels == std::vector<std::int32_t>{2});
 }
 
 TEST_CASE("csv: bad input names the file and line", "[data]") {
@@ -222,9 +226,18 @@ TEST_CASE("imdb and reuters loaders on small fixtures", "[data]") {
 TEST_CASE("imdb and reuters (real data from scripts/fetch_data.sh, skipped when absent)", "[data]") {
   const std::string reviews = repo_data_path("imdb/reviews.json");
   if (std::filesystem::exists(reviews)) {
-    const TextDataset imdb = load_imdb(reviews);
+    TextDataset imdb = load_imdb(reviews);
     CHECK(imdb.size() == 50000);
     CHECK(class_counts(imdb.labels, 2) == std::vector<std::int64_t>{25000, 25000});
+    CHECK(deduplicate_texts(imdb) == 418);
+    TempDir dir;
+    const Split split = load_or_make_split(dir.file("imdb-split.json"), imdb, "imdb", 0.5, 1);
+    CHECK(load_or_make_split(dir.file("imdb-split.json"), imdb, "imdb", 0.5, 1).test == split.test);
+    const TextDataset train = subset(imdb, split.train), test = subset(imdb, split.test);
+    const auto per_class = class_counts(imdb.labels, 2), test_per_class = class_counts(test.labels, 2);
+    for (int c = 0; c < 2; ++c) CHECK(test_per_class[c] == std::llround(0.5 * per_class[c]));
+    const std::set<std::string> train_texts(train.texts.begin(), train.texts.end());
+    CHECK(std::none_of(test.texts.begin(), test.texts.end(), [&](const std::string& t) { return train_texts.count(t) > 0; }));
   } else {
     WARN("skipped IMDB: " << reviews << " is absent (run scripts/fetch_data.sh --only imdb)");
   }

@@ -1,4 +1,6 @@
 // Basic, word-level and WordPiece tokenization, fixed-length encoding and vocabulary files.
+#include <algorithm>
+
 #include "roast/data/tokenizer.h"
 #include "roast/data/wordpiece.h"
 #include "test_data_fixtures.h"
