@@ -109,7 +109,7 @@ class Tensor {
 
   // Autograd (see autograd.h).
   bool requires_grad() const;
-  Tensor& set_requires_grad(bool requires);  // leaves only
+  Tensor& set_requires_grad(bool required);  // leaves only
   Tensor grad() const;  // the accumulated gradient of a leaf; empty before the first backward
   void zero_grad();     // drops the accumulated gradient
   // Runs backpropagation from this scalar (one-element f32) tensor.

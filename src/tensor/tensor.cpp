@@ -189,13 +189,13 @@ void Tensor::fill_(float value) {
 
 bool Tensor::requires_grad() const { return checked_impl(*this, "Tensor::requires_grad").requires_grad; }
 
-Tensor& Tensor::set_requires_grad(bool requires) {
+Tensor& Tensor::set_requires_grad(bool required) {
   const TensorImpl& impl = checked_impl(*this, "Tensor::set_requires_grad");
   ROAST_CHECK(!impl.grad_fn, "Tensor::set_requires_grad: only leaves (tensors not produced by an op) can change it; "
                              "this one was produced by ", node_name(*impl.grad_fn));
-  ROAST_CHECK(!requires || impl.dtype == DType::f32, "Tensor::set_requires_grad: only f32 tensors have gradients, got ",
+  ROAST_CHECK(!required || impl.dtype == DType::f32, "Tensor::set_requires_grad: only f32 tensors have gradients, got ",
               describe());
-  impl_->requires_grad = requires;
+  impl_->requires_grad = required;
   return *this;
 }
 
