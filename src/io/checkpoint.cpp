@@ -123,6 +123,8 @@ Checkpoint load_checkpoint(const std::string& path) {
   std::ostringstream buffer;
   buffer << in.rdbuf();
   const std::string bytes = buffer.str();
+  if (bytes.size() < sizeof(kMagic) && bytes.compare(0, bytes.size(), kMagic, bytes.size()) != 0)
+    fail(path, " is not a roast checkpoint (wrong magic number; expected \"ROASTCKP\"). Pass a .ckpt file written by roast-train");
   Reader r(path, bytes);
   const char* magic = r.take(sizeof(kMagic), "the magic number");
   if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0)

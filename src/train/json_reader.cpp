@@ -1,6 +1,8 @@
 #include "train/json_reader.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -89,7 +91,16 @@ T JsonReader::get(const std::string& key, const T& fallback) {
     }
     out = v.get<T>();
   }
-  if (resolved_ != nullptr) (*resolved_)[key] = out;
+  if (resolved_ != nullptr) {
+    if constexpr (std::is_same_v<T, float>) {
+      // Record what a person would write (0.01), not the float's binary value widened to double.
+      char text[32];
+      std::snprintf(text, sizeof text, "%.7g", double(out));
+      (*resolved_)[key] = std::strtod(text, nullptr);
+    } else {
+      (*resolved_)[key] = out;
+    }
+  }
   return out;
 }
 

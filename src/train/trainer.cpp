@@ -92,7 +92,7 @@ TrainSummary Loop::run() {
     st_.batch_in_epoch = 0;
     if (t.eval_every == 0 && evaluate_and_save()) break;
   }
-  if (steps_since_eval_ > 0 && !stop_) evaluate_and_save();  // a last evaluation for max_steps stops
+  if (steps_since_eval_ > 0) evaluate_and_save();  // runs cut short by max_steps end evaluated too
   save("last.ckpt", true);
 
   // Test with the best weights on validation.

@@ -1,0 +1,165 @@
+// roast-train end to end on a tiny generated IDX dataset: training, resume, eval, predict,
+// info, and every kind of bad input (exit code 2, a message that names the problem, no
+// partial files).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "roast/checkpoint.h"
+#include "support/catch.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+struct Result {
+  int code;
+  std::string output;
+};
+
+Result run(const std::string& args) {
+  const std::string log = (fs::temp_directory_path() / ("roast_cli_" + std::to_string(::getpid()) + ".log")).string();
+  const std::string cmd = std::string(ROAST_TRAIN_EXE) + " " + args + " > " + log + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  fs::remove(log);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+}
+
+void write_idx(const fs::path& path, const std::vector<std::uint8_t>& data, std::vector<std::uint32_t> dims) {
+  std::ofstream out(path, std::ios::binary);
+  const std::uint8_t magic[4] = {0, 0, 8, std::uint8_t(dims.size())};
+  out.write(reinterpret_cast<const char*>(magic), 4);
+  for (std::uint32_t d : dims) {
+    const std::uint8_t be[4] = {std::uint8_t(d >> 24), std::uint8_t(d >> 16), std::uint8_t(d >> 8), std::uint8_t(d)};
+    out.write(reinterpret_cast<const char*>(be), 4);
+  }
+  out.write(reinterpret_cast<const char*>(data.data()), std::streamsize(data.size()));
+}
+
+// A learnable 10-class set: class c lights up a 4x4 block at a class-specific place, plus noise.
+void write_split(const fs::path& dir, const std::string& prefix, int n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::uint8_t> images(static_cast<std::size_t>(n) * 784), labels(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const int c = i % 10;
+    labels[std::size_t(i)] = std::uint8_t(c);
+    for (int p = 0; p < 784; ++p) images[std::size_t(i) * 784 + std::size_t(p)] = std::uint8_t(rng() % 60);
+    for (int y = 0; y < 4; ++y)
+      for (int x = 0; x < 4; ++x) images[std::size_t(i) * 784 + std::size_t((4 + (c / 5) * 12 + y) * 28 + 2 + (c % 5) * 5 + x)] = 250;
+  }
+  write_idx(dir / (prefix + "-images-idx3-ubyte"), images, {std::uint32_t(n), 28, 28});
+  write_idx(dir / (prefix + "-labels-idx1-ubyte"), labels, {std::uint32_t(n)});
+}
+
+struct Fixture {
+  fs::path dir;
+  Fixture() {
+    dir = fs::temp_directory_path() / ("roast_cli_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "data");
+    write_split(dir / "data", "train", 400, 1);
+    write_split(dir / "data", "t10k", 100, 2);
+    nlohmann::json config = {
+        {"name", "tiny"},
+        {"seed", 3},
+        {"data", {{"dataset", "mnist"}, {"path", (dir / "data").string()}, {"validation_fraction", 0.2}}},
+        {"model", {{"type", "mlp"}, {"hidden", {32}}, {"dropout", 0.1}}},
+        {"memory", {{"scheme", "roast"}, {"compression", 10}, {"exact_threshold", 0}}},
+        {"optimizer", {{"name", "adam"}, {"lr", 0.01}}},
+        {"train", {{"epochs", 3}, {"batch_size", 32}}}};
+    std::ofstream(dir / "tiny.json") << config.dump(2);
+  }
+  ~Fixture() { fs::remove_all(dir); }
+  std::string config() const { return (dir / "tiny.json").string(); }
+  std::string out(const std::string& name) const { return (dir / name).string(); }
+};
+
+std::vector<float> memory_of(const std::string& ckpt) { return roast::load_checkpoint(ckpt).tensor("memory").to_vector(); }
+}  // namespace
+
+TEST_CASE("cli: train, eval, predict and info on a tiny dataset", "[cli]") {
+  Fixture f;
+  const Result r = run("train --config " + f.config() + " --out " + f.out("run") + " --quiet");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  for (const char* file : {"resolved_config.json", "metrics.jsonl", "summary.json", "best.ckpt", "last.ckpt"})
+    CHECK(fs::exists(f.dir / "run" / file));
+  for (const auto& entry : fs::directory_iterator(f.dir / "run")) CHECK(entry.path().string().find(".tmp") == std::string::npos);
+  const nlohmann::json summary = nlohmann::json::parse(std::ifstream(f.dir / "run" / "summary.json"));
+  for (const char* key : {"test_accuracy", "val_accuracy", "virtual_params", "memory_floats", "compression", "train_seconds", "samples_per_second"})
+    CHECK(summary.contains(key));
+  CHECK(summary["test_accuracy"].get<double>() > 0.9);
+  CHECK(summary["compression"].get<double>() == Approx(10.0).epsilon(0.01));
+  const nlohmann::json resolved = nlohmann::json::parse(std::ifstream(f.dir / "run" / "resolved_config.json"));
+  CHECK(resolved["optimizer"]["beta2"].get<double>() == Approx(0.999));  // defaults filled in
+  CHECK(resolved["model"]["activation"] == "relu");
+
+  const Result e = run("eval --checkpoint " + f.out("run/best.ckpt"));
+  INFO(e.output);
+  CHECK(e.code == 0);
+  CHECK(e.output.find("test accuracy") != std::string::npos);
+  const Result p = run("predict --checkpoint " + f.out("run/best.ckpt") + " --input " + f.out("data/t10k-images-idx3-ubyte"));
+  CHECK(p.code == 0);
+  CHECK(p.output.find("image 99") != std::string::npos);
+  const Result i = run("info --json --config " + f.config());
+  REQUIRE(i.code == 0);
+  CHECK(nlohmann::json::parse(i.output)["virtual_params"].get<std::int64_t>() == 784 * 32 + 32 + 32 * 10 + 10);
+}
+
+TEST_CASE("cli: --resume reaches exactly the state of an uninterrupted run", "[cli]") {
+  Fixture f;
+  REQUIRE(run("train --config " + f.config() + " --out " + f.out("whole") + " --quiet").code == 0);
+  // 13 steps: mid-epoch (10 batches per epoch), then resumed to the end.
+  REQUIRE(run("train --config " + f.config() + " --out " + f.out("split") + " --quiet --set train.max_steps=13").code == 0);
+  const Result resumed = run("train --config " + f.config() + " --out " + f.out("split") + " --quiet --resume");
+  INFO(resumed.output);
+  REQUIRE(resumed.code == 0);
+  CHECK(memory_of(f.out("whole/last.ckpt")) == memory_of(f.out("split/last.ckpt")));
+  const auto acc = [&](const std::string& run_dir) {
+    return nlohmann::json::parse(std::ifstream(f.dir / run_dir / "summary.json"))["test_accuracy"].get<double>();
+  };
+  CHECK(acc("whole") == acc("split"));
+}
+
+TEST_CASE("cli: bad input exits with 2 and says what to fix", "[cli]") {
+  Fixture f;
+  auto expect = [&](const std::string& args, const std::string& needle) {
+    const Result r = run(args);
+    INFO(args << "\n" << r.output);
+    CHECK(r.code == 2);
+    CHECK(r.output.find(needle) != std::string::npos);
+  };
+  expect("train --config " + f.config() + " --set optimizer.lrr=0.1 --out " + f.out("a"), "`optimizer.lrr`: unknown key (did you mean `lr`?)");
+  expect("train --config " + f.config() + " --set train.epochs=\\\"3\\\" --out " + f.out("a"), "`train.epochs`: must be an integer");
+  expect("train --config " + f.config() + " --set model.type=mpl --out " + f.out("a"), "did you mean \"mlp\"");
+  expect("train --config " + f.config() + " --set data.path=/nonexistent/x --out " + f.out("a"), "/nonexistent/x");
+  expect("train --config " + f.config() + " --set memory.compression=100000 --out " + f.out("a"), "memory.compression");
+  expect("train --config " + f.config() + " --out /proc/roast_cannot_write", "/proc/roast_cannot_write");
+  expect("train --config " + f.config() + " --bogus-flag", "bogus-flag");
+  expect("train", "--config is required");
+  CHECK_FALSE(fs::exists(f.dir / "a" / "last.ckpt"));
+
+  REQUIRE(run("train --config " + f.config() + " --out " + f.out("run") + " --quiet --set train.epochs=1").code == 0);
+  expect("train --config " + f.config() + " --out " + f.out("run"), "already holds a run");
+  expect("train --config " + f.config() + " --out " + f.out("run") + " --resume --set optimizer.lr=0.02",
+         "`optimizer.lr` is 0.01");
+  std::ifstream in(f.dir / "run" / "best.ckpt", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::ofstream(f.dir / "truncated.ckpt", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  expect("eval --checkpoint " + f.out("truncated.ckpt"), "truncated");
+  std::string corrupt = bytes;
+  corrupt[bytes.size() - 20] ^= 0x5a;
+  std::ofstream(f.dir / "corrupt.ckpt", std::ios::binary) << corrupt;
+  expect("eval --checkpoint " + f.out("corrupt.ckpt"), "corrupted");
+  std::ofstream(f.dir / "config.ckpt") << "{}";
+  expect("eval --checkpoint " + f.out("config.ckpt"), "not a roast checkpoint");
+  CHECK(run("train --help").code == 0);
+}
