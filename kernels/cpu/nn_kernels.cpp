@@ -158,3 +158,57 @@ void normalize_backward(const float* y, const float* gy, const float* rstd, floa
 }  // namespace cpu
 }  // namespace kernels
 }  // namespace roast
+
+namespace roast {
+namespace kernels {
+namespace cpu {
+
+void norm_affine(const float* xhat, const float* gain, const float* bias, float* y, i64 outer, i64 groups, i64 inner,
+                 bool per_group) {
+#pragma omp parallel for collapse(2) schedule(static) if (outer * groups * inner >= (1 << 15))
+  for (i64 o = 0; o < outer; ++o)
+    for (i64 g = 0; g < groups; ++g) {
+      const i64 at = (o * groups + g) * inner;
+      if (per_group) {
+        const float a = gain[g], b = bias[g];
+        for (i64 i = 0; i < inner; ++i) y[at + i] = xhat[at + i] * a + b;
+      } else {
+        for (i64 i = 0; i < inner; ++i) y[at + i] = xhat[at + i] * gain[i] + bias[i];
+      }
+    }
+}
+
+void norm_affine_backward(const float* xhat, const float* gain, const float* gy, float* gxhat, float* dgain,
+                          float* dbias, i64 outer, i64 groups, i64 inner, bool per_group) {
+  if (per_group) {
+    // One gain per group: each thread owns whole groups, sums in a fixed order.
+#pragma omp parallel for schedule(static) if (outer * groups * inner >= (1 << 15))
+    for (i64 g = 0; g < groups; ++g) {
+      double sg = 0, sb = 0;
+      for (i64 o = 0; o < outer; ++o) {
+        const i64 at = (o * groups + g) * inner;
+        for (i64 i = 0; i < inner; ++i) {
+          sg += double(gy[at + i]) * xhat[at + i];
+          sb += gy[at + i];
+          gxhat[at + i] = gy[at + i] * gain[g];
+        }
+      }
+      dgain[g] += float(sg), dbias[g] += float(sb);
+    }
+    return;
+  }
+  // One gain per inner position (groups == 1 for layer norm): rows walked in order.
+  const i64 rows = outer * groups;
+#pragma omp parallel for schedule(static) if (rows * inner >= (1 << 15))
+  for (i64 r = 0; r < rows; ++r)
+    for (i64 i = 0; i < inner; ++i) gxhat[r * inner + i] = gy[r * inner + i] * gain[i];
+  for (i64 r = 0; r < rows; ++r)
+    for (i64 i = 0; i < inner; ++i) {
+      dgain[i] += gy[r * inner + i] * xhat[r * inner + i];
+      dbias[i] += gy[r * inner + i];
+    }
+}
+
+}  // namespace cpu
+}  // namespace kernels
+}  // namespace roast

@@ -41,3 +41,19 @@ void normalize_backward(const float* y, const float* gy, const float* rstd, floa
 }  // namespace cpu
 }  // namespace kernels
 }  // namespace roast
+
+namespace roast {
+namespace kernels {
+namespace cpu {
+
+// Affine part of a norm layer over x viewed as [outer, groups, inner]: y = xhat * g + b with
+// the gain index = group (batch norm, per_group) or = position in inner (layer norm).
+void norm_affine(const float* xhat, const float* gain, const float* bias, float* y, i64 outer, i64 groups, i64 inner,
+                 bool per_group);
+// gxhat = gy * g; dgain += sum gy * xhat; dbias += sum gy (sums over everything but the gain index).
+void norm_affine_backward(const float* xhat, const float* gain, const float* gy, float* gxhat, float* dgain,
+                          float* dbias, i64 outer, i64 groups, i64 inner, bool per_group);
+
+}  // namespace cpu
+}  // namespace kernels
+}  // namespace roast

@@ -20,6 +20,15 @@ void require_image(const Tensor& x, const char* op) {
   ROAST_CHECK(x.dim() == 4, op, ": needs an image batch [B, C, H, W], got ", x.describe());
   require_cpu(x, op);
 }
+std::int64_t spatial(const Tensor& x) { return x.dim() == 4 ? x.size(2) * x.size(3) : 1; }
+
+void check_batch_norm_input(const Tensor& x) {
+  ops::require_f32(x, "batch_norm");
+  require_cpu(x, "batch_norm");
+  ROAST_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: needs [B, C] or [B, C, H, W], got ", x.describe());
+  ROAST_CHECK(x.size(0) * spatial(x) > 1, "batch_norm: needs more than one value per channel in training, got ",
+              x.describe(), ". Use a batch size above 1");
+}
 }  // namespace
 
 Tensor im2col(const Tensor& x, std::int64_t kh, std::int64_t kw, std::int64_t stride, std::int64_t padding) {
@@ -63,6 +72,15 @@ Tensor pool(const char* name, const Tensor& x, std::int64_t k, std::int64_t s, b
   });
 }
 
+// Batch mean and biased variance (var = 1 / rstd^2 - eps) for the running statistics.
+void write_stats(const Tensor& mean, const Tensor& rstd, float eps, Tensor* mean_out, Tensor* var_out) {
+  if (mean_out != nullptr) *mean_out = mean;
+  if (var_out == nullptr) return;
+  std::vector<float> r = rstd.to_vector();
+  for (float& v : r) v = 1.0f / (v * v) - eps;
+  *var_out = Tensor::from_vector(r, {std::int64_t(r.size())});
+}
+
 // The shared body of layer and batch norm: normalise sets of x viewed as [outer, groups, inner].
 Tensor normalize_op(const char* name, const Tensor& x, std::int64_t outer, std::int64_t groups, std::int64_t inner,
                     float eps, bool across_outer, Tensor* mean_out, Tensor* var_out) {
@@ -71,12 +89,7 @@ Tensor normalize_op(const char* name, const Tensor& x, std::int64_t outer, std::
   Tensor mean = Tensor::empty({n_sets}), rstd = Tensor::empty({n_sets});
   kc::normalize(x.data<float>(), y.data<float>(), mean.data<float>(), rstd.data<float>(), outer, groups, inner, eps,
                 across_outer);
-  if (mean_out != nullptr) *mean_out = mean;
-  if (var_out != nullptr) {  // var = 1 / rstd^2 - eps
-    std::vector<float> r = rstd.to_vector();
-    for (float& v : r) v = 1.0f / (v * v) - eps;
-    *var_out = Tensor::from_vector(r, {n_sets});
-  }
+  write_stats(mean, rstd, eps, mean_out, var_out);
   return record(name, y, {x}, [y_saved = y.detach(), rstd, outer, groups, inner, across_outer](const Tensor& g, GradSink& sink) {
     Tensor gx = Tensor::empty(y_saved.shape());
     kc::normalize_backward(y_saved.data<float>(), g.data<float>(), rstd.data<float>(), gx.data<float>(), outer, groups,
@@ -103,13 +116,58 @@ Tensor layer_norm(const Tensor& x, float eps) {
 }
 
 Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* batch_var) {
-  ops::require_f32(x, "batch_norm");
-  require_cpu(x, "batch_norm");
-  ROAST_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: needs [B, C] or [B, C, H, W], got ", x.describe());
-  ROAST_CHECK(x.size(0) * (x.dim() == 4 ? x.size(2) * x.size(3) : 1) > 1, "batch_norm: needs more than one value per channel in training, got ",
-              x.describe(), ". Use a batch size above 1");
-  const std::int64_t inner = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
-  return normalize_op("batch_norm", x, x.size(0), x.size(1), inner, eps, true, batch_mean, batch_var);
+  check_batch_norm_input(x);
+  return normalize_op("batch_norm", x, x.size(0), x.size(1), spatial(x), eps, true, batch_mean, batch_var);
+}
+
+namespace {
+// y = xhat * gain + bias, with xhat the normalised x, as one op over (x, gain, bias).
+Tensor normalize_affine(const char* name, const Tensor& x, std::int64_t outer, std::int64_t groups, std::int64_t inner,
+                        float eps, bool across_outer, Tensor* mean_out, Tensor* var_out, const Tensor& gain,
+                        const Tensor& bias) {
+  const std::int64_t n_gain = across_outer ? groups : inner;
+  ops::require_f32(gain, name, "gain");
+  ops::require_f32(bias, name, "bias");
+  ROAST_CHECK(gain.numel() == n_gain && bias.numel() == n_gain, name, ": gain ", gain.describe(), " and bias ",
+              bias.describe(), " must have ", n_gain, " elements for input ", x.describe());
+  const std::int64_t n_sets = across_outer ? groups : outer * groups;
+  Tensor xhat = Tensor::empty(x.shape()), mean = Tensor::empty({n_sets}), rstd = Tensor::empty({n_sets});
+  kc::normalize(x.data<float>(), xhat.data<float>(), mean.data<float>(), rstd.data<float>(), outer, groups, inner, eps,
+                across_outer);
+  write_stats(mean, rstd, eps, mean_out, var_out);
+  Tensor y = Tensor::empty(x.shape());
+  kc::norm_affine(xhat.data<float>(), gain.data<float>(), bias.data<float>(), y.data<float>(), outer, groups, inner,
+                  across_outer);
+  return record(name, y, {x, gain, bias},
+                [xhat, rstd, gain = gain.detach(), outer, groups, inner, across_outer](const Tensor& g, GradSink& sink) {
+                  Tensor gxhat = Tensor::empty(xhat.shape());
+                  Tensor dgain = Tensor::zeros(gain.shape()), dbias = Tensor::zeros(gain.shape());
+                  kc::norm_affine_backward(xhat.data<float>(), gain.data<float>(), g.data<float>(), gxhat.data<float>(),
+                                           dgain.data<float>(), dbias.data<float>(), outer, groups, inner, across_outer);
+                  if (sink.needs(1)) sink.accumulate(1, dgain);
+                  if (sink.needs(2)) sink.accumulate(2, dbias);
+                  if (!sink.needs(0)) return;
+                  Tensor gx = Tensor::empty(xhat.shape());
+                  kc::normalize_backward(xhat.data<float>(), gxhat.data<float>(), rstd.data<float>(), gx.data<float>(),
+                                         outer, groups, inner, across_outer);
+                  sink.accumulate(0, gx);
+                });
+}
+
+}  // namespace
+
+Tensor layer_norm(const Tensor& x, float eps, const Tensor& gain, const Tensor& bias) {
+  ops::require_f32(x, "layer_norm");
+  require_cpu(x, "layer_norm");
+  ROAST_CHECK(x.dim() >= 1 && x.size(-1) > 0, "layer_norm: needs a non-empty last axis, got ", x.describe());
+  const std::int64_t n = x.size(-1);
+  return normalize_affine("layer_norm", x, x.numel() / n, 1, n, eps, false, nullptr, nullptr, gain, bias);
+}
+
+Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* batch_var, const Tensor& gain,
+                        const Tensor& bias) {
+  check_batch_norm_input(x);
+  return normalize_affine("batch_norm", x, x.size(0), x.size(1), spatial(x), eps, true, batch_mean, batch_var, gain, bias);
 }
 
 Tensor dropout(const Tensor& x, float p, std::uint64_t seed) {

@@ -34,10 +34,10 @@ Tensor BatchNorm::forward(const Tensor& x, Context& ctx) {
   ROAST_CHECK((x.dim() == 4 || x.dim() == 2) && x.size(1) == channels_, "BatchNorm ", name(), ": expects [B, ",
               channels_, ", ...], got ", x.describe());
   const Shape cs = channel_shape(x, channels_);
-  Tensor xhat;
   if (ctx.training) {
     Tensor mean, var;
-    xhat = batch_norm_train(x, eps_, &mean, &var);
+    const Tensor y = batch_norm_train(x, eps_, &mean, &var, read_exact(*ctx.memory, ctx.mapping(gain_), {channels_}),
+                                      read_exact(*ctx.memory, ctx.mapping(bias_), {channels_}));
     const double n = double(x.numel() / channels_);
     const float unbias = float(n / std::max(1.0, n - 1.0));
     float* rm = running_mean_.data<float>();
@@ -47,11 +47,11 @@ Tensor BatchNorm::forward(const Tensor& x, Context& ctx) {
       rm[c] = (1 - momentum_) * rm[c] + momentum_ * m[std::size_t(c)];
       rv[c] = (1 - momentum_) * rv[c] + momentum_ * v[std::size_t(c)] * unbias;
     }
-  } else {
-    std::vector<float> inv = running_var_.to_vector();
-    for (float& v : inv) v = 1.0f / std::sqrt(v + eps_);
-    xhat = mul(sub(x, reshape(running_mean_.detach(), cs)), Tensor::from_vector(inv, cs));
+    return y;
   }
+  std::vector<float> inv = running_var_.to_vector();
+  for (float& v : inv) v = 1.0f / std::sqrt(v + eps_);
+  const Tensor xhat = mul(sub(x, reshape(running_mean_.detach(), cs)), Tensor::from_vector(inv, cs));
   const Tensor gain = read_exact(*ctx.memory, ctx.mapping(gain_), cs);
   const Tensor bias = read_exact(*ctx.memory, ctx.mapping(bias_), cs);
   return add(mul(xhat, gain), bias);
@@ -67,8 +67,8 @@ void LayerNorm::declare(Planner& planner) {
 Tensor LayerNorm::forward(const Tensor& x, Context& ctx) const {
   ROAST_CHECK(x.dim() >= 1 && x.size(-1) == dim_, "LayerNorm ", name(), ": expects [..., ", dim_, "], got ",
               x.describe());
-  return add(mul(layer_norm(x, eps_), read_exact(*ctx.memory, ctx.mapping(gain_), {dim_})),
-             read_exact(*ctx.memory, ctx.mapping(bias_), {dim_}));
+  return layer_norm(x, eps_, read_exact(*ctx.memory, ctx.mapping(gain_), {dim_}),
+                    read_exact(*ctx.memory, ctx.mapping(bias_), {dim_}));
 }
 
 SelfAttention::SelfAttention(std::string name, std::int64_t dim, std::int64_t heads, float dropout)

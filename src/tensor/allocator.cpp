@@ -1,6 +1,9 @@
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 #include "roast/config.h"
 #include "roast/tensor.h"
@@ -14,16 +17,53 @@ namespace {
 
 constexpr std::size_t kCpuAlignment = 64;  // one cache line; what Eigen's packed GEMM likes
 
+// Training allocates the same shapes every step. Blocks of at least kCacheMinBytes are kept
+// on free lists keyed by their size and handed out again, which saves the page faults of
+// freshly mapped memory; the cache holds at most kCacheMaxBytes (beyond that, blocks are freed).
 class CpuAllocator final : public Allocator {
  public:
+  static constexpr std::size_t kCacheMinBytes = std::size_t(64) << 10;
+  static constexpr std::size_t kCacheMaxBytes = std::size_t(1) << 30;
+
+  ~CpuAllocator() override {
+    for (auto& entry : free_)
+      for (void* p : entry.second) std::free(p);
+  }
   void* allocate(std::size_t n_bytes) override {
     if (n_bytes == 0) return nullptr;
-    const std::size_t rounded = (n_bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+    const std::size_t rounded = round_up(n_bytes);
+    if (rounded >= kCacheMinBytes) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(rounded);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_bytes_ -= rounded;
+        return p;
+      }
+    }
     void* ptr = std::aligned_alloc(kCpuAlignment, rounded);
     if (ptr == nullptr) fail("out of host memory: could not allocate ", n_bytes, " bytes");
     return ptr;
   }
-  void deallocate(void* ptr, std::size_t) override { std::free(ptr); }
+  void deallocate(void* ptr, std::size_t n_bytes) override {
+    const std::size_t rounded = round_up(n_bytes);
+    if (rounded >= kCacheMinBytes) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_bytes_ + rounded <= kCacheMaxBytes) {
+        free_[rounded].push_back(ptr);
+        cached_bytes_ += rounded;
+        return;
+      }
+    }
+    std::free(ptr);
+  }
+
+ private:
+  static std::size_t round_up(std::size_t n) { return (n + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment; }
+  std::mutex mutex_;
+  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  std::size_t cached_bytes_ = 0;
 };
 
 #if ROAST_WITH_CUDA

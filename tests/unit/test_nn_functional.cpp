@@ -78,3 +78,17 @@ TEST_CASE("nn: dropout is seeded and unbiased", "[nn]") {
   CHECK(nn::dropout(x, 0.3f, 6).to_vector() != a);
   CHECK_THROWS_AS(nn::dropout(x, 1.0f, 1), Error);
 }
+
+TEST_CASE("nn: fused layer norm and batch norm with gain and bias", "[nn][grad]") {
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::layer_norm(in[0], 1e-5f, in[1], in[2]); },
+                  {randn({2, 3, 6}, 20), randn({6}, 21), randn({6}, 22)});
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::batch_norm_train(in[0], 1e-5f, nullptr, nullptr, in[1], in[2]); },
+                  {randn({3, 2, 2, 3}, 23), randn({2}, 24), randn({2}, 25)});
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::batch_norm_train(in[0], 1e-5f, nullptr, nullptr, in[1], in[2]); },
+                  {randn({5, 4}, 26), randn({4}, 27), randn({4}, 28)});
+  // Same values as the unfused form.
+  const Tensor x = randn({4, 3, 2, 2}, 29), g = randn({3}, 30), b = randn({3}, 31);
+  const Tensor fused = nn::batch_norm_train(x, 1e-5f, nullptr, nullptr, g, b);
+  const Tensor plain = add(mul(nn::batch_norm_train(x, 1e-5f, nullptr, nullptr), reshape(g, {3, 1, 1})), reshape(b, {3, 1, 1}));
+  CHECK(roast::testing::relative_error(fused, plain) < 1e-6);
+}

@@ -22,6 +22,12 @@ Tensor layer_norm(const Tensor& x, float eps);
 // training mode, without gain and bias). Writes the batch mean and biased variance ([C]).
 Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* batch_var);
 
+// The same with a gain and bias ([n] for layer norm, [C] for batch norm) fused in:
+// y = xhat * gain + bias in one op (one pass forward, one backward).
+Tensor layer_norm(const Tensor& x, float eps, const Tensor& gain, const Tensor& bias);
+Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* batch_var, const Tensor& gain,
+                        const Tensor& bias);
+
 // Inverted dropout: zeroes each element with probability p, scales the rest by 1 / (1 - p).
 // The mask is a pure function of seed. p = 0 returns x.
 Tensor dropout(const Tensor& x, float p, std::uint64_t seed);
