@@ -199,6 +199,41 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
+namespace {
+void merge_into(nlohmann::json& base, const nlohmann::json& over) {
+  for (const auto& item : over.items()) {
+    if (item.value().is_object() && base.contains(item.key()) && base[item.key()].is_object())
+      merge_into(base[item.key()], item.value());
+    else
+      base[item.key()] = item.value();
+  }
+}
+
+nlohmann::json read_config_chain(const std::string& path, std::vector<std::string>& chain) {
+  if (std::find(chain.begin(), chain.end(), path) != chain.end())
+    fail(path, ": `extends` forms a cycle (", chain.front(), " -> ... -> ", path, "); remove one of the links");
+  chain.push_back(path);
+  nlohmann::json config = read_json_file(path);
+  if (!config.is_object()) fail(path, ": a config must be a JSON object {...}");
+  if (!config.contains("extends")) return config;
+  if (!config["extends"].is_string())
+    fail(path, ": `extends`: must be a path to another config, got ", config["extends"].dump(), ". Example: \"extends\": \"base.json\"");
+  const std::string base_name = config["extends"].get<std::string>();
+  const std::size_t slash = path.find_last_of('/');
+  const std::string base_path = base_name.empty() || base_name[0] == '/' || slash == std::string::npos
+                                    ? base_name : path.substr(0, slash + 1) + base_name;
+  nlohmann::json merged = read_config_chain(base_path, chain);
+  config.erase("extends");
+  merge_into(merged, config);
+  return merged;
+}
+}  // namespace
+
+nlohmann::json read_config_file(const std::string& path) {
+  std::vector<std::string> chain;
+  return read_config_chain(path, chain);
+}
+
 void apply_override(nlohmann::json& config, const std::string& assignment) {
   const std::size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)

@@ -56,6 +56,10 @@ std::string one_of(JsonReader& r, const std::string& key, const std::string& fal
 
 // Reads a JSON file; a syntax error names the file, line and column.
 nlohmann::json read_json_file(const std::string& path);
+// Reads a config file and resolves "extends": "other.json" (a path relative to the file):
+// the base is read first (recursively) and this file's keys are merged over it, objects key
+// by key, everything else replaced. The result has no "extends" key.
+nlohmann::json read_config_file(const std::string& path);
 // Applies an override "a.b.c=value" (value parsed as JSON, else taken as a string).
 void apply_override(nlohmann::json& config, const std::string& assignment);
 

@@ -50,7 +50,7 @@ const nlohmann::json& at_path(const nlohmann::json& j, const std::string& path) 
 }  // namespace
 
 Session open_config(const std::string& path, const std::vector<std::string>& overrides) {
-  nlohmann::json config = read_json_file(path);
+  nlohmann::json config = read_config_file(path);
   for (const std::string& o : overrides) apply_override(config, o);
   Session s;
   s.source = path;
