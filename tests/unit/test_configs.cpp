@@ -1,0 +1,41 @@
+// Every shipped config and every JSON example in docs/config.md parses and plans.
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "support/catch.h"
+#include "train/info.h"
+#include "train/json_reader.h"
+#include "train/run_config.h"
+
+namespace fs = std::filesystem;
+
+TEST_CASE("configs: every file in configs/ builds its model and memory", "[config]") {
+  int n = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(fs::path(ROAST_SOURCE_DIR) / "configs")) {
+    if (entry.path().extension() != ".json") continue;
+    INFO(entry.path().string());
+    const nlohmann::json d = roast::describe_config(entry.path().string(), {});
+    CHECK(d["virtual_params"].get<std::int64_t>() > 0);
+    CHECK(d["compression"].get<double>() >= 1.0);
+    ++n;
+  }
+  CHECK(n >= 20);
+}
+
+TEST_CASE("configs: the examples in docs/config.md parse", "[config]") {
+  std::ifstream in(fs::path(ROAST_SOURCE_DIR) / "docs" / "config.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string doc = text.str();
+  const std::regex block("```json\\n([\\s\\S]*?)```");
+  int n = 0;
+  for (auto it = std::sregex_iterator(doc.begin(), doc.end(), block); it != std::sregex_iterator(); ++it) {
+    const nlohmann::json config = nlohmann::json::parse((*it)[1].str());
+    nlohmann::json resolved;
+    CHECK_NOTHROW(roast::parse_run_config(config, "docs/config.md", &resolved));
+    ++n;
+  }
+  CHECK(n >= 2);
+}
