@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "roast/data/idx.h"
+#include "roast/data/png.h"
 #include "roast/error.h"
 #include "roast/trainer.h"
 
@@ -21,6 +22,13 @@ std::vector<std::string> read_lines(const std::string& path) {
     if (!line.empty()) lines.push_back(line);
   if (lines.empty()) fail("--input ", path, ": the file holds no text (one text per line expected)");
   return lines;
+}
+
+bool is_png(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[4] = {};
+  in.read(head, 4);
+  return head[1] == 'P' && head[2] == 'N' && head[3] == 'G';
 }
 
 void print_prediction(const Prediction& p, const std::string& what) {
@@ -58,30 +66,46 @@ void add_train_commands(CLI::App& app) {
   });
 
   auto predict_checkpoint = std::make_shared<std::string>();
-  auto input = std::make_shared<std::string>();
-  CLI::App* predict = app.add_subcommand("predict", "Classify texts (one per line) or images (an IDX file)");
+  auto inputs = std::make_shared<std::vector<std::string>>();
+  CLI::App* predict = app.add_subcommand("predict", "Classify texts (one per line) or images (PNG or IDX files)");
   predict->add_option("--checkpoint", *predict_checkpoint, "A best.ckpt or last.ckpt")->required()->check(CLI::ExistingFile);
-  predict->add_option("--input", *input, "Texts: a file, one text per line. Images: an IDX image file (raw or gzip)")
+  predict->add_option("--input", *inputs, "Texts: files with one text per line. Images: PNG files or IDX image files")
       ->required()
       ->check(CLI::ExistingFile);
-  predict->callback([predict_checkpoint, input] {
+  predict->callback([predict_checkpoint, inputs] {
     const TrainedModel model = TrainedModel::load(*predict_checkpoint);
     if (model.is_text()) {
-      const std::vector<std::string> texts = read_lines(*input);
-      const std::vector<Prediction> p = model.predict_texts(texts);
-      for (std::size_t i = 0; i < p.size(); ++i) print_prediction(p[i], texts[i].substr(0, 60));
+      for (const std::string& file : *inputs) {
+        const std::vector<std::string> texts = read_lines(file);
+        const std::vector<Prediction> p = model.predict_texts(texts);
+        for (std::size_t i = 0; i < p.size(); ++i) print_prediction(p[i], texts[i].substr(0, 60));
+      }
       return;
     }
-    const data::ImageDataset images = data::read_idx_images(*input);
     const std::vector<std::int64_t> shape = model.image_shape();
-    if (images.channels != shape[0] || images.height != shape[1] || images.width != shape[2])
-      fail("--input ", *input, ": images are ", images.channels, "x", images.height, "x", images.width,
-           " but the model expects ", shape[0], "x", shape[1], "x", shape[2]);
-    std::vector<std::vector<std::uint8_t>> batch;
-    for (std::int64_t i = 0; i < images.n; ++i)
-      batch.emplace_back(images.image(i), images.image(i) + images.pixels_per_image());
-    const std::vector<Prediction> p = model.predict_images(batch);
-    for (std::size_t i = 0; i < p.size(); ++i) print_prediction(p[i], "image " + std::to_string(i));
+    std::vector<std::vector<std::uint8_t>> images;
+    std::vector<std::string> names;
+    for (const std::string& file : *inputs) {
+      if (is_png(file)) {
+        const data::PngImage png = data::convert_channels(data::read_png(file), shape[0]);
+        if (png.height != shape[1] || png.width != shape[2])
+          fail("--input ", file, ": the image is ", png.width, "x", png.height, " pixels but the model expects ", shape[2],
+               "x", shape[1], "; resize it first");
+        images.push_back(png.pixels);
+        names.push_back(file);
+        continue;
+      }
+      const data::ImageDataset idx = data::read_idx_images(file);
+      if (idx.channels != shape[0] || idx.height != shape[1] || idx.width != shape[2])
+        fail("--input ", file, ": images are ", idx.channels, "x", idx.height, "x", idx.width, " but the model expects ",
+             shape[0], "x", shape[1], "x", shape[2]);
+      for (std::int64_t i = 0; i < idx.n; ++i) {
+        images.emplace_back(idx.image(i), idx.image(i) + idx.pixels_per_image());
+        names.push_back(file + " image " + std::to_string(i));
+      }
+    }
+    const std::vector<Prediction> p = model.predict_images(images);
+    for (std::size_t i = 0; i < p.size(); ++i) print_prediction(p[i], names[i]);
   });
 }
 

@@ -109,6 +109,9 @@ TEST_CASE("cli: train, eval, predict and info on a tiny dataset", "[cli]") {
   const Result p = run("predict --checkpoint " + f.out("run/best.ckpt") + " --input " + f.out("data/t10k-images-idx3-ubyte"));
   CHECK(p.code == 0);
   CHECK(p.output.find("image 99") != std::string::npos);
+  const Result bad = run("predict --checkpoint " + f.out("run/best.ckpt") + " --input " + f.config());
+  CHECK(bad.code == 2);
+  CHECK(bad.output.find("magic number") != std::string::npos);
   const Result i = run("info --json --config " + f.config());
   REQUIRE(i.code == 0);
   CHECK(nlohmann::json::parse(i.output)["virtual_params"].get<std::int64_t>() == 784 * 32 + 32 + 32 * 10 + 10);
