@@ -9,6 +9,7 @@ namespace cli {
 void add_demo_command(CLI::App& app);
 void add_train_commands(CLI::App& app);  // train, eval, predict
 void add_info_command(CLI::App& app);
+void add_reproduce_command(CLI::App& app);
 
 }  // namespace cli
 }  // namespace roast

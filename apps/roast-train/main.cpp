@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   roast::cli::add_train_commands(app);
   roast::cli::add_info_command(app);
+  roast::cli::add_reproduce_command(app);
   roast::cli::add_demo_command(app);
   roast_train::add_bench_command(app);
   try {
