@@ -4,7 +4,8 @@
 #                 (config CONFIG) into a fresh PREFIX
 #                 and check the package files are there (LIBDIR: CMAKE_INSTALL_LIBDIR)
 #   STEP=build    configure and build CONSUMER_SOURCE_DIR in CONSUMER_BINARY_DIR against
-#                 PREFIX only (-DCMAKE_PREFIX_PATH), with GENERATOR and CXX_COMPILER
+#                 PREFIX only (-DCMAKE_PREFIX_PATH), with the parent build's GENERATOR,
+#                 MAKE_PROGRAM, CXX_COMPILER and CXX_FLAGS (e.g. sanitizers must match)
 cmake_minimum_required(VERSION 3.25)
 
 function(run_step)
@@ -31,7 +32,8 @@ elseif(STEP STREQUAL "build")
     set(build_type_arg "-DCMAKE_BUILD_TYPE=${CONFIG}")
   endif()
   run_step("${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${CONSUMER_BINARY_DIR}" -G "${GENERATOR}"
-           "-DCMAKE_PREFIX_PATH=${PREFIX}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" ${build_type_arg})
+           "-DCMAKE_PREFIX_PATH=${PREFIX}" "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+           "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}" ${build_type_arg})
   file(STRINGS "${CONSUMER_BINARY_DIR}/CMakeCache.txt" roast_dir_line REGEX "^roast_DIR:")
   if(NOT roast_dir_line MATCHES "^roast_DIR:PATH=${PREFIX}/")
     message(FATAL_ERROR "find_package(roast) did not find the package under ${PREFIX}: ${roast_dir_line}")
