@@ -28,7 +28,10 @@ struct Checkpoint {
   bool has(const std::string& name) const;
 };
 
+// Tensors may live on any device (they are copied to the host to be written); names should
+// be unique. Throws roast::Error when the folder is missing or not writable.
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+// The loaded tensors are CPU tensors without autograd history, in the order saved.
 Checkpoint load_checkpoint(const std::string& path);
 
 // Writes `contents` to `path` atomically (temporary file + fsync + rename).

@@ -52,6 +52,10 @@ class Optimizer {
   // One update of params [m] from grad [m] at learning rate lr. grad_scale [m] (the S_j of
   // Memory) is used when config().grad_scaling; cells with S_j = 0 (never read) are left alone.
   // Returns the global gradient norm before clipping.
+  // Requires: params and grad f32 of one shape on the CPU, grad defined (a backward reached
+  // the memory since its last zero_grad: Memory::grad() is empty before), slot(name) giving a
+  // tensor of params' shape that keeps its values between calls (Memory::slot does), and
+  // grad_scale when config().grad_scaling. Throws roast::Error otherwise.
   double step(Tensor& params, Tensor& grad, const SlotFn& slot, float lr, const Tensor* grad_scale = nullptr);
 
   std::int64_t steps_taken() const { return steps_; }

@@ -8,6 +8,7 @@
 // to a temporary name and renamed: a crash never leaves a half-written file.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,24 +48,34 @@ struct Evaluation {
   std::int64_t n_samples = 0;
 };
 
-// A trained model loaded from a checkpoint written by train().
+// A trained model loaded from a checkpoint written by train() (best.ckpt or last.ckpt).
+// Every member throws roast::Error for bad input; none leaves the model changed.
 class TrainedModel {
  public:
-  // Reads the checkpoint and rebuilds the model and its memory. The data files are needed
-  // only by evaluate().
+  // Reads the checkpoint and rebuilds the model and its memory from the config
+  // stored in it. The data files are needed only by evaluate(). Throws roast::Error naming
+  // the file for a missing, truncated or corrupted file, another format version
+  // (kCheckpointVersion, checkpoint.h) or a checkpoint not written by train().
   static TrainedModel load(const std::string& checkpoint_path);
   ~TrainedModel();
   TrainedModel(TrainedModel&&) noexcept;
   TrainedModel& operator=(TrainedModel&&) noexcept;
 
   bool is_text() const;
+  // One name per class, or empty when the training data named none (Prediction::class_name
+  // is then the label number).
   const std::vector<std::string>& class_names() const;
   // split: "test" or "validation" (the run's data config says where the files are).
   Evaluation evaluate(const std::string& split) const;
-  // Images as bytes in [0, 255], channels x height x width each (CHW), in the model's size.
+  // One prediction per input, in order: the most probable class and its softmax probability.
+  // predict_images: an image model (!is_text()); each image is bytes in [0, 255], channels x
+  // height x width (CHW) in image_shape(), normalised as in training. predict_texts: a text
+  // model; texts are tokenized with the run's vocabulary and cut to its max length. Requires
+  // at least one input. Throws roast::Error otherwise (an image of the wrong size is named,
+  // with the size expected).
   std::vector<Prediction> predict_images(const std::vector<std::vector<std::uint8_t>>& images) const;
   std::vector<Prediction> predict_texts(const std::vector<std::string>& texts) const;
-  // The model's expected image shape (channels, height, width).
+  // The model's expected image shape (channels, height, width); image models only.
   std::vector<std::int64_t> image_shape() const;
 
  private:

@@ -35,7 +35,10 @@ struct InputSpec {
 class Model : public Module {
  public:
   using Module::Module;
-  // logits [B, n_classes]
+  // logits [B, n_classes]. Requires: ctx.memory built from a plan that this model (or an
+  // identical one: same type, input and options) declared into, and a batch shaped as
+  // the InputSpec says. Throws roast::Error naming the layer or op and the shapes otherwise;
+  // with ctx.training, dropout is on and batch-norm statistics are updated.
   virtual Tensor forward(const Batch& batch, Context& ctx) = 0;
   // The JSON "type" of this model.
   virtual const char* type() const = 0;
@@ -73,6 +76,8 @@ struct TransformerOptions {
   float dropout = 0.1f;
 };
 
+// Builders: a model for `input` with the given options, not yet declared to a planner.
+// Throw roast::Error naming the option when a size is not positive or a name is unknown.
 std::unique_ptr<Model> make_mlp(const InputSpec& input, const MlpOptions& options);
 std::unique_ptr<Model> make_cnn(const InputSpec& input, const CnnOptions& options);
 std::unique_ptr<Model> make_resnet(const InputSpec& input, const ResNetOptions& options);

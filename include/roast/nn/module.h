@@ -20,7 +20,8 @@
 namespace roast {
 namespace nn {
 
-// What a forward pass needs besides its input.
+// What a forward pass needs besides its input. The memory must outlive the context; one
+// context serves one forward pass (its random-call counter starts at 0).
 struct Context {
   const Memory* memory = nullptr;
   bool training = false;
