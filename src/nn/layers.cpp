@@ -13,12 +13,14 @@ namespace nn {
 
 std::uint64_t Context::next_seed() { return hash::hash3(seed, 0xD50Bull, n_random++, 0); }
 
-const Mapping& Context::mapping(std::uint32_t tensor_id) const {
+const Mapping& Context::mapping(const TensorRef& tensor) const {
   ROAST_CHECK(memory != nullptr, "nn::Context: no memory bound");
   const auto& tensors = memory->plan().tensors();
-  ROAST_CHECK(tensor_id < tensors.size(), "nn::Context: tensor id ", tensor_id, " is not in the memory's plan (",
-              tensors.size(), " tensors); was the model declared to the planner that built this memory?");
-  return tensors[tensor_id].mapping;
+  if (tensor.id >= tensors.size() || tensors[tensor.id].spec.name != tensor.name)
+    fail("the memory was planned for a different model: this model's tensor \"", tensor.name, "\" (#", tensor.id,
+         ") is ", tensor.id < tensors.size() ? "\"" + tensors[tensor.id].spec.name + "\"" : std::string("absent"),
+         " in the memory's plan. Build the Memory from a Planner this model declared to");
+  return tensors[tensor.id].mapping;
 }
 
 void Module::buffers(std::vector<std::pair<std::string, Tensor*>>&) {}
@@ -34,8 +36,8 @@ Linear::Linear(std::string name, std::int64_t in, std::int64_t out, bool bias)
 }
 
 void Linear::declare(Planner& planner) {
-  weight_ = planner.matrix(child("weight"), in_, out_, in_);
-  if (has_bias_) bias_ = planner.vector(child("bias"), out_, 0.0f);
+  weight_ = {planner.matrix(child("weight"), in_, out_, in_), child("weight")};
+  if (has_bias_) bias_ = {planner.vector(child("bias"), out_, 0.0f), child("bias")};
 }
 
 Tensor Linear::forward(const Tensor& x, Context& ctx) const {
@@ -51,7 +53,7 @@ Embedding::Embedding(std::string name, std::int64_t rows, std::int64_t dim, floa
   ROAST_CHECK(rows > 0 && dim > 0, "Embedding ", this->name(), ": sizes must be positive, got ", rows, " x ", dim);
 }
 
-void Embedding::declare(Planner& planner) { table_ = planner.embedding(child("table"), rows_, dim_, init_std_); }
+void Embedding::declare(Planner& planner) { table_ = {planner.embedding(child("table"), rows_, dim_, init_std_), child("table")}; }
 
 Tensor Embedding::forward(const Tensor& ids, Context& ctx) const {
   return embedding_lookup(ctx.memory->params(), ctx.mapping(table_), ids);
@@ -68,8 +70,8 @@ Conv2d::Conv2d(std::string name, std::int64_t in_channels, std::int64_t out_chan
 
 void Conv2d::declare(Planner& planner) {
   const std::int64_t fan_in = in_ * kernel_ * kernel_;
-  weight_ = planner.matrix(child("weight"), fan_in, out_, fan_in);
-  if (has_bias_) bias_ = planner.vector(child("bias"), out_, 0.0f);
+  weight_ = {planner.matrix(child("weight"), fan_in, out_, fan_in), child("weight")};
+  if (has_bias_) bias_ = {planner.vector(child("bias"), out_, 0.0f), child("bias")};
 }
 
 Tensor Conv2d::forward(const Tensor& x, Context& ctx) const {

@@ -21,8 +21,8 @@ BatchNorm::BatchNorm(std::string name, std::int64_t channels, float momentum, fl
 }
 
 void BatchNorm::declare(Planner& planner) {
-  gain_ = planner.vector(child("gain"), channels_, 1.0f);
-  bias_ = planner.vector(child("bias"), channels_, 0.0f);
+  gain_ = {planner.vector(child("gain"), channels_, 1.0f), child("gain")};
+  bias_ = {planner.vector(child("bias"), channels_, 0.0f), child("bias")};
 }
 
 void BatchNorm::buffers(std::vector<std::pair<std::string, Tensor*>>& out) {
@@ -60,8 +60,8 @@ Tensor BatchNorm::forward(const Tensor& x, Context& ctx) {
 LayerNorm::LayerNorm(std::string name, std::int64_t dim, float eps) : Module(std::move(name)), dim_(dim), eps_(eps) {}
 
 void LayerNorm::declare(Planner& planner) {
-  gain_ = planner.vector(child("gain"), dim_, 1.0f);
-  bias_ = planner.vector(child("bias"), dim_, 0.0f);
+  gain_ = {planner.vector(child("gain"), dim_, 1.0f), child("gain")};
+  bias_ = {planner.vector(child("bias"), dim_, 0.0f), child("bias")};
 }
 
 Tensor LayerNorm::forward(const Tensor& x, Context& ctx) const {

@@ -60,6 +60,9 @@ std::vector<std::string> optimizer_slots(const OptimizerConfig& c) {
 Optimizer::Optimizer(OptimizerConfig config) : config_(std::move(config)) { validate(config_); }
 
 double Optimizer::step(Tensor& params, Tensor& grad, const SlotFn& slot, float lr, const Tensor* grad_scale) {
+  ROAST_CHECK(params.defined(), "Optimizer::step: the parameters are empty");
+  ROAST_CHECK(grad.defined(), "Optimizer::step: the memory has no gradient yet; call backward() on a loss computed "
+                              "from this memory before stepping");
   ROAST_CHECK(params.shape() == grad.shape(), "Optimizer::step: params ", params.describe(), " and grad ",
               grad.describe(), " differ");
   ROAST_CHECK(params.device().is_cpu(), "Optimizer::step: params on ", params.device().str(),

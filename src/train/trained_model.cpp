@@ -84,6 +84,7 @@ std::vector<Prediction> predictions(const Tensor& logits, const std::vector<std:
 
 std::vector<Prediction> TrainedModel::predict_images(const std::vector<std::vector<std::uint8_t>>& images) const {
   ROAST_CHECK(!is_text(), "predict: this model classifies texts, not images");
+  ROAST_CHECK(!images.empty(), "predict_images: no images given; pass at least one");
   const nn::InputSpec& in = state_->session.input;
   const std::int64_t per_image = in.channels * in.height * in.width;
   std::vector<float> x;
@@ -104,6 +105,7 @@ std::vector<Prediction> TrainedModel::predict_images(const std::vector<std::vect
 
 std::vector<Prediction> TrainedModel::predict_texts(const std::vector<std::string>& texts) const {
   ROAST_CHECK(is_text(), "predict: this model classifies images, not texts");
+  ROAST_CHECK(!texts.empty(), "predict_texts: no texts given; pass at least one");
   data::EncodeOptions eo;
   eo.seq_len = state_->session.input.max_length;
   std::vector<std::int32_t> ids;

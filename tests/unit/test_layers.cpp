@@ -154,3 +154,12 @@ TEST_CASE("layers: shape mismatches are named", "[layers]") {
   Context conv_ctx(conv_memory);
   CHECK_THROWS_WITH(conv.forward(randn({1, 3, 5, 5}, 1), conv_ctx), ROAST_CONTAINS("[B, 2, H, W]"));
 }
+
+TEST_CASE("layers: a memory planned for another model is named as such", "[layers]") {
+  Linear a("fc", 12, 10), b("other", 12, 10);
+  Memory memory = plan_memory(a, Scheme::roast);
+  Planner p;
+  b.declare(p);
+  Context ctx(memory);
+  CHECK_THROWS_WITH(b.forward(randn({1, 12}, 1), ctx), ROAST_CONTAINS("planned for a different model"));
+}

@@ -20,6 +20,13 @@
 namespace roast {
 namespace nn {
 
+// A declared tensor: its id in the plan and its name (to catch a memory planned for
+// another model).
+struct TensorRef {
+  std::uint32_t id = 0;
+  std::string name;
+};
+
 // What a forward pass needs besides its input. The memory must outlive the context; one
 // context serves one forward pass (its random-call counter starts at 0).
 struct Context {
@@ -32,7 +39,9 @@ struct Context {
   explicit Context(const Memory& m, bool train = false, std::uint64_t s = 0) : memory(&m), training(train), seed(s) {}
   // A fresh seed for one random op of this pass.
   std::uint64_t next_seed();
-  const Mapping& mapping(std::uint32_t tensor_id) const;
+  // The mapping of a declared tensor; throws roast::Error when the memory's plan has another
+  // tensor at that id (the memory was planned for a different model).
+  const Mapping& mapping(const TensorRef& tensor) const;
 };
 
 class Module {
@@ -63,14 +72,14 @@ class Linear : public Module {
   Tensor forward(const Tensor& x, Context& ctx) const;
   std::int64_t in_features() const { return in_; }
   std::int64_t out_features() const { return out_; }
-  std::uint32_t weight_id() const { return weight_; }
-  std::uint32_t bias_id() const { return bias_; }
+  std::uint32_t weight_id() const { return weight_.id; }
+  std::uint32_t bias_id() const { return bias_.id; }
   bool has_bias() const { return has_bias_; }
 
  private:
   std::int64_t in_, out_;
   bool has_bias_;
-  std::uint32_t weight_ = 0, bias_ = 0;
+  TensorRef weight_, bias_;
 };
 
 // Token ids [...] (i32/i64 in [0, rows)) -> [..., dim]. ROBE-Z chunks in the hashed schemes;
@@ -80,12 +89,12 @@ class Embedding : public Module {
   Embedding(std::string name, std::int64_t rows, std::int64_t dim, float init_std);
   void declare(Planner& planner) override;
   Tensor forward(const Tensor& ids, Context& ctx) const;
-  std::uint32_t table_id() const { return table_; }
+  std::uint32_t table_id() const { return table_.id; }
 
  private:
   std::int64_t rows_, dim_;
   float init_std_;
-  std::uint32_t table_ = 0;
+  TensorRef table_;
 };
 
 // 2-D convolution through its im2col view on ROAST-MM: K = C * kh * kw, N = out channels.
@@ -96,12 +105,12 @@ class Conv2d : public Module {
          std::int64_t stride = 1, std::int64_t padding = 0, bool bias = true);
   void declare(Planner& planner) override;
   Tensor forward(const Tensor& x, Context& ctx) const;
-  std::uint32_t weight_id() const { return weight_; }
+  std::uint32_t weight_id() const { return weight_.id; }
 
  private:
   std::int64_t in_, out_, kernel_, stride_, padding_;
   bool has_bias_;
-  std::uint32_t weight_ = 0, bias_ = 0;
+  TensorRef weight_, bias_;
 };
 
 // Batch norm over [B, C, H, W] or [B, C]: gain and bias in exact cells, running mean and
@@ -116,7 +125,7 @@ class BatchNorm : public Module {
  private:
   std::int64_t channels_;
   float momentum_, eps_;
-  std::uint32_t gain_ = 0, bias_ = 0;
+  TensorRef gain_, bias_;
   Tensor running_mean_, running_var_;
 };
 
@@ -130,7 +139,7 @@ class LayerNorm : public Module {
  private:
   std::int64_t dim_;
   float eps_;
-  std::uint32_t gain_ = 0, bias_ = 0;
+  TensorRef gain_, bias_;
 };
 
 // Multi-head self-attention: x [B, T, D] -> [B, T, D]; ctx.key_padding_mask (if set, [B, T])
