@@ -155,13 +155,6 @@ void normalize_backward(const float* y, const float* gy, const float* rstd, floa
   }
 }
 
-}  // namespace cpu
-}  // namespace kernels
-}  // namespace roast
-
-namespace roast {
-namespace kernels {
-namespace cpu {
 
 void norm_affine(const float* xhat, const float* gain, const float* bias, float* y, i64 outer, i64 groups, i64 inner,
                  bool per_group) {

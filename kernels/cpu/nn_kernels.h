@@ -38,13 +38,6 @@ void normalize(const float* x, float* y, float* mean, float* rstd, i64 outer, i6
 void normalize_backward(const float* y, const float* gy, const float* rstd, float* gx, i64 outer, i64 groups, i64 inner,
                         bool across_outer);
 
-}  // namespace cpu
-}  // namespace kernels
-}  // namespace roast
-
-namespace roast {
-namespace kernels {
-namespace cpu {
 
 // Affine part of a norm layer over x viewed as [outer, groups, inner]: y = xhat * g + b with
 // the gain index = group (batch norm, per_group) or = position in inner (layer norm).
