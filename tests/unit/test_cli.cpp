@@ -132,6 +132,18 @@ TEST_CASE("cli: --resume reaches exactly the state of an uninterrupted run", "[c
   CHECK(acc("whole") == acc("split"));
 }
 
+TEST_CASE("cli: a diverging run stops with a message and keeps its last good checkpoint", "[cli]") {
+  Fixture f;
+  const Result r = run("train --config " + f.config() + " --out " + f.out("nan") +
+                       " --quiet --set optimizer.name=sgd --set optimizer.lr=1e30 --set train.eval_every=1");
+  INFO(r.output);
+  CHECK(r.code == 2);
+  CHECK(r.output.find("training diverged") != std::string::npos);
+  REQUIRE(fs::exists(f.dir / "nan" / "last.ckpt"));
+  CHECK_NOTHROW(roast::load_checkpoint(f.out("nan/last.ckpt")));
+  for (const auto& entry : fs::directory_iterator(f.dir / "nan")) CHECK(entry.path().string().find(".tmp") == std::string::npos);
+}
+
 TEST_CASE("cli: bad input exits with 2 and says what to fix", "[cli]") {
   Fixture f;
   auto expect = [&](const std::string& args, const std::string& needle) {
