@@ -1,6 +1,7 @@
 #include "kernels/cpu/nn_kernels.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -8,25 +9,38 @@ namespace roast {
 namespace kernels {
 namespace cpu {
 
+// The output positions ox whose input column ox * stride - padding + j lies in [0, width).
+static void valid_range(i64 j, const ConvGeometry& g, i64 ow, i64* lo, i64* hi) {
+  const i64 first = g.padding - j;  // smallest ox * stride that lands inside
+  *lo = first <= 0 ? 0 : (first + g.stride - 1) / g.stride;
+  const i64 last = g.width - 1 + g.padding - j;  // largest ox * stride that lands inside
+  *hi = last < 0 ? 0 : std::min(ow, last / g.stride + 1);
+  if (*lo > *hi) *lo = *hi;
+}
+
 void im2col(const float* x, float* cols, const ConvGeometry& g) {
   const i64 oh = g.out_h(), ow = g.out_w(), K = g.patch();
+  // One output row (b, oy) at a time: its OW x K block is written column by column, with
+  // the bounds worked out once per (c, i, j) instead of per element.
 #pragma omp parallel for collapse(2) schedule(static)
   for (i64 b = 0; b < g.batch; ++b)
-    for (i64 oy = 0; oy < oh; ++oy)
-      for (i64 ox = 0; ox < ow; ++ox) {
-        float* row = cols + ((b * oh + oy) * ow + ox) * K;
-        for (i64 c = 0; c < g.channels; ++c) {
-          const float* plane = x + (b * g.channels + c) * g.height * g.width;
-          for (i64 i = 0; i < g.kernel_h; ++i) {
-            const i64 y = oy * g.stride - g.padding + i;
-            for (i64 j = 0; j < g.kernel_w; ++j) {
-              const i64 xx = ox * g.stride - g.padding + j;
-              const bool inside = y >= 0 && y < g.height && xx >= 0 && xx < g.width;
-              *row++ = inside ? plane[y * g.width + xx] : 0.0f;
-            }
+    for (i64 oy = 0; oy < oh; ++oy) {
+      float* block = cols + (b * oh + oy) * ow * K;
+      for (i64 c = 0; c < g.channels; ++c)
+        for (i64 i = 0; i < g.kernel_h; ++i) {
+          const i64 y = oy * g.stride - g.padding + i;
+          const bool row_inside = y >= 0 && y < g.height;
+          const float* src = row_inside ? x + ((b * g.channels + c) * g.height + y) * g.width : x;
+          for (i64 j = 0; j < g.kernel_w; ++j) {
+            const i64 k = (c * g.kernel_h + i) * g.kernel_w + j;
+            i64 lo = 0, hi = 0;
+            if (row_inside) valid_range(j, g, ow, &lo, &hi);
+            for (i64 ox = 0; ox < lo; ++ox) block[ox * K + k] = 0.0f;
+            for (i64 ox = lo; ox < hi; ++ox) block[ox * K + k] = src[ox * g.stride - g.padding + j];
+            for (i64 ox = hi; ox < ow; ++ox) block[ox * K + k] = 0.0f;
           }
         }
-      }
+    }
 }
 
 void col2im_add(const float* gcols, float* gx, const ConvGeometry& g) {
