@@ -23,7 +23,7 @@ constexpr std::size_t kCpuAlignment = 64;  // one cache line; what Eigen's packe
 class CpuAllocator final : public Allocator {
  public:
   static constexpr std::size_t kCacheMinBytes = std::size_t(64) << 10;
-  static constexpr std::size_t kCacheMaxBytes = std::size_t(1) << 30;
+  static constexpr std::size_t kCacheMaxBytes = std::size_t(256) << 20;
 
   ~CpuAllocator() override {
     for (auto& entry : free_)
