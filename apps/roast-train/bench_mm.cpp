@@ -49,7 +49,7 @@ struct MmOptions {
   int warmup = 2;
   int threads = 0;  // 0: OpenMP's default
   i64 memory_floats = 0;
-  std::string sign = "element";
+  std::string sign = "default";  // default: the engine's per-scheme sign (roast tile, hashednet element)
   int tile_rows = 32, tile_cols = 64;
   bool json = false;
 };
@@ -81,10 +81,13 @@ double median(std::vector<double> times) {
   return times.size() % 2 ? times[h] : 0.5 * (times[h - 1] + times[h]);
 }
 
-roast::SignMode parse_sign(const std::string& s) {
-  if (s == "none") return roast::SignMode::none;
+// The sign mode of a hashed scheme: --sign, or the engine's default for the scheme
+// (docs/roast.md: tile for roast, element for hashednet, none for dense).
+roast::SignMode sign_mode(roast::Scheme scheme, const std::string& s) {
+  if (scheme == roast::Scheme::dense || s == "none") return roast::SignMode::none;
   if (s == "tile") return roast::SignMode::tile;
-  return roast::SignMode::element;
+  if (s == "element") return roast::SignMode::element;
+  return scheme == roast::Scheme::hashednet ? roast::SignMode::element : roast::SignMode::tile;
 }
 
 // The operands of one (M, K, N) shape, shared by every scheme.
@@ -142,7 +145,7 @@ OpTable materialize_ops(Operands& o, const roast::Mapping& map, const float* mem
 roast::Mapping make_mapping(roast::Scheme scheme, const MmOptions& opt, i64 K, i64 N, i64 memory_floats) {
   roast::Mapping map;
   map.scheme = scheme;
-  map.sign_mode = scheme == roast::Scheme::dense ? roast::SignMode::none : parse_sign(opt.sign);
+  map.sign_mode = sign_mode(scheme, opt.sign);
   map.seed = 42;
   map.rows = K;
   map.cols = N;
@@ -151,6 +154,13 @@ roast::Mapping make_mapping(roast::Scheme scheme, const MmOptions& opt, i64 K, i
   map.region_size = memory_floats;
   map.lambda = 0.5f;
   return map;
+}
+
+// The sign mode a bench scheme runs with, as text.
+std::string sign_text(const std::string& scheme, const MmOptions& opt) {
+  if (scheme == "dense" || scheme == "dense_mm") return "none";
+  const roast::SignMode m = sign_mode(scheme == "hashednet" ? roast::Scheme::hashednet : roast::Scheme::roast, opt.sign);
+  return m == roast::SignMode::none ? "none" : m == roast::SignMode::tile ? "tile" : "element";
 }
 
 double op_flops(const std::string& op, i64 M, i64 K, i64 N) {
@@ -218,8 +228,10 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, std::vector<Measurem
 }
 
 void print_table(const MmOptions& opt, const std::vector<Measurement>& rows, int threads) {
-  std::printf("roast-train bench mm: %d threads, warm-up %d, median of %d, sign %s, tile %dx%d\n", threads,
-              opt.warmup, opt.repeats, opt.sign.c_str(), opt.tile_rows, opt.tile_cols);
+  std::printf("roast-train bench mm: %d threads, warm-up %d, median of %d (interleaved), signs roast %s / hashednet %s, "
+              "tile %dx%d\n",
+              threads, opt.warmup, opt.repeats, sign_text("roast", opt).c_str(), sign_text("hashednet", opt).c_str(),
+              opt.tile_rows, opt.tile_cols);
   std::printf("%6s %6s %6s %6s %10s %-12s %-17s %11s %9s %9s\n", "M", "K", "N", "comp", "mem_floats", "scheme",
               "op", "median_ms", "GFLOP/s", "x_dense");
   for (const Measurement& r : rows)
@@ -234,7 +246,7 @@ void print_json(const std::vector<Measurement>& rows, const MmOptions& opt, int 
     out.push_back({{"m", r.m}, {"k", r.k}, {"n", r.n}, {"compression", r.compression},
                    {"memory_floats", r.memory_floats}, {"scheme", r.scheme}, {"op", r.op}, {"median_ms", r.median_ms},
                    {"gflops", r.gflops}, {"ratio_to_dense", r.ratio_to_dense}, {"threads", threads},
-                   {"sign", opt.sign}, {"repeats", opt.repeats}, {"warmup", opt.warmup}});
+                   {"sign", sign_text(r.scheme, opt)}, {"repeats", opt.repeats}, {"warmup", opt.warmup}});
   std::cout << out.dump(1) << "\n";
 }
 
@@ -289,8 +301,8 @@ void add_bench_command(CLI::App& app) {
   mm->add_option("--threads", opt->threads, "OpenMP threads (0: default)")->check(CLI::NonNegativeNumber)->capture_default_str();
   mm->add_option("--memory-floats", opt->memory_floats, "Force the memory size in floats (replaces --compression)")
       ->check(CLI::NonNegativeNumber);
-  mm->add_option("--sign", opt->sign, "Sign mode of the hashed schemes")
-      ->check(CLI::IsMember({"none", "tile", "element"}))
+  mm->add_option("--sign", opt->sign, "Sign mode of the hashed schemes (default: tile for roast, element for hashednet)")
+      ->check(CLI::IsMember({"default", "none", "tile", "element"}))
       ->capture_default_str();
   mm->add_option("--tile-rows", opt->tile_rows, "Tile rows BK")->check(positive)->capture_default_str();
   mm->add_option("--tile-cols", opt->tile_cols, "Tile columns BN")->check(positive)->capture_default_str();

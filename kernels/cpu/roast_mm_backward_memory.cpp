@@ -1,8 +1,10 @@
 // ROAST-MM backward-memory dM[loc(k, n)] += lambda * sign(k, n) * (X^T dY)[k, n], and the
 // fallback dM += lambda * sign .* dW for a dense dW.
 //
-// Strategy (race-free, deterministic): the K x N gradient G = X^T dY is cut into units of
-// uk x un (whole tiles), numbered row-major. Units are processed in rounds of T (threads):
+// Tiled mappings go to roast_mm_backward_memory_tiles.cpp (owner computes, no barriers);
+// this file serves the dense/exact and hashednet layouts, and M <= kSmallRows.
+// Strategy for hashednet (race-free, deterministic): the K x N gradient G = X^T dY is cut
+// into units of uk x un, numbered row-major. Units are processed in rounds of T (threads):
 //   1. compute: thread t computes unit round * T + t into its buffer with the packed GEMM
 //      (A = X^T, B = dY) and folds lambda * sign into it (hashednet also records cells);
 //   2. barrier; scatter: thread t adds every unit of the round, in unit order, but only the
@@ -105,6 +107,10 @@ void roast_mm_backward_memory(const Mapping& map, const float* X, const float* d
   if (M <= 0) return;
   if (M <= rmm::kSmallRows && map.scheme != Scheme::hashednet) {
     backward_memory_small(map, X, dY, M, dM);
+    return;
+  }
+  if (map.tiled()) {
+    rmm::backward_memory_tiled(map, X, dY, M, dM);
     return;
   }
   const i64 K = map.rows, N = map.cols;

@@ -32,6 +32,8 @@ struct ThreadScratch {
   std::size_t capacity[kNumSlots] = {};
 };
 
+}  // namespace
+
 // acc ? C += Ap * Bp : C = Ap * Bp for a full kMR x kNR block; Ap is kc x kMR, Bp kc x kNR.
 #if defined(__AVX2__) && defined(__FMA__)
 void micro_kernel(i64 kc, const float* Ap, const float* Bp, float* C, i64 ldc, bool acc) {
@@ -82,6 +84,8 @@ void micro_kernel(i64 kc, const float* Ap, const float* Bp, float* C, i64 ldc, b
     for (int c = 0; c < kNR; ++c) C[r * ldc + c] = acc ? C[r * ldc + c] + t[r][c] : t[r][c];
 }
 #endif
+
+namespace {
 
 // The micro-kernel on a partial block (mr <= kMR rows, nr <= kNR columns of C valid).
 void micro_kernel_edge(i64 kc, const float* Ap, const float* Bp, float* C, i64 ldc, i64 mr, i64 nr, bool acc) {

@@ -140,8 +140,15 @@ struct Blocking {
 // in units of width_unit (1 when untiled).
 Blocking choose_blocking(i64 depth_unit, i64 width_unit);
 
+// acc ? C += Ap * Bp : C = Ap * Bp for one full kMR x kNR block of C (leading dim ldc);
+// Ap is a packed kc x kMR strip, Bp a packed kc x kNR strip (64-byte aligned).
+void micro_kernel(i64 kc, const float* Ap, const float* Bp, float* C, i64 ldc, bool acc);
+
 // sum_j a[j] * b[j] * (signs ? signs[j] : scale), in 8 lanes.
 float dot_scaled(const float* a, const float* b, const float* signs, float scale, i64 len);
+
+// dM for tiled mappings and M > kSmallRows (roast_mm_backward_memory_tiles.cpp).
+void backward_memory_tiled(const Mapping& map, const float* X, const float* dY, i64 M, float* dM);
 
 // Single-row kernels (roast_mm_rowvec.cpp), for M <= kSmallRows, one row at a time:
 // y[n0 : n1] = x * W[:, n0 : n1] (lambda included; y overwritten there);
