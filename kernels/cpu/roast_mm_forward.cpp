@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/roast_mm_internal.h"
 #include "roast/error.h"
+#include "roast/plan.h"
 
 namespace roast {
 namespace kernels {
@@ -17,16 +18,6 @@ namespace cpu {
 using rmm::i64;
 
 namespace {
-const char* scheme_name(Scheme s) {
-  switch (s) {
-    case Scheme::dense: return "dense";
-    case Scheme::roast: return "roast";
-    case Scheme::roast_local: return "roast_local";
-    case Scheme::hashednet: return "hashednet";
-    case Scheme::exact: return "exact";
-  }
-  return "?";
-}
 
 }  // namespace
 

@@ -13,6 +13,8 @@
 
 #include "kernels/cpu/roast_mm.h"
 #include "roast/error.h"
+#include "roast/plan.h"
+#include "roast/plan.h"
 #include "support/catch.h"
 
 using namespace roast;
@@ -29,17 +31,6 @@ std::vector<float> random_vector(i64 n, std::uint64_t seed) {
   return v;
 }
 
-const char* scheme_name(Scheme s) {
-  switch (s) {
-    case Scheme::dense: return "dense";
-    case Scheme::roast: return "roast";
-    case Scheme::roast_local: return "roast_local";
-    case Scheme::hashednet: return "hashednet";
-    case Scheme::exact: return "exact";
-  }
-  return "?";
-}
-const char* sign_name(SignMode s) { return s == SignMode::none ? "none" : s == SignMode::tile ? "tile" : "element"; }
 
 // A K x N mapping laid out by hand: the region starts at cell 5 and, for the hashed
 // schemes, holds about a quarter of the weights (so cells are shared), at least one tile.
@@ -105,7 +96,7 @@ void check_case(const Shape3& s, Scheme scheme, SignMode sign, std::uint64_t see
   const std::vector<float> X = random_vector(s.M * s.K, seed + 2), dY = random_vector(s.M * s.N, seed + 3);
   const std::vector<double> W = reference_w(map, memory);
   std::ostringstream name;
-  name << scheme_name(scheme) << "/" << sign_name(sign) << " M" << s.M << " K" << s.K << " N" << s.N << " tile "
+  name << scheme_name(scheme) << "/" << sign_mode_name(sign) << " M" << s.M << " K" << s.K << " N" << s.N << " tile "
        << s.bk << "x" << s.bn << " threads " << omp_get_max_threads();
 
   std::vector<double> y_ref(std::size_t(s.M * s.N), 0.0), dx_ref(std::size_t(s.M * s.K), 0.0);
