@@ -1,0 +1,31 @@
+// Process-wide numerics switches of the compute backend.
+//
+//   roast::set_precision(roast::Precision::tf32);   // tensor-core matrix products on CUDA
+//   roast::set_deterministic(true);                  // bitwise-reproducible CUDA gradients
+//
+// Both affect CUDA devices only: CPU products are always fp32 and CPU kernels are always
+// deterministic. The trainer sets them from the config keys `precision` and
+// `deterministic` (docs/config.md). Set them between steps, not while another thread runs ops.
+#pragma once
+
+#include <string>
+
+namespace roast {
+
+// fp32: full single precision (the default). tf32: matrix products (dense GEMMs and the
+// ROAST-MM kernels) on tensor cores with 10-bit mantissa inputs and fp32 accumulation;
+// element-wise ops, reductions and the optimizer stay fp32.
+enum class Precision { fp32, tf32 };
+void set_precision(Precision precision);
+Precision precision();
+// Parses "fp32" or "tf32"; throws roast::Error naming the valid values otherwise.
+Precision parse_precision(const std::string& text);
+const char* precision_name(Precision precision);
+
+// When true, CUDA kernels whose results could depend on the order of atomic additions (the
+// memory gradient of ROAST-MM and embeddings, scatter-adds) use fixed-order reductions, so a
+// run is bitwise reproducible on the same GPU. Off by default: atomics are faster.
+void set_deterministic(bool deterministic);
+bool deterministic();
+
+}  // namespace roast
