@@ -33,33 +33,8 @@
 #include "roast/mapping.h"
 
 namespace roast_train {
-namespace {
-
-using i64 = std::int64_t;
+namespace bench {
 namespace kc = roast::kernels::cpu;
-
-struct MmOptions {
-  std::vector<i64> m{1, 32, 256, 1024};
-  std::vector<i64> k{1024};
-  std::vector<i64> n{1024};
-  std::vector<double> compression{1, 10, 100, 1000};
-  std::vector<std::string> schemes{"dense", "roast", "hashednet", "materialize"};
-  std::vector<std::string> ops{"forward", "backward_input", "backward_memory", "forward_backward"};
-  int repeats = 5;
-  int warmup = 2;
-  int threads = 0;  // 0: OpenMP's default
-  i64 memory_floats = 0;
-  std::string sign = "default";  // default: the engine's per-scheme sign (roast tile, hashednet element)
-  int tile_rows = 32, tile_cols = 64;
-  bool json = false;
-};
-
-struct Measurement {
-  i64 m, k, n, memory_floats;
-  double compression;
-  std::string scheme, op;
-  double median_ms, gflops, ratio_to_dense;
-};
 
 std::vector<float> random_floats(i64 n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -69,11 +44,14 @@ std::vector<float> random_floats(i64 n, std::uint64_t seed) {
   return v;
 }
 
+namespace {
 double time_ms(const std::function<void()>& run) {
   const auto start = std::chrono::steady_clock::now();
   run();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
+
+}  // namespace
 
 double median(std::vector<double> times) {
   std::sort(times.begin(), times.end());
@@ -81,6 +59,7 @@ double median(std::vector<double> times) {
   return times.size() % 2 ? times[h] : 0.5 * (times[h - 1] + times[h]);
 }
 
+namespace {
 // The sign mode of a hashed scheme: --sign, or the engine's default for the scheme
 // (docs/roast.md: tile for roast, element for hashednet, none for dense).
 roast::SignMode sign_mode(roast::Scheme scheme, const std::string& s) {
@@ -89,6 +68,7 @@ roast::SignMode sign_mode(roast::Scheme scheme, const std::string& s) {
   if (s == "element") return roast::SignMode::element;
   return scheme == roast::Scheme::hashednet ? roast::SignMode::element : roast::SignMode::tile;
 }
+
 
 // The operands of one (M, K, N) shape, shared by every scheme.
 struct Operands {
@@ -142,6 +122,8 @@ OpTable materialize_ops(Operands& o, const roast::Mapping& map, const float* mem
           {"forward_backward", [=] { build(); gemm_fwd(); gemm_in(); bwd_mem(); }}};
 }
 
+}  // namespace
+
 roast::Mapping make_mapping(roast::Scheme scheme, const MmOptions& opt, i64 K, i64 N, i64 memory_floats) {
   roast::Mapping map;
   map.scheme = scheme;
@@ -167,6 +149,16 @@ double op_flops(const std::string& op, i64 M, i64 K, i64 N) {
   return (op == "forward_backward" ? 6.0 : 2.0) * double(M) * double(K) * double(N);
 }
 
+std::vector<std::pair<double, i64>> memory_sizes(const MmOptions& opt, i64 K, i64 N) {
+  // --memory-floats replaces the compression list by the one compression it implies.
+  if (opt.memory_floats > 0) return {{double(K) * double(N) / double(opt.memory_floats), opt.memory_floats}};
+  const i64 tile = i64(opt.tile_rows) * opt.tile_cols;
+  std::vector<std::pair<double, i64>> out;
+  for (double c : opt.compression) out.push_back({c, std::max<i64>(tile, i64(std::ceil(double(K) * double(N) / c)))});
+  return out;
+}
+
+namespace {
 // One timed configuration of a shape: a scheme at a memory size, with its four ops.
 struct Contender {
   std::string scheme;
@@ -191,13 +183,7 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, std::vector<Measurem
     const roast::Mapping map = make_mapping(roast::Scheme::dense, opt, K, N, K * N);
     contenders.push_back({"dense_mm", 1.0, K * N, fused_ops(o, map, o.W.data(), buffers.back().data())});
   }
-  // --memory-floats replaces the compression list by the one compression it implies.
-  const std::vector<double> compressions =
-      opt.memory_floats > 0 ? std::vector<double>{double(K) * double(N) / double(opt.memory_floats)} : opt.compression;
-  for (double c : compressions) {
-    const i64 tile = i64(opt.tile_rows) * opt.tile_cols;
-    const i64 floats = opt.memory_floats > 0 ? opt.memory_floats
-                                             : std::max<i64>(tile, i64(std::ceil(double(K) * double(N) / c)));
+  for (const auto& [c, floats] : memory_sizes(opt, K, N)) {
     buffers.push_back(random_floats(floats, 4));
     const float* memory = buffers.back().data();
     buffers.emplace_back(std::size_t(floats), 0.0f);
@@ -221,32 +207,47 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, std::vector<Measurem
       const Contender& c = contenders[i];
       if (c.scheme == "dense" && !has("dense")) continue;
       const double ms = median(times[i]);
-      out.push_back({M, K, N, c.memory_floats, c.compression, c.scheme, op, ms, op_flops(op, M, K, N) / (ms * 1e6),
-                     dense_ms / ms});
+      Measurement m;
+      m.m = M, m.k = K, m.n = N, m.memory_floats = c.memory_floats, m.compression = c.compression;
+      m.scheme = c.scheme, m.op = op, m.median_ms = ms, m.gflops = op_flops(op, M, K, N) / (ms * 1e6);
+      m.ratio_to_dense = dense_ms / ms;
+      out.push_back(m);
     }
   }
 }
 
 void print_table(const MmOptions& opt, const std::vector<Measurement>& rows, int threads) {
-  std::printf("roast-train bench mm: %d threads, warm-up %d, median of %d (interleaved), signs roast %s / hashednet %s, "
-              "tile %dx%d\n",
-              threads, opt.warmup, opt.repeats, sign_text("roast", opt).c_str(), sign_text("hashednet", opt).c_str(),
-              opt.tile_rows, opt.tile_cols);
-  std::printf("%6s %6s %6s %6s %10s %-12s %-17s %11s %9s %9s\n", "M", "K", "N", "comp", "mem_floats", "scheme",
-              "op", "median_ms", "GFLOP/s", "x_dense");
+  const bool gpu = opt.device != "cpu";
+  if (gpu)
+    std::printf("roast-train bench mm: device %s, warm-up %d, median of %d (interleaved), signs roast %s / hashednet %s, "
+                "tile %dx%d; x_dense is against cuBLAS in the row's precision\n",
+                opt.device.c_str(), opt.warmup, opt.repeats, sign_text("roast", opt).c_str(),
+                sign_text("hashednet", opt).c_str(), opt.tile_rows, opt.tile_cols);
+  else
+    std::printf("roast-train bench mm: %d threads, warm-up %d, median of %d (interleaved), signs roast %s / hashednet %s, "
+                "tile %dx%d\n",
+                threads, opt.warmup, opt.repeats, sign_text("roast", opt).c_str(), sign_text("hashednet", opt).c_str(),
+                opt.tile_rows, opt.tile_cols);
+  std::printf("%6s %6s %6s %6s %10s %-12s %-17s %11s %9s %9s%s\n", "M", "K", "N", "comp", "mem_floats", "scheme",
+              "op", "median_ms", "GFLOP/s", "x_dense", gpu ? "  prec  path" : "");
   for (const Measurement& r : rows)
-    std::printf("%6lld %6lld %6lld %6g %10lld %-12s %-17s %11.4f %9.2f %9.3f\n", (long long)r.m, (long long)r.k,
+    std::printf("%6lld %6lld %6lld %6g %10lld %-12s %-17s %11.4f %9.2f %9.3f%s%s%s%s\n", (long long)r.m, (long long)r.k,
                 (long long)r.n, r.compression, (long long)r.memory_floats, r.scheme.c_str(), r.op.c_str(), r.median_ms,
-                r.gflops, r.ratio_to_dense);
+                r.gflops, r.ratio_to_dense, gpu ? "  " : "", gpu ? r.precision.c_str() : "", gpu ? "  " : "",
+                r.path.c_str());
 }
 
 void print_json(const std::vector<Measurement>& rows, const MmOptions& opt, int threads) {
   nlohmann::json out = nlohmann::json::array();
-  for (const Measurement& r : rows)
-    out.push_back({{"m", r.m}, {"k", r.k}, {"n", r.n}, {"compression", r.compression},
-                   {"memory_floats", r.memory_floats}, {"scheme", r.scheme}, {"op", r.op}, {"median_ms", r.median_ms},
-                   {"gflops", r.gflops}, {"ratio_to_dense", r.ratio_to_dense}, {"threads", threads},
-                   {"sign", sign_text(r.scheme, opt)}, {"repeats", opt.repeats}, {"warmup", opt.warmup}});
+  for (const Measurement& r : rows) {
+    nlohmann::json row = {{"m", r.m}, {"k", r.k}, {"n", r.n}, {"compression", r.compression},
+                          {"memory_floats", r.memory_floats}, {"scheme", r.scheme}, {"op", r.op},
+                          {"median_ms", r.median_ms}, {"gflops", r.gflops}, {"ratio_to_dense", r.ratio_to_dense},
+                          {"threads", threads}, {"sign", sign_text(r.scheme, opt)}, {"repeats", opt.repeats},
+                          {"warmup", opt.warmup}, {"device", r.device}, {"precision", r.precision}};
+    if (!r.path.empty()) row["path"] = r.path;
+    out.push_back(row);
+  }
   std::cout << out.dump(1) << "\n";
 }
 
@@ -254,19 +255,29 @@ void run_mm(const MmOptions& opt) {
   if (opt.threads > 0) omp_set_num_threads(opt.threads);
   const int threads = omp_get_max_threads();
   std::vector<Measurement> rows;
-  for (i64 K : opt.k)
-    for (i64 N : opt.n)
-      for (i64 M : opt.m) {
-        bench_shape(opt, M, K, N, rows);
-        if (!opt.json) std::fprintf(stderr, "  done M=%lld K=%lld N=%lld\n", (long long)M, (long long)K, (long long)N);
-      }
+  if (opt.device != "cpu") {
+    rows = run_mm_cuda(opt);
+  } else {
+    for (const std::string& op : opt.ops)
+      if (op == "optimizer_step") roast::fail("bench mm: --ops optimizer_step is measured on --device cuda only");
+    for (const std::string& scheme : opt.schemes)
+      if (scheme == "auto") roast::fail("bench mm: --schemes auto (the per-shape path choice) exists on --device cuda only");
+    for (i64 K : opt.k)
+      for (i64 N : opt.n)
+        for (i64 M : opt.m) {
+          bench_shape(opt, M, K, N, rows);
+          if (!opt.json) std::fprintf(stderr, "  done M=%lld K=%lld N=%lld\n", (long long)M, (long long)K, (long long)N);
+        }
+  }
   if (opt.json) print_json(rows, opt, threads);
   else print_table(opt, rows, threads);
 }
 
 }  // namespace
+}  // namespace bench
 
 void add_bench_command(CLI::App& app) {
+  using namespace bench;
   CLI::App* bench = app.add_subcommand("bench", "Kernel benchmarks with ratios against dense GEMM");
   bench->require_subcommand(1);
   CLI::App* mm = bench->add_subcommand("mm", "ROAST-MM vs dense Eigen GEMM, HashedNet and materialise-then-GEMM");
@@ -288,13 +299,13 @@ void add_bench_command(CLI::App& app) {
       ->delimiter(',')
       ->check(CLI::Range(1.0, 1e12).description("NUMBER >= 1"))
       ->capture_default_str();
-  mm->add_option("--schemes", opt->schemes, "dense, roast, hashednet, materialize, dense_mm")
+  mm->add_option("--schemes", opt->schemes, "dense, roast, hashednet, materialize, dense_mm; auto (cuda: the per-shape choice)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"dense", "roast", "hashednet", "materialize", "dense_mm"}))
+      ->check(CLI::IsMember({"dense", "roast", "hashednet", "materialize", "dense_mm", "auto"}))
       ->capture_default_str();
-  mm->add_option("--ops", opt->ops, "forward, backward_input, backward_memory, forward_backward")
+  mm->add_option("--ops", opt->ops, "forward, backward_input, backward_memory, forward_backward; optimizer_step (cuda)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"forward", "backward_input", "backward_memory", "forward_backward"}))
+      ->check(CLI::IsMember({"forward", "backward_input", "backward_memory", "forward_backward", "optimizer_step"}))
       ->capture_default_str();
   mm->add_option("--repeats", opt->repeats, "Timed runs per measurement (median)")->check(positive)->capture_default_str();
   mm->add_option("--warmup", opt->warmup, "Untimed runs first")->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -306,6 +317,15 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   mm->add_option("--tile-rows", opt->tile_rows, "Tile rows BK")->check(positive)->capture_default_str();
   mm->add_option("--tile-cols", opt->tile_cols, "Tile columns BN")->check(positive)->capture_default_str();
+  mm->add_option("--device", opt->device, "cpu, or cuda / cuda:N (cuBLAS baselines)")
+      ->check([](const std::string& d) {
+        return d == "cpu" || d.rfind("cuda", 0) == 0 ? std::string() : "must be cpu, cuda or cuda:N, got '" + d + "'";
+      })
+      ->capture_default_str();
+  mm->add_option("--precision", opt->precision, "CUDA: fp32, tf32 (each measured against cuBLAS in that precision)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"fp32", "tf32"}))
+      ->capture_default_str();
   mm->add_flag("--json", opt->json, "Print a JSON array, one object per measurement");
   mm->callback([opt] { run_mm(*opt); });  // roast::Error reaches main: exit code 2
 }

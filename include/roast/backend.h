@@ -28,4 +28,13 @@ const char* precision_name(Precision precision);
 void set_deterministic(bool deterministic);
 bool deterministic();
 
+// How roast_matmul computes on CUDA devices. auto_select (the default) times both paths
+// once per shape (M, K, N, scheme, precision, pass) and keeps the faster; `fused` always
+// uses the ROAST-MM kernels that read hashed tiles in GEMM-block order; `materialize`
+// always builds the dense weight (or its gradient) and calls cuBLAS. All three compute the
+// same function (tested). CPU products always use the fused CPU kernels.
+enum class MatmulPath { auto_select, fused, materialize };
+void set_matmul_path(MatmulPath path);
+MatmulPath matmul_path();
+
 }  // namespace roast

@@ -61,6 +61,8 @@ void copy(void* dst, bool dst_on_device, const void* src, bool src_on_device, st
 
 void memset_zero(void* dst, std::size_t n_bytes) { check(cudaMemsetAsync(dst, 0, n_bytes, kernels::cuda::stream()), "cudaMemsetAsync"); }
 
+void synchronize() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+
 }  // namespace cuda
 
 namespace kernels {

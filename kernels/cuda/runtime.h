@@ -12,6 +12,8 @@ void* device_malloc(std::size_t n_bytes);
 void device_free(void* ptr);
 void copy(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t n_bytes);
 void memset_zero(void* dst, std::size_t n_bytes);
+// Waits until every kernel and copy issued so far has finished (benchmarks, timing).
+void synchronize();
 
 }  // namespace cuda
 }  // namespace roast

@@ -2,41 +2,42 @@
 #include "roast/roast_matmul.h"
 
 #include "kernels/cpu/roast_mm.h"
+#include "kernels/dispatch.h"
+#include "roast/config.h"
+#if ROAST_WITH_CUDA
+#include "kernels/cuda/roast_mm.h"
+#endif
 #include "ops/internal.h"
 #include "roast/autograd.h"
 
 namespace roast {
-namespace kc = kernels::cpu;
-
 Tensor roast_matmul(const Tensor& x, const Tensor& memory, const Mapping& map) {
   const char* name = "roast_matmul";
   ops::require_f32(x, name, "input");
   ops::require_f32(memory, name, "memory");
   ops::require_same_device(x, memory, name);
-  kc::roast_mm_check(map, name);
+  kernels::cpu::roast_mm_check(map, name);
   ROAST_CHECK(x.dim() >= 1 && x.size(-1) == map.rows, name, ": input ", x.describe(), " must end in K = ", map.rows,
               " (the mapping is ", map.rows, " x ", map.cols, ")");
   ROAST_CHECK(memory.dim() == 1 && memory.numel() >= map.region_base + map.region_size, name, ": memory ",
               memory.describe(), " must be a vector of at least ", map.region_base + map.region_size,
               " cells (region ", map.region_base, " + ", map.region_size, ")");
-  if (!x.device().is_cpu()) ops::no_cuda_kernel(name);
-
   const std::int64_t rows = x.numel() / map.rows;
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   out_shape.push_back(map.cols);
   Tensor out = Tensor::empty(out_shape, DType::f32, x.device());
-  kc::roast_mm_forward(map, memory.data<float>(), x.data<float>(), rows, out.data<float>());
+  ROAST_KERNEL(x.device(), roast_mm_forward, map, memory.data<float>(), x.data<float>(), rows, out.data<float>());
 
   return record(name, out, {x, memory},
                 [x = x.detach(), memory = memory.detach(), map, rows](const Tensor& g, GradSink& sink) {
                   if (sink.needs(0)) {
                     Tensor gx = Tensor::empty(x.shape(), DType::f32, x.device());
-                    kc::roast_mm_backward_input(map, memory.data<float>(), g.data<float>(), rows, gx.data<float>());
+                    ROAST_KERNEL(x.device(), roast_mm_backward_input, map, memory.data<float>(), g.data<float>(), rows, gx.data<float>());
                     sink.accumulate(0, gx);
                   }
                   if (sink.needs(1)) {
                     Tensor gm = sink.buffer(1);
-                    kc::roast_mm_backward_memory(map, x.data<float>(), g.data<float>(), rows, gm.data<float>());
+                    ROAST_KERNEL(x.device(), roast_mm_backward_memory, map, x.data<float>(), g.data<float>(), rows, gm.data<float>());
                   }
                 });
 }

@@ -1,0 +1,204 @@
+// `roast-train bench mm --device cuda`: ROAST-MM on the GPU against cuBLAS, in one run.
+//
+// For every shape, precision and memory size the contenders are timed interleaved:
+//   dense        cuBLAS GEMMs on a real K x N weight (fp32, or TF32 tensor cores), the baseline
+//   roast        the fused ROAST-MM kernels (matmul_path fused)
+//   materialize  W built from the roast mapping, then cuBLAS (matmul_path materialize)
+//   hashednet    the element-hashed mapping (its product always materialises: no tiles)
+//   auto         the engine's per-shape choice between fused and materialize; `path` says
+//                which won (forward / backward_input / backward_memory)
+// Ops: forward, backward_input, backward_memory (dense: dW = X^T dY), forward_backward, and
+// optimizer_step (one Adam step over the memory; dense: over the K x N weight).
+// Each timing runs the op back to back `iters` times between two device synchronisations
+// (iters chosen so that one timing lasts >= 2 ms), so launch gaps count but not host syncs.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "bench_mm.h"
+#include "roast/backend.h"
+#include "roast/config.h"
+#include "roast/error.h"
+#include "roast/optim.h"
+#include "roast/tensor.h"
+#if ROAST_WITH_CUDA
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/roast_mm.h"
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace roast_train {
+namespace bench {
+
+#if !ROAST_WITH_CUDA
+std::vector<Measurement> run_mm_cuda(const MmOptions&) {
+  roast::fail("bench mm --device cuda: this build of roast has no CUDA backend; rebuild with nvcc on PATH");
+}
+#else
+namespace {
+namespace kg = roast::kernels::cuda;
+using roast::Device;
+using roast::DType;
+using roast::Tensor;
+
+using Op = std::function<void()>;
+using OpTable = std::map<std::string, Op>;
+
+Tensor device_random(i64 n, std::uint64_t seed, Device dev) {
+  return Tensor::from_vector(random_floats(n, seed), {n}, dev);
+}
+
+// One Adam step over `params` with gradient `grad` (slots allocated once, outside the timing).
+Op optimizer_op(Tensor params, Tensor grad) {
+  auto optimizer = std::make_shared<roast::Optimizer>(roast::OptimizerConfig{});
+  auto slots = std::make_shared<std::map<std::string, Tensor>>();
+  auto slot = [slots, params](const std::string& name) {
+    auto it = slots->find(name);
+    if (it == slots->end())
+      it = slots->emplace(name, Tensor::zeros(params.shape(), DType::f32, params.device())).first;
+    return it->second;
+  };
+  return [optimizer, params, grad, slot]() mutable { optimizer->step(params, grad, slot, 1e-3f); };
+}
+
+struct Shape {
+  i64 M, K, N;
+  Device dev;
+  Tensor X, dY, Y, dX;
+};
+
+OpTable dense_ops(Shape& s, Tensor W, Tensor dW) {
+  const float* x = s.X.data<float>();
+  const float* dy = s.dY.data<float>();
+  float* y = s.Y.data<float>();
+  float* dx = s.dX.data<float>();
+  const float* w = W.data<float>();
+  float* dw = dW.data<float>();
+  const i64 M = s.M, K = s.K, N = s.N;
+  Op fwd = [=] { kg::gemm(false, false, M, N, K, 1.0f, x, K, w, N, 0.0f, y, N); };
+  Op in = [=] { kg::gemm(false, true, M, K, N, 1.0f, dy, N, w, N, 0.0f, dx, K); };
+  Op mem = [=] { kg::gemm(true, false, K, N, M, 1.0f, x, K, dy, N, 0.0f, dw, N); };
+  return {{"forward", fwd}, {"backward_input", in}, {"backward_memory", mem},
+          {"forward_backward", [=] { fwd(); in(); mem(); }}, {"optimizer_step", optimizer_op(W, dW)}};
+}
+
+OpTable roast_ops(Shape& s, const roast::Mapping& map, Tensor memory, Tensor dM, roast::MatmulPath path) {
+  const float* x = s.X.data<float>();
+  const float* dy = s.dY.data<float>();
+  float* y = s.Y.data<float>();
+  float* dx = s.dX.data<float>();
+  const float* mem = memory.data<float>();
+  float* dm = dM.data<float>();
+  const i64 M = s.M;
+  Op fwd = [=] { roast::set_matmul_path(path); kg::roast_mm_forward(map, mem, x, M, y); };
+  Op in = [=] { roast::set_matmul_path(path); kg::roast_mm_backward_input(map, mem, dy, M, dx); };
+  Op grad = [=] { roast::set_matmul_path(path); kg::roast_mm_backward_memory(map, x, dy, M, dm); };
+  return {{"forward", fwd}, {"backward_input", in}, {"backward_memory", grad},
+          {"forward_backward", [=] { fwd(); in(); grad(); }}, {"optimizer_step", optimizer_op(memory, dM)}};
+}
+
+// Milliseconds per run of `op`: `iters` runs between two synchronisations.
+double time_op(const Op& op, int iters) {
+  roast::cuda::synchronize();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < iters; ++i) op();
+  roast::cuda::synchronize();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / iters;
+}
+
+struct Contender {
+  std::string scheme;
+  double compression;
+  i64 memory_floats;
+  OpTable ops;
+  roast::Mapping map;  // for `auto`: which path the choice took
+};
+
+std::string chosen_paths(const roast::Mapping& map, i64 M, const std::string& op) {
+  auto one = [&](int pass) { return std::string(kg::roast_mm_selected_path(map, M, pass)); };
+  if (op == "forward") return one(0);
+  if (op == "backward_input") return one(1);
+  if (op == "backward_memory") return one(2);
+  if (op == "forward_backward") return one(0) + "/" + one(1) + "/" + one(2);
+  return "";
+}
+
+void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, const std::string& precision, Device dev,
+                 std::vector<Measurement>& out) {
+  roast::set_precision(roast::parse_precision(precision));
+  Shape s{M, K, N, dev, device_random(M * K, 1, dev), device_random(M * N, 2, dev),
+          Tensor::empty({M * N}, DType::f32, dev), Tensor::empty({M * K}, DType::f32, dev)};
+  const auto has = [&opt](const std::string& x) {
+    return std::find(opt.schemes.begin(), opt.schemes.end(), x) != opt.schemes.end();
+  };
+  std::vector<Contender> contenders;
+  contenders.push_back({"dense", 1.0, K * N,
+                        dense_ops(s, device_random(K * N, 3, dev), Tensor::zeros({K * N}, DType::f32, dev)), {}});
+  for (const auto& [c, floats] : memory_sizes(opt, K, N)) {
+    const Tensor memory = device_random(floats, 4, dev);
+    const Tensor dM = Tensor::zeros({floats}, DType::f32, dev);
+    const roast::Mapping roast_map = make_mapping(roast::Scheme::roast, opt, K, N, floats);
+    if (has("roast")) contenders.push_back({"roast", c, floats, roast_ops(s, roast_map, memory, dM, roast::MatmulPath::fused), roast_map});
+    if (has("materialize"))
+      contenders.push_back({"materialize", c, floats, roast_ops(s, roast_map, memory, dM, roast::MatmulPath::materialize), roast_map});
+    if (has("auto")) contenders.push_back({"auto", c, floats, roast_ops(s, roast_map, memory, dM, roast::MatmulPath::auto_select), roast_map});
+    if (has("hashednet")) {
+      const roast::Mapping h = make_mapping(roast::Scheme::hashednet, opt, K, N, floats);
+      contenders.push_back({"hashednet", c, floats, roast_ops(s, h, memory, dM, roast::MatmulPath::auto_select), h});
+    }
+  }
+  for (const std::string& op : opt.ops) {
+    std::vector<int> iters(contenders.size(), 1);
+    for (std::size_t i = 0; i < contenders.size(); ++i) {
+      const Op& run = contenders[i].ops.at(op);
+      for (int w = 0; w < std::max(1, opt.warmup); ++w) run();  // the first `auto` call also times both paths
+      const double once = time_op(run, 1);
+      iters[i] = int(std::clamp(2.0 / std::max(once, 1e-4), 1.0, 200.0));
+    }
+    std::vector<std::vector<double>> times(contenders.size());
+    for (int r = 0; r < opt.repeats; ++r)
+      for (std::size_t i = 0; i < contenders.size(); ++i) times[i].push_back(time_op(contenders[i].ops.at(op), iters[i]));
+    const double dense_ms = median(times[0]);
+    for (std::size_t i = 0; i < contenders.size(); ++i) {
+      const Contender& c = contenders[i];
+      if (c.scheme == "dense" && !has("dense")) continue;
+      const double ms = median(times[i]);
+      Measurement m;
+      m.m = M, m.k = K, m.n = N, m.memory_floats = c.memory_floats, m.compression = c.compression;
+      m.scheme = c.scheme, m.op = op, m.median_ms = ms, m.gflops = op_flops(op, M, K, N) / (ms * 1e6);
+      m.ratio_to_dense = dense_ms / ms;
+      m.device = dev.str();
+      m.precision = precision;
+      if (c.scheme == "auto" || c.scheme == "hashednet") m.path = chosen_paths(c.map, M, op);
+      out.push_back(m);
+    }
+  }
+  roast::set_precision(roast::Precision::fp32);
+  roast::set_matmul_path(roast::MatmulPath::auto_select);
+}
+
+}  // namespace
+
+std::vector<Measurement> run_mm_cuda(const MmOptions& opt) {
+  const Device dev = roast::parse_device(opt.device);
+  if (!roast::cuda_available())
+    roast::fail("bench mm --device ", opt.device, ": no CUDA device is visible on this machine; use --device cpu");
+  std::vector<Measurement> rows;
+  for (i64 K : opt.k)
+    for (i64 N : opt.n)
+      for (i64 M : opt.m)
+        for (const std::string& precision : opt.precision) {
+          bench_shape(opt, M, K, N, precision, dev, rows);
+          if (!opt.json)
+            std::fprintf(stderr, "  done M=%lld K=%lld N=%lld %s\n", (long long)M, (long long)K, (long long)N,
+                         precision.c_str());
+        }
+  return rows;
+}
+#endif
+
+}  // namespace bench
+}  // namespace roast_train

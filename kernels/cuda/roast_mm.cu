@@ -1,0 +1,346 @@
+// ROAST-MM on CUDA: entry points, the per-mapping tile tables, the materialize path, the
+// deterministic memory gradient and the per-shape choice between fused and materialize.
+#include <cub/device/device_radix_sort.cuh>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "kernels/cpu/roast_mm.h"
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/roast_mm.h"
+#include "kernels/cuda/roast_mm_device.cuh"
+#include "kernels/cuda/runtime.h"
+#include "roast/backend.h"
+
+namespace roast {
+namespace kernels {
+namespace cuda {
+
+using rmm::TileInfo;
+using rmm::WeightView;
+
+namespace rmm {
+namespace {
+
+bool dense_layout(const Mapping& map) { return map.scheme == Scheme::dense || map.scheme == Scheme::exact; }
+
+__global__ void tile_table_kernel(Mapping map, std::int64_t n_tr, std::int64_t n_tc, bool dense, bool signed_tiles,
+                                  TileInfo* out) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n_tr * n_tc;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t tr = i / n_tc, tc = i - tr * n_tc;
+    TileInfo t;
+    t.start = dense ? map.region_base + tr * map.cols : map.tile_start(tr, tc);
+    t.sign_hash = signed_tiles ? hash::hash3(map.seed ^ hash::kSignSalt, map.layer, std::uint64_t(tr), std::uint64_t(tc))
+                               : 0;
+    out[i] = t;
+  }
+}
+
+// Mappings are identified by every field that the view depends on.
+using ViewKey = std::tuple<int, int, std::uint64_t, std::uint32_t, std::int64_t, std::int64_t, std::int64_t,
+                           std::int64_t, std::int32_t, std::int32_t, int>;
+ViewKey key_of(const Mapping& m) {
+  int device = 0;
+  cudaGetDevice(&device);
+  return ViewKey{int(m.scheme), int(m.sign_mode), m.seed, m.layer, m.rows, m.cols, m.region_base, m.region_size,
+                 m.tile_rows, m.tile_cols, device};
+}
+
+}  // namespace
+
+bool has_view(const Mapping& map) {
+  const std::int64_t limit = std::int64_t(1) << 31;
+  if (map.rows >= limit || map.cols >= limit) return false;
+  if (map.tiled()) return true;
+  return dense_layout(map) && (map.sign_mode != SignMode::element || map.scheme == Scheme::exact);
+}
+
+WeightView view_of(const Mapping& map) {
+  static std::mutex mutex;
+  static std::map<ViewKey, TileInfo*> tables;  // kept for the process: a few per layer
+  const bool dense = dense_layout(map);
+  WeightView v;
+  v.tile_rows = dense ? 1 : map.tile_rows;
+  v.tile_cols = dense ? std::int32_t(map.cols) : map.tile_cols;
+  v.div_rows = FastDiv(std::uint32_t(v.tile_rows));
+  v.div_cols = FastDiv(std::uint32_t(v.tile_cols));
+  const std::int64_t n_tr = (map.rows + v.tile_rows - 1) / v.tile_rows;
+  v.n_tile_cols = (map.cols + v.tile_cols - 1) / v.tile_cols;
+  v.rows = map.rows;
+  v.cols = map.cols;
+  v.lambda = map.lambda;
+  const bool signed_tiles = !dense && map.sign_mode != SignMode::none;
+  v.sign = !signed_tiles ? kNoSign : (map.sign_mode == SignMode::tile ? kTileSign : kElementSign);
+
+  std::lock_guard<std::mutex> lock(mutex);
+  TileInfo*& table = tables[key_of(map)];
+  if (table == nullptr) {
+    const std::int64_t n = n_tr * v.n_tile_cols;
+    check(cudaMalloc(&table, std::size_t(n) * sizeof(TileInfo)), "cudaMalloc (tile table)");
+    tile_table_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, n_tr, v.n_tile_cols, dense, signed_tiles, table);
+    check_launch("roast_mm tile table");
+  }
+  v.tiles = table;
+  return v;
+}
+
+}  // namespace rmm
+
+namespace {
+
+// A device buffer from the stream-ordered pool, freed (in stream order) at scope exit.
+class Scratch {
+ public:
+  explicit Scratch(std::size_t n_bytes) : ptr_(n_bytes ? roast::cuda::device_malloc(n_bytes) : nullptr) {}
+  ~Scratch() {
+    if (ptr_ != nullptr) roast::cuda::device_free(ptr_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void* ptr_;
+};
+
+// The mapping's weight is the memory itself, row-major: dense or exact cells without signs.
+bool identity_layout(const Mapping& map) {
+  return (map.scheme == Scheme::dense || map.scheme == Scheme::exact) &&
+         (map.sign_mode != SignMode::element || map.scheme == Scheme::exact);
+}
+
+__global__ void materialize_view_kernel(WeightView w, const float* __restrict__ memory, float* __restrict__ W) {
+  const std::int64_t total = w.rows * w.cols;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t k = i / w.cols, n = i - k * w.cols;
+    W[i] = w.lambda * w.load(memory, std::uint32_t(k), std::uint32_t(n));
+  }
+}
+
+__global__ void materialize_hashed_kernel(Mapping map, const float* __restrict__ memory, float* __restrict__ W) {
+  const std::int64_t total = map.rows * map.cols;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t k = i / map.cols, n = i - k * map.cols;
+    W[i] = map.lambda * map.sign(k, n) * __ldg(memory + map.loc(k, n));
+  }
+}
+
+__global__ void accumulate_view_kernel(WeightView w, const float* __restrict__ dW, float* __restrict__ dM) {
+  const std::int64_t total = w.rows * w.cols;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t k = i / w.cols, n = i - k * w.cols;
+    float s;
+    const std::int64_t cell = w.cell(std::uint32_t(k), std::uint32_t(n), &s);
+    atomicAdd(dM + cell, w.lambda * s * dW[i]);
+  }
+}
+
+__global__ void accumulate_hashed_kernel(Mapping map, const float* __restrict__ dW, float* __restrict__ dM) {
+  const std::int64_t total = map.rows * map.cols;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t k = i / map.cols, n = i - k * map.cols;
+    atomicAdd(dM + map.loc(k, n), map.lambda * map.sign(k, n) * dW[i]);
+  }
+}
+
+// Deterministic accumulation, step 1: (cell, lambda * sign * dW) per weight, cells relative
+// to the region (so the sort needs only the region's bits).
+__global__ void cell_pairs_kernel(Mapping map, const float* __restrict__ dW, std::uint64_t* __restrict__ cells,
+                                  float* __restrict__ values) {
+  const std::int64_t total = map.rows * map.cols;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t k = i / map.cols, n = i - k * map.cols;
+    cells[i] = std::uint64_t(map.loc(k, n) - map.region_base);
+    values[i] = map.lambda * map.sign(k, n) * dW[i];
+  }
+}
+
+// Step 3, after a stable sort by cell: the first entry of each run of equal cells sums the
+// run in order and adds it to its cell. One writer per cell, a fixed order: reproducible.
+__global__ void sum_runs_kernel(const std::uint64_t* __restrict__ cells, const float* __restrict__ values,
+                                std::int64_t n, std::int64_t base, float* __restrict__ dM) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    if (i > 0 && cells[i - 1] == cells[i]) continue;
+    float sum = 0.0f;
+    for (std::int64_t j = i; j < n && cells[j] == cells[i]; ++j) sum += values[j];
+    dM[base + std::int64_t(cells[i])] += sum;
+  }
+}
+
+void accumulate_deterministic(const Mapping& map, const float* dW, float* dM) {
+  const std::int64_t n = map.rows * map.cols;
+  Scratch cells(std::size_t(n) * 8), values(std::size_t(n) * 4), cells_sorted(std::size_t(n) * 8),
+      values_sorted(std::size_t(n) * 4);
+  cell_pairs_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, dW, cells.as<std::uint64_t>(), values.as<float>());
+  check_launch("roast_mm deterministic dM (pairs)");
+  int bits = 1;
+  while (bits < 63 && (std::uint64_t(1) << bits) < std::uint64_t(map.region_size)) ++bits;
+  std::size_t temp_bytes = 0;
+  check(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, cells.as<std::uint64_t>(), cells_sorted.as<std::uint64_t>(),
+                                        values.as<float>(), values_sorted.as<float>(), n, 0, bits, stream()),
+        "cub::DeviceRadixSort (size)");
+  Scratch temp(temp_bytes);
+  check(cub::DeviceRadixSort::SortPairs(temp.as<void>(), temp_bytes, cells.as<std::uint64_t>(),
+                                        cells_sorted.as<std::uint64_t>(), values.as<float>(), values_sorted.as<float>(),
+                                        n, 0, bits, stream()),
+        "cub::DeviceRadixSort");
+  sum_runs_kernel<<<blocks_for(n), 256, 0, stream()>>>(cells_sorted.as<std::uint64_t>(), values_sorted.as<float>(), n,
+                                                       map.region_base, dM);
+  check_launch("roast_mm deterministic dM (sums)");
+}
+
+// ---- the two paths ---------------------------------------------------------------------
+
+void fused(int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
+  const WeightView w = rmm::view_of(map);
+  const bool small = M <= rmm::kSmallM;
+  if (pass == 0) small ? rmm::small_forward(w, a, b, M, out) : rmm::gemm_forward(w, a, b, M, out);
+  else if (pass == 1) small ? rmm::small_backward_input(w, a, b, M, out) : rmm::gemm_backward_input(w, a, b, M, out);
+  else small ? rmm::small_backward_memory(w, a, b, M, out) : rmm::gemm_backward_memory(w, a, b, M, out);
+}
+
+// pass 0: a = memory, b = X, out = Y; pass 1: a = memory, b = dY, out = dX; pass 2: a = X, b = dY, out = dM.
+void materialized(int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
+  const std::int64_t K = map.rows, N = map.cols;
+  if (pass == 2) {
+    Scratch dW(std::size_t(K * N) * sizeof(float));
+    gemm(true, false, K, N, M, 1.0f, a, K, b, N, 0.0f, dW.as<float>(), N);
+    if (deterministic()) accumulate_deterministic(map, dW.as<float>(), out);
+    else roast_mm_accumulate_dense(map, dW.as<float>(), out);
+    return;
+  }
+  // The weight: the memory itself for identity layouts (lambda as alpha), else built.
+  const bool identity = identity_layout(map);
+  Scratch built(identity ? 0 : std::size_t(K * N) * sizeof(float));
+  const float* W = identity ? a + map.region_base : built.as<float>();
+  if (!identity) roast_mm_materialize(map, a, built.as<float>());
+  const float alpha = identity ? map.lambda : 1.0f;
+  if (pass == 0) gemm(false, false, M, N, K, alpha, b, K, W, N, 0.0f, out, N);
+  else gemm(false, true, M, K, N, alpha, b, N, W, N, 0.0f, out, K);
+}
+
+using Path = void (*)(int, const Mapping&, const float*, const float*, std::int64_t, float*);
+
+// Median-free but warm timing: one untimed run, then the mean of three.
+float time_path(Path path, int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
+  cudaEvent_t start, stop;
+  check(cudaEventCreate(&start), "cudaEventCreate");
+  check(cudaEventCreate(&stop), "cudaEventCreate");
+  path(pass, map, a, b, M, out);
+  check(cudaEventRecord(start, stream()), "cudaEventRecord");
+  for (int r = 0; r < 3; ++r) path(pass, map, a, b, M, out);
+  check(cudaEventRecord(stop, stream()), "cudaEventRecord");
+  check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+  float ms = 0.0f;
+  cudaEventElapsedTime(&ms, start, stop);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms;
+}
+
+using ChoiceKey = std::tuple<int, int, std::int64_t, std::int64_t, std::int64_t, std::int32_t, std::int32_t, int, int>;
+ChoiceKey choice_key(const Mapping& map, std::int64_t M, int pass) {
+  return ChoiceKey{int(map.scheme), int(map.sign_mode), map.rows, map.cols, M, map.tile_rows, map.tile_cols, pass,
+                   int(roast::precision())};
+}
+std::mutex g_choice_mutex;
+std::map<ChoiceKey, bool> g_fused_wins;
+
+// Times both paths on this product once (dM into a scratch copy of the region) and
+// remembers the faster.
+bool fused_wins(int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
+  const ChoiceKey key = choice_key(map, M, pass);
+  {
+    std::lock_guard<std::mutex> lock(g_choice_mutex);
+    auto it = g_fused_wins.find(key);
+    if (it != g_fused_wins.end()) return it->second;
+  }
+  float fused_ms, materialized_ms;
+  if (pass == 2) {
+    Scratch region(std::size_t(map.region_size) * sizeof(float));
+    float* shifted = region.as<float>() - map.region_base;  // cells are absolute indices
+    fused_ms = time_path(fused, pass, map, a, b, M, shifted);
+    materialized_ms = time_path(materialized, pass, map, a, b, M, shifted);
+  } else {
+    fused_ms = time_path(fused, pass, map, a, b, M, out);
+    materialized_ms = time_path(materialized, pass, map, a, b, M, out);
+  }
+  const bool wins = fused_ms <= materialized_ms;
+  std::lock_guard<std::mutex> lock(g_choice_mutex);
+  g_fused_wins[key] = wins;
+  return wins;
+}
+
+void run(int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
+  if (M <= 0) return;
+  // Deterministic dM sums per cell in a fixed order, which needs the dense gradient.
+  bool use_fused = rmm::has_view(map) && !(pass == 2 && deterministic());
+  if (use_fused) {
+    switch (roast::matmul_path()) {
+      case MatmulPath::fused: break;
+      case MatmulPath::materialize: use_fused = false; break;
+      case MatmulPath::auto_select: use_fused = fused_wins(pass, map, a, b, M, out); break;
+    }
+  }
+  (use_fused ? fused : materialized)(pass, map, a, b, M, out);
+}
+
+}  // namespace
+
+void roast_mm_check(const Mapping& map, const char* op) { cpu::roast_mm_check(map, op); }
+
+void roast_mm_forward(const Mapping& map, const float* memory, const float* X, std::int64_t M, float* Y) {
+  run(0, map, memory, X, M, Y);
+}
+
+void roast_mm_backward_input(const Mapping& map, const float* memory, const float* dY, std::int64_t M, float* dX) {
+  run(1, map, memory, dY, M, dX);
+}
+
+void roast_mm_backward_memory(const Mapping& map, const float* X, const float* dY, std::int64_t M, float* dM) {
+  run(2, map, X, dY, M, dM);
+}
+
+void roast_mm_materialize(const Mapping& map, const float* memory, float* W) {
+  const std::int64_t n = map.rows * map.cols;
+  if (rmm::has_view(map)) materialize_view_kernel<<<blocks_for(n), 256, 0, stream()>>>(rmm::view_of(map), memory, W);
+  else materialize_hashed_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, memory, W);
+  check_launch("roast_mm materialize");
+}
+
+void roast_mm_accumulate_dense(const Mapping& map, const float* dW, float* dM) {
+  if (deterministic()) return accumulate_deterministic(map, dW, dM);
+  const std::int64_t n = map.rows * map.cols;
+  if (rmm::has_view(map)) accumulate_view_kernel<<<blocks_for(n), 256, 0, stream()>>>(rmm::view_of(map), dW, dM);
+  else accumulate_hashed_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, dW, dM);
+  check_launch("roast_mm accumulate");
+}
+
+const char* roast_mm_selected_path(const Mapping& map, std::int64_t M, int pass) {
+  if (!rmm::has_view(map) || (pass == 2 && deterministic())) return "materialize";
+  if (roast::matmul_path() != MatmulPath::auto_select)
+    return roast::matmul_path() == MatmulPath::fused ? "fused" : "materialize";
+  std::lock_guard<std::mutex> lock(g_choice_mutex);
+  auto it = g_fused_wins.find(choice_key(map, M, pass));
+  if (it == g_fused_wins.end()) return "untimed";
+  return it->second ? "fused" : "materialize";
+}
+
+}  // namespace cuda
+}  // namespace kernels
+}  // namespace roast

@@ -1,0 +1,280 @@
+// The tiled ROAST-MM GEMM kernels: forward, dX and dM, fp32 (FMA) or TF32 (tensor cores).
+//
+// One kernel template serves the three products; they differ only in how the A and B
+// operand blocks are read and how the result leaves:
+//   pass 0 forward   Y[M, N]  = lambda * X[M, K] * W          A = X,    B = W      (via the view)
+//   pass 1 dX        dX[M, K] = lambda * dY[M, N] * W^T       A = dY,   B = W^T    (via the view)
+//   pass 2 dM        dM[loc]  += lambda * sign * (X^T dY)     A = X^T,  B = dY; the epilogue
+//                                                             scatters into the memory (atomics)
+// GEMM view: C[Mg, Ng] = sum over Kg of A[Mg, Kg] * B[Kg, Ng]. Blocks of 128 x 128 outputs,
+// 256 threads, K steps of 16 staged through registers into double-buffered shared memory.
+// fp32: each thread owns 8 x 8 outputs. TF32: each warp owns 64 x 32 outputs as m16n8k8 MMAs.
+// Loads are arranged so that consecutive threads read consecutive addresses: along k of a
+// row of X / dY, along n of a tile row of W (runs of the memory).
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/roast_mm_device.cuh"
+#include "roast/backend.h"
+
+namespace roast {
+namespace kernels {
+namespace cuda {
+namespace rmm {
+namespace {
+
+constexpr int kBM = 128, kBN = 128, kBK = 16, kThreads = 256;
+constexpr int kPad = 8;  // keeps the MMA fragment reads and the float4 reads free of bank conflicts
+constexpr int kLdA = kBM + kPad, kLdB = kBN + kPad;
+constexpr int kPerThread = kBM * kBK / kThreads;  // 8 elements of A and of B per thread per step
+
+struct Operands {
+  int pass;
+  std::int64_t M, K, N;   // the product's own dimensions (X is M x K, W is K x N)
+  const float* X;         // pass 0, 2
+  const float* dY;        // pass 1, 2
+  const float* memory;    // pass 0, 1
+  float* out;             // Y (pass 0), dX (pass 1), dM (pass 2)
+  WeightView w;
+};
+
+__device__ __forceinline__ float to_tf32(float x) {
+  std::uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return __uint_as_float(r);
+}
+
+// Reads this thread's 8 elements of the A block (rows m0.., reduction k0..) into regs and
+// writes them to As[kk][i] later (store_a). Index math per pass; out-of-range reads are 0.
+template <int PASS>
+__device__ __forceinline__ void load_a(const Operands& op, std::int64_t m0, std::int64_t k0, float (&r)[kPerThread]) {
+  const int t = threadIdx.x;
+  if (PASS == 2) {  // A[i][kk] = X[k0 + kk][m0 + i]: i (a column of X) fastest
+    const int i = t % kBM;
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const int kk = t / kBM + 2 * q;
+      const std::int64_t row = k0 + kk, col = m0 + i;
+      r[q] = (row < op.M && col < op.K) ? __ldg(op.X + row * op.K + col) : 0.0f;
+    }
+  } else {  // A[i][kk] = S[m0 + i][k0 + kk] with S = X (ld K) or dY (ld N): kk fastest
+    const float* S = PASS == 0 ? op.X : op.dY;
+    const std::int64_t ld = PASS == 0 ? op.K : op.N;
+    const int kk = t % kBK;
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const int i = t / kBK + 16 * q;
+      const std::int64_t row = m0 + i, col = k0 + kk;
+      r[q] = (row < op.M && col < ld) ? __ldg(S + row * ld + col) : 0.0f;
+    }
+  }
+}
+
+template <int PASS, bool TF32>
+__device__ __forceinline__ void store_a(float* As, const float (&r)[kPerThread]) {
+  const int t = threadIdx.x;
+#pragma unroll
+  for (int q = 0; q < kPerThread; ++q) {
+    const int i = PASS == 2 ? t % kBM : t / kBK + 16 * q;
+    const int kk = PASS == 2 ? t / kBM + 2 * q : t % kBK;
+    As[kk * kLdA + i] = TF32 ? to_tf32(r[q]) : r[q];
+  }
+}
+
+template <int PASS>
+__device__ __forceinline__ void load_b(const Operands& op, std::int64_t n0, std::int64_t k0, float (&r)[kPerThread]) {
+  const int t = threadIdx.x;
+  if (PASS == 1) {  // B[kk][j] = W[n0 + j][k0 + kk] (W^T): kk (n of W, along a tile row) fastest
+    const int kk = t % kBK;
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const int j = t / kBK + 16 * q;
+      const std::int64_t wk = n0 + j, wn = k0 + kk;
+      r[q] = (wk < op.K && wn < op.N) ? op.w.load(op.memory, std::uint32_t(wk), std::uint32_t(wn)) : 0.0f;
+    }
+  } else {  // j fastest: W[k0 + kk][n0 + j] (pass 0) or dY[k0 + kk][n0 + j] (pass 2)
+    const int j = t % kBN;
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const int kk = t / kBN + 2 * q;
+      const std::int64_t row = k0 + kk, col = n0 + j;
+      if (PASS == 0)
+        r[q] = (row < op.K && col < op.N) ? op.w.load(op.memory, std::uint32_t(row), std::uint32_t(col)) : 0.0f;
+      else
+        r[q] = (row < op.M && col < op.N) ? __ldg(op.dY + row * op.N + col) : 0.0f;
+    }
+  }
+}
+
+template <int PASS, bool TF32>
+__device__ __forceinline__ void store_b(float* Bs, const float (&r)[kPerThread]) {
+  const int t = threadIdx.x;
+#pragma unroll
+  for (int q = 0; q < kPerThread; ++q) {
+    const int j = PASS == 1 ? t / kBK + 16 * q : t % kBN;
+    const int kk = PASS == 1 ? t % kBK : t / kBN + 2 * q;
+    Bs[kk * kLdB + j] = TF32 ? to_tf32(r[q]) : r[q];
+  }
+}
+
+// Accumulators: fp32 keeps acc[8][8] for rows {ty*4 + a, 64 + ty*4 + a} and cols
+// {tx*4 + b, 64 + tx*4 + b}; TF32 keeps acc[4][4][4] MMA fragments (see out_coord).
+struct Acc {
+  float v[64];
+};
+
+__device__ __forceinline__ void fma_step(const float* As, const float* Bs, Acc& acc) {
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+#pragma unroll
+  for (int kk = 0; kk < kBK; ++kk) {
+    const float4 a0 = *reinterpret_cast<const float4*>(As + kk * kLdA + ty * 4);
+    const float4 a1 = *reinterpret_cast<const float4*>(As + kk * kLdA + 64 + ty * 4);
+    const float4 b0 = *reinterpret_cast<const float4*>(Bs + kk * kLdB + tx * 4);
+    const float4 b1 = *reinterpret_cast<const float4*>(Bs + kk * kLdB + 64 + tx * 4);
+    const float a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+    const float b[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+    for (int x = 0; x < 8; ++x)
+#pragma unroll
+      for (int y = 0; y < 8; ++y) acc.v[x * 8 + y] = fmaf(a[x], b[y], acc.v[x * 8 + y]);
+  }
+}
+
+__device__ __forceinline__ void mma_tf32(float (&c)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+__device__ __forceinline__ void mma_step(const float* As, const float* Bs, Acc& acc) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int wm = (warp / 4) * 64, wn = (warp % 4) * 32, g = lane / 4, t4 = lane % 4;
+#pragma unroll
+  for (int k8 = 0; k8 < kBK; k8 += 8) {
+    std::uint32_t a[4][4], b[4][2];
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi) {
+      const int r0 = wm + mi * 16 + g;
+      a[mi][0] = __float_as_uint(As[(k8 + t4) * kLdA + r0]);
+      a[mi][1] = __float_as_uint(As[(k8 + t4) * kLdA + r0 + 8]);
+      a[mi][2] = __float_as_uint(As[(k8 + t4 + 4) * kLdA + r0]);
+      a[mi][3] = __float_as_uint(As[(k8 + t4 + 4) * kLdA + r0 + 8]);
+    }
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni) {
+      const int c = wn + ni * 8 + g;
+      b[ni][0] = __float_as_uint(Bs[(k8 + t4) * kLdB + c]);
+      b[ni][1] = __float_as_uint(Bs[(k8 + t4 + 4) * kLdB + c]);
+    }
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni) {
+        float(&c)[4] = *reinterpret_cast<float(*)[4]>(&acc.v[(mi * 4 + ni) * 4]);
+        mma_tf32(c, a[mi], b[ni]);
+      }
+  }
+}
+
+// Block-relative (row, col) of accumulator e.
+template <bool TF32>
+__device__ __forceinline__ void out_coord(int e, int* row, int* col) {
+  if (!TF32) {
+    const int ty = threadIdx.x / 16, tx = threadIdx.x % 16, x = e / 8, y = e % 8;
+    *row = (x < 4 ? ty * 4 + x : 64 + ty * 4 + x - 4);
+    *col = (y < 4 ? tx * 4 + y : 64 + tx * 4 + y - 4);
+  } else {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int frag = e / 4, c = e % 4, mi = frag / 4, ni = frag % 4;
+    *row = (warp / 4) * 64 + mi * 16 + lane / 4 + (c >= 2 ? 8 : 0);
+    *col = (warp % 4) * 32 + ni * 8 + (lane % 4) * 2 + (c & 1);
+  }
+}
+
+template <int PASS, bool TF32>
+__global__ void __launch_bounds__(kThreads) gemm_kernel(Operands op) {
+  __shared__ __align__(16) float As[2][kBK * kLdA];
+  __shared__ __align__(16) float Bs[2][kBK * kLdB];
+  // GEMM dimensions of this pass.
+  const std::int64_t Mg = PASS == 2 ? op.K : op.M;
+  const std::int64_t Ng = PASS == 1 ? op.K : op.N;
+  const std::int64_t Kg = PASS == 0 ? op.K : (PASS == 1 ? op.N : op.M);
+  const std::int64_t m0 = std::int64_t(blockIdx.y) * kBM, n0 = std::int64_t(blockIdx.x) * kBN;
+  (void)Mg;
+
+  Acc acc;
+#pragma unroll
+  for (int e = 0; e < 64; ++e) acc.v[e] = 0.0f;
+
+  float ra[kPerThread], rb[kPerThread];
+  load_a<PASS>(op, m0, 0, ra);
+  load_b<PASS>(op, n0, 0, rb);
+  store_a<PASS, TF32>(As[0], ra);
+  store_b<PASS, TF32>(Bs[0], rb);
+  __syncthreads();
+  const std::int64_t steps = (Kg + kBK - 1) / kBK;
+  for (std::int64_t s = 0; s < steps; ++s) {
+    const int cur = int(s & 1);
+    const bool more = s + 1 < steps;
+    if (more) {
+      load_a<PASS>(op, m0, (s + 1) * kBK, ra);
+      load_b<PASS>(op, n0, (s + 1) * kBK, rb);
+    }
+    if (TF32) mma_step(As[cur], Bs[cur], acc);
+    else fma_step(As[cur], Bs[cur], acc);
+    if (more) {
+      store_a<PASS, TF32>(As[cur ^ 1], ra);
+      store_b<PASS, TF32>(Bs[cur ^ 1], rb);
+    }
+    __syncthreads();
+  }
+
+  const float lambda = op.w.lambda;
+#pragma unroll
+  for (int e = 0; e < 64; ++e) {
+    int r, c;
+    out_coord<TF32>(e, &r, &c);
+    const std::int64_t row = m0 + r, col = n0 + c;
+    if (PASS == 0) {
+      if (row < op.M && col < op.N) op.out[row * op.N + col] = lambda * acc.v[e];
+    } else if (PASS == 1) {
+      if (row < op.M && col < op.K) op.out[row * op.K + col] = lambda * acc.v[e];
+    } else {
+      if (row < op.K && col < op.N) {
+        float s;
+        const std::int64_t cell = op.w.cell(std::uint32_t(row), std::uint32_t(col), &s);
+        atomicAdd(op.out + cell, lambda * s * acc.v[e]);
+      }
+    }
+  }
+  (void)Ng;
+}
+
+template <int PASS>
+void launch(const Operands& op) {
+  const std::int64_t Mg = PASS == 2 ? op.K : op.M;
+  const std::int64_t Ng = PASS == 1 ? op.K : op.N;
+  const dim3 grid(unsigned((Ng + kBN - 1) / kBN), unsigned((Mg + kBM - 1) / kBM));
+  if (grid.y > 65535) fail("roast_matmul: ", Mg, " rows exceed the CUDA grid (at most ", 65535 * kBM, ")");
+  if (roast::precision() == Precision::tf32) gemm_kernel<PASS, true><<<grid, kThreads, 0, stream()>>>(op);
+  else gemm_kernel<PASS, false><<<grid, kThreads, 0, stream()>>>(op);
+  check_launch("roast_mm gemm kernel");
+}
+
+}  // namespace
+
+void gemm_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y) {
+  launch<0>(Operands{0, M, w.rows, w.cols, X, nullptr, memory, Y, w});
+}
+void gemm_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX) {
+  launch<1>(Operands{1, M, w.rows, w.cols, nullptr, dY, memory, dX, w});
+}
+void gemm_backward_memory(const WeightView& w, const float* X, const float* dY, std::int64_t M, float* dM) {
+  launch<2>(Operands{2, M, w.rows, w.cols, X, dY, nullptr, dM, w});
+}
+
+}  // namespace rmm
+}  // namespace cuda
+}  // namespace kernels
+}  // namespace roast

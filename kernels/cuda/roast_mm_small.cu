@@ -1,0 +1,184 @@
+// ROAST-MM kernels for few rows (M <= kSmallM: inference, small batches). These products are
+// bound by reading W once, so they walk W in the memory's order, with fp32 FMAs.
+//   forward  a thread per column n of a K-chunk (split-K): it walks its column down the tile
+//            rows (a thread's cells are a tile column; a warp's cells are runs of a tile row),
+//            keeps M partial sums, and a second pass adds the chunks in a fixed order.
+//   dX       a warp per row k of W: lanes stride along the row (runs of the memory), each
+//            keeps M partial dot products, reduced by warp shuffles.
+//   dM       a thread per weight (k, n): sum over the M rows, one atomic add into its cell.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/roast_mm_device.cuh"
+#include "kernels/cuda/runtime.h"
+
+namespace roast {
+namespace kernels {
+namespace cuda {
+namespace rmm {
+namespace {
+
+constexpr int kColsPerBlock = 128;
+constexpr std::int64_t kMaxChunk = 256;
+
+template <int MAXM>
+__global__ void __launch_bounds__(kColsPerBlock)
+    forward_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ X, int M,
+                   std::int64_t chunk, float* __restrict__ partial, float* __restrict__ Y) {
+  __shared__ float xs[MAXM * kMaxChunk];
+  const std::int64_t K = w.rows, N = w.cols;
+  const std::int64_t kbeg = std::int64_t(blockIdx.y) * chunk;
+  const std::int64_t len = min(K, kbeg + chunk) - kbeg;
+  for (std::int64_t i = threadIdx.x; i < std::int64_t(M) * len; i += blockDim.x) {
+    const std::int64_t m = i / len, kk = i - m * len;
+    xs[m * chunk + kk] = X[m * K + kbeg + kk];
+  }
+  __syncthreads();
+  const std::int64_t n = std::int64_t(blockIdx.x) * kColsPerBlock + threadIdx.x;
+  if (n >= N || len <= 0) return;
+
+  float acc[MAXM];
+#pragma unroll
+  for (int m = 0; m < MAXM; ++m) acc[m] = 0.0f;
+  const std::uint32_t tc = w.div_cols.div(std::uint32_t(n)), nc = std::uint32_t(n) - tc * w.tile_cols;
+  std::uint32_t tr = w.div_rows.div(std::uint32_t(kbeg)), kr = std::uint32_t(kbeg) - tr * w.tile_rows;
+  const TileInfo* tile = w.tiles + std::int64_t(tr) * w.n_tile_cols + tc;
+  TileInfo t = *tile;
+  for (std::int64_t kk = 0; kk < len; ++kk) {
+    const std::uint32_t wi = kr * std::uint32_t(w.tile_cols) + nc;
+    const float v = w.sign_of(t.sign_hash, wi) * __ldg(memory + t.start + wi);
+#pragma unroll
+    for (int m = 0; m < MAXM; ++m)
+      if (m < M) acc[m] = fmaf(xs[m * chunk + kk], v, acc[m]);
+    if (++kr == std::uint32_t(w.tile_rows)) {
+      kr = 0;
+      tile += w.n_tile_cols;
+      if (kk + 1 < len) t = *tile;
+    }
+  }
+  for (int m = 0; m < M && m < MAXM; ++m) {
+    if (partial != nullptr) partial[(std::int64_t(blockIdx.y) * M + m) * N + n] = acc[m];
+    else Y[m * N + n] = w.lambda * acc[m];
+  }
+}
+
+// Y[m, n] = lambda * sum over chunks s (in order) of partial[s, m, n].
+__global__ void add_chunks_kernel(const float* __restrict__ partial, std::int64_t chunks, std::int64_t MN, float lambda,
+                                  float* __restrict__ Y) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < MN;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    float sum = 0.0f;
+    for (std::int64_t s = 0; s < chunks; ++s) sum += partial[s * MN + i];
+    Y[i] = lambda * sum;
+  }
+}
+
+template <int MAXM>
+__global__ void __launch_bounds__(256)
+    backward_input_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ dY, int M,
+                          float* __restrict__ dX) {
+  const int lane = threadIdx.x % 32;
+  const std::int64_t K = w.rows, N = w.cols;
+  const std::int64_t k = std::int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  if (k >= K) return;
+  const std::uint32_t tr = w.div_rows.div(std::uint32_t(k)), kr = std::uint32_t(k) - tr * w.tile_rows;
+  const TileInfo* row = w.tiles + std::int64_t(tr) * w.n_tile_cols;
+  float acc[MAXM];
+#pragma unroll
+  for (int m = 0; m < MAXM; ++m) acc[m] = 0.0f;
+  for (std::int64_t n = lane; n < N; n += 32) {
+    const std::uint32_t tc = w.div_cols.div(std::uint32_t(n));
+    const std::uint32_t wi = kr * std::uint32_t(w.tile_cols) + std::uint32_t(n) - tc * w.tile_cols;
+    const TileInfo t = row[tc];
+    const float v = w.sign_of(t.sign_hash, wi) * __ldg(memory + t.start + wi);
+#pragma unroll
+    for (int m = 0; m < MAXM; ++m)
+      if (m < M) acc[m] = fmaf(__ldg(dY + m * N + n), v, acc[m]);
+  }
+#pragma unroll
+  for (int m = 0; m < MAXM; ++m) {
+    if (m >= M) break;
+    float v = acc[m];
+    for (int off = 16; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off);
+    if (lane == 0) dX[m * K + k] = w.lambda * v;
+  }
+}
+
+__global__ void backward_memory_kernel(WeightView w, const float* __restrict__ X, const float* __restrict__ dY, int M,
+                                       float* __restrict__ dM) {
+  const std::int64_t K = w.rows, N = w.cols, total = K * N;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t k = i / N, n = i - k * N;
+    float sum = 0.0f;
+    for (int m = 0; m < M; ++m) sum = fmaf(__ldg(X + m * K + k), __ldg(dY + m * N + n), sum);
+    float s;
+    const std::int64_t cell = w.cell(std::uint32_t(k), std::uint32_t(n), &s);
+    atomicAdd(dM + cell, w.lambda * s * sum);
+  }
+}
+
+template <template <int> class Launch, class... Args>
+void by_rows(std::int64_t M, Args... args) {
+  if (M <= 1) Launch<1>::run(args...);
+  else if (M <= 2) Launch<2>::run(args...);
+  else if (M <= 4) Launch<4>::run(args...);
+  else if (M <= 8) Launch<8>::run(args...);
+  else if (M <= 16) Launch<16>::run(args...);
+  else Launch<32>::run(args...);
+}
+
+template <int MAXM>
+struct LaunchForward {
+  static void run(dim3 grid, const WeightView& w, const float* memory, const float* X, int M, std::int64_t chunk,
+                  float* partial, float* Y) {
+    forward_kernel<MAXM><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, X, M, chunk, partial, Y);
+  }
+};
+
+template <int MAXM>
+struct LaunchBackwardInput {
+  static void run(unsigned blocks, const WeightView& w, const float* memory, const float* dY, int M, float* dX) {
+    backward_input_kernel<MAXM><<<blocks, 256, 0, stream()>>>(w, memory, dY, M, dX);
+  }
+};
+
+}  // namespace
+
+void small_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y) {
+  const std::int64_t K = w.rows, N = w.cols;
+  const std::int64_t col_blocks = (N + kColsPerBlock - 1) / kColsPerBlock;
+  // Enough blocks to fill the GPU (~4 per SM of a large part), chunks of 32..256 rows.
+  const std::int64_t want = std::max<std::int64_t>(1, (528 + col_blocks - 1) / col_blocks);
+  const std::int64_t splits =
+      std::max((K + kMaxChunk - 1) / kMaxChunk, std::min(want, (K + 31) / 32));
+  const std::int64_t chunk = (K + splits - 1) / splits;
+  const std::int64_t chunks = (K + chunk - 1) / chunk;
+  float* partial = nullptr;
+  if (chunks > 1) partial = static_cast<float*>(roast::cuda::device_malloc(std::size_t(chunks * M * N) * sizeof(float)));
+  by_rows<LaunchForward>(M, dim3(unsigned(col_blocks), unsigned(chunks)), w, memory, X, int(M), chunk, partial, Y);
+  check_launch("roast_mm small forward");
+  if (partial != nullptr) {
+    add_chunks_kernel<<<blocks_for(M * N), 256, 0, stream()>>>(partial, chunks, M * N, w.lambda, Y);
+    check_launch("roast_mm small forward (chunk sum)");
+    roast::cuda::device_free(partial);
+  }
+}
+
+void small_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX) {
+  const unsigned blocks = unsigned((w.rows + 7) / 8);
+  by_rows<LaunchBackwardInput>(M, blocks, w, memory, dY, int(M), dX);
+  check_launch("roast_mm small backward_input");
+}
+
+void small_backward_memory(const WeightView& w, const float* X, const float* dY, std::int64_t M, float* dM) {
+  backward_memory_kernel<<<blocks_for(w.rows * w.cols), 256, 0, stream()>>>(w, X, dY, int(M), dM);
+  check_launch("roast_mm small backward_memory");
+}
+
+}  // namespace rmm
+}  // namespace cuda
+}  // namespace kernels
+}  // namespace roast

@@ -1,0 +1,217 @@
+// CUDA ROAST-MM against the CPU kernels (the reference) on fresh random inputs: every
+// scheme and sign mode, tile shapes that do and do not divide the GEMM blocks, small-M and
+// tiled GEMM paths, fused and materialize paths (which must compute the same function),
+// fp32 (relative error < 1e-5) and TF32 (< 5e-3), the mapping identical on both devices,
+// and the deterministic memory gradient. Skipped where no GPU is present.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/roast_mm.h"
+#include "roast/backend.h"
+#include "roast/config.h"
+#include "roast/mapping.h"
+#include "roast/tensor.h"
+#include "support/catch.h"
+#if ROAST_WITH_CUDA
+#include "kernels/cuda/roast_mm.h"
+#endif
+
+using namespace roast;
+using i64 = std::int64_t;
+
+#if ROAST_WITH_CUDA
+namespace {
+namespace kc = roast::kernels::cpu;
+namespace kg = roast::kernels::cuda;
+
+std::vector<float> random_vector(i64 n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+Mapping make_mapping(Scheme scheme, SignMode sign, i64 K, i64 N, int bk, int bn, std::uint64_t seed) {
+  Mapping map;
+  map.scheme = scheme;
+  map.sign_mode = sign;
+  map.seed = seed;
+  map.layer = 2;
+  map.rows = K;
+  map.cols = N;
+  map.tile_rows = bk;
+  map.tile_cols = bn;
+  map.region_base = 7;
+  map.lambda = 0.61f;
+  if (scheme == Scheme::dense || scheme == Scheme::exact) map.region_size = K * N;
+  else if (scheme == Scheme::hashednet) map.region_size = std::max<i64>(1, K * N / 5);
+  else map.region_size = std::max<i64>(map.tile_size() + 5, K * N / 5);
+  return map;
+}
+
+// max |got - want| / max |want| below tol.
+void check_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& want, double tol) {
+  REQUIRE(got.size() == want.size());
+  double scale = 1e-6, diff = 0.0;
+  std::size_t worst = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    scale = std::max(scale, double(std::abs(want[i])));
+    const double d = std::abs(double(got[i]) - double(want[i]));
+    if (d > diff) diff = d, worst = i;
+  }
+  INFO(what << ": relative error " << diff / scale << " (worst at " << worst << ": got " << got[worst] << " want "
+            << want[worst] << ")");
+  CHECK(diff / scale < tol);
+}
+
+Tensor to_gpu(const std::vector<float>& v) { return Tensor::from_vector(v, {i64(v.size())}, Device::cuda(0)); }
+std::vector<float> from_gpu(const Tensor& t) { return t.to(Device::cpu()).to_vector(); }
+
+struct Case {
+  Scheme scheme;
+  SignMode sign;
+  i64 M, K, N;
+  int bk, bn;
+};
+
+std::string describe(const Case& c, const char* path, const char* precision) {
+  std::ostringstream s;
+  s << "scheme " << int(c.scheme) << " sign " << int(c.sign) << " M=" << c.M << " K=" << c.K << " N=" << c.N
+    << " tile " << c.bk << "x" << c.bn << " path " << path << " " << precision;
+  return s.str();
+}
+
+// Forward, dX and dM on the GPU against the CPU kernels for one case and the current
+// path / precision settings.
+void check_case(const Case& c, const char* path, double tol) {
+  const Mapping map = make_mapping(c.scheme, c.sign, c.K, c.N, c.bk, c.bn, 11 + std::uint64_t(c.M));
+  const i64 m = map.region_base + map.region_size + 3;
+  const auto memory = random_vector(m, 1), X = random_vector(c.M * c.K, 2), dY = random_vector(c.M * c.N, 3);
+  const auto dM0 = random_vector(m, 4);  // the gradient accumulates into what is there
+  const std::string what = describe(c, path, precision_name(precision()));
+
+  std::vector<float> Y(std::size_t(c.M * c.N)), dX(std::size_t(c.M * c.K)), dM = dM0;
+  kc::roast_mm_forward(map, memory.data(), X.data(), c.M, Y.data());
+  kc::roast_mm_backward_input(map, memory.data(), dY.data(), c.M, dX.data());
+  kc::roast_mm_backward_memory(map, X.data(), dY.data(), c.M, dM.data());
+
+  const Tensor gmem = to_gpu(memory), gX = to_gpu(X), gdY = to_gpu(dY);
+  Tensor gdM = to_gpu(dM0);
+  Tensor gY = Tensor::empty({c.M * c.N}, DType::f32, Device::cuda(0));
+  Tensor gdX = Tensor::empty({c.M * c.K}, DType::f32, Device::cuda(0));
+  kg::roast_mm_forward(map, gmem.data<float>(), gX.data<float>(), c.M, gY.data<float>());
+  kg::roast_mm_backward_input(map, gmem.data<float>(), gdY.data<float>(), c.M, gdX.data<float>());
+  kg::roast_mm_backward_memory(map, gX.data<float>(), gdY.data<float>(), c.M, gdM.data<float>());
+  check_close(what + " forward", from_gpu(gY), Y, tol);
+  check_close(what + " backward_input", from_gpu(gdX), dX, tol);
+  // dM is compared as the added part, so the tolerance is relative to the gradient itself.
+  std::vector<float> got = from_gpu(gdM), added(dM.size()), want(dM.size());
+  for (std::size_t i = 0; i < dM.size(); ++i) added[i] = got[i] - dM0[i], want[i] = dM[i] - dM0[i];
+  check_close(what + " backward_memory", added, want, tol * 4);
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  const std::vector<std::vector<i64>> shapes = {{1, 70, 130}, {5, 64, 128}, {32, 200, 96},
+                                                {33, 70, 130}, {200, 256, 320}, {300, 130, 70}};
+  for (const auto& s : shapes) {
+    out.push_back({Scheme::roast, SignMode::tile, s[0], s[1], s[2], 32, 64});
+    out.push_back({Scheme::roast, SignMode::element, s[0], s[1], s[2], 32, 64});
+    out.push_back({Scheme::roast_local, SignMode::none, s[0], s[1], s[2], 4, 16});
+    out.push_back({Scheme::roast, SignMode::tile, s[0], s[1], s[2], 3, 5});
+    out.push_back({Scheme::dense, SignMode::none, s[0], s[1], s[2], 32, 64});
+    out.push_back({Scheme::exact, SignMode::none, s[0], s[1], s[2], 1, 1});
+    out.push_back({Scheme::hashednet, SignMode::element, s[0], s[1], s[2], 1, 1});
+  }
+  return out;
+}
+
+struct Settings {  // restores the process-wide switches at scope exit
+  ~Settings() {
+    set_precision(Precision::fp32);
+    set_matmul_path(MatmulPath::auto_select);
+    set_deterministic(false);
+  }
+};
+
+}  // namespace
+#endif
+
+TEST_CASE("cuda roast_mm: fused and materialize paths match the CPU kernels", "[cuda][roast_mm]") {
+#if ROAST_WITH_CUDA
+  if (!cuda_available()) {
+    WARN("skipped: no CUDA device");
+    return;
+  }
+  Settings restore;
+  const std::vector<std::pair<MatmulPath, const char*>> paths = {
+      {MatmulPath::fused, "fused"}, {MatmulPath::materialize, "materialize"}, {MatmulPath::auto_select, "auto"}};
+  for (const auto& p : paths) {
+    set_matmul_path(p.first);
+    set_precision(Precision::fp32);
+    for (const Case& c : cases()) check_case(c, p.second, 1e-5);
+    set_precision(Precision::tf32);
+    for (const Case& c : cases()) check_case(c, p.second, 5e-3);
+  }
+#else
+  WARN("skipped: this build has no CUDA backend");
+#endif
+}
+
+TEST_CASE("cuda roast_mm: the mapping is identical on both devices", "[cuda][roast_mm]") {
+#if ROAST_WITH_CUDA
+  if (!cuda_available()) {
+    WARN("skipped: no CUDA device");
+    return;
+  }
+  for (const Case& c : cases()) {
+    const Mapping map = make_mapping(c.scheme, c.sign, c.K, c.N, c.bk, c.bn, 5);
+    const auto memory = random_vector(map.region_base + map.region_size, 9);
+    std::vector<float> W(std::size_t(c.K * c.N));
+    kc::roast_mm_materialize(map, memory.data(), W.data());
+    const Tensor gmem = to_gpu(memory);
+    Tensor gW = Tensor::empty({c.K * c.N}, DType::f32, Device::cuda(0));
+    kg::roast_mm_materialize(map, gmem.data<float>(), gW.data<float>());
+    INFO(describe(c, "materialize", "exact"));
+    CHECK(from_gpu(gW) == W);  // same cells, same signs, same lambda: bitwise equal
+  }
+#else
+  WARN("skipped: this build has no CUDA backend");
+#endif
+}
+
+TEST_CASE("cuda roast_mm: deterministic mode gives bitwise-identical memory gradients", "[cuda][roast_mm]") {
+#if ROAST_WITH_CUDA
+  if (!cuda_available()) {
+    WARN("skipped: no CUDA device");
+    return;
+  }
+  Settings restore;
+  set_deterministic(true);
+  for (const Case& c : {Case{Scheme::roast, SignMode::tile, 300, 256, 320, 32, 64},
+                        Case{Scheme::hashednet, SignMode::element, 64, 200, 96, 1, 1},
+                        Case{Scheme::roast, SignMode::tile, 1, 70, 130, 32, 64}}) {
+    check_case(c, "deterministic", 1e-5);
+    const Mapping map = make_mapping(c.scheme, c.sign, c.K, c.N, c.bk, c.bn, 3);
+    const i64 m = map.region_base + map.region_size;
+    const Tensor gX = to_gpu(random_vector(c.M * c.K, 5)), gdY = to_gpu(random_vector(c.M * c.N, 6));
+    std::vector<std::vector<float>> runs;
+    for (int r = 0; r < 3; ++r) {
+      Tensor gdM = Tensor::zeros({m}, DType::f32, Device::cuda(0));
+      kg::roast_mm_backward_memory(map, gX.data<float>(), gdY.data<float>(), c.M, gdM.data<float>());
+      runs.push_back(from_gpu(gdM));
+    }
+    INFO(describe(c, "deterministic", "fp32"));
+    CHECK(runs[0] == runs[1]);
+    CHECK(runs[0] == runs[2]);
+  }
+#else
+  WARN("skipped: this build has no CUDA backend");
+#endif
+}
