@@ -2,6 +2,7 @@
 //
 // For every shape, precision and memory size the contenders are timed interleaved:
 //   dense        cuBLAS GEMMs on a real K x N weight (fp32, or TF32 tensor cores), the baseline
+//   dense_mm     the fused kernels on the identity mapping (the GEMM core without hashing)
 //   roast        the fused ROAST-MM kernels (matmul_path fused)
 //   materialize  W built from the roast mapping, then cuBLAS (matmul_path materialize)
 //   hashednet    the element-hashed mapping (its product always materialises: no tiles)
@@ -135,8 +136,12 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, const std::string& p
     return std::find(opt.schemes.begin(), opt.schemes.end(), x) != opt.schemes.end();
   };
   std::vector<Contender> contenders;
-  contenders.push_back({"dense", 1.0, K * N,
-                        dense_ops(s, device_random(K * N, 3, dev), Tensor::zeros({K * N}, DType::f32, dev)), {}});
+  const Tensor W = device_random(K * N, 3, dev), dW = Tensor::zeros({K * N}, DType::f32, dev);
+  contenders.push_back({"dense", 1.0, K * N, dense_ops(s, W, dW), {}});
+  if (has("dense_mm")) {  // the fused kernels on the identity mapping: the GEMM without hashing
+    const roast::Mapping identity = make_mapping(roast::Scheme::dense, opt, K, N, K * N);
+    contenders.push_back({"dense_mm", 1.0, K * N, roast_ops(s, identity, W, dW, roast::MatmulPath::fused), identity});
+  }
   for (const auto& [c, floats] : memory_sizes(opt, K, N)) {
     const Tensor memory = device_random(floats, 4, dev);
     const Tensor dM = Tensor::zeros({floats}, DType::f32, dev);

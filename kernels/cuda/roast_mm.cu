@@ -118,13 +118,15 @@ bool identity_layout(const Mapping& map) {
          (map.sign_mode != SignMode::element || map.scheme == Scheme::exact);
 }
 
-__global__ void materialize_view_kernel(WeightView w, const float* __restrict__ memory, float* __restrict__ W) {
-  const std::int64_t total = w.rows * w.cols;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t k = i / w.cols, n = i - k * w.cols;
-    W[i] = w.lambda * w.load(memory, std::uint32_t(k), std::uint32_t(n));
-  }
+// Rows k0 + blockIdx.y of W, threads along n: no 64-bit division per element, and a warp's
+// reads are runs of one tile row.
+__global__ void materialize_view_kernel(WeightView w, const float* __restrict__ memory, float* __restrict__ W,
+                                        std::int64_t k0) {
+  const std::int64_t k = k0 + blockIdx.y;
+  float* row = W + k * w.cols;
+  for (std::int64_t n = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; n < w.cols;
+       n += std::int64_t(gridDim.x) * blockDim.x)
+    row[n] = w.lambda * w.load(memory, std::uint32_t(k), std::uint32_t(n));
 }
 
 __global__ void materialize_hashed_kernel(Mapping map, const float* __restrict__ memory, float* __restrict__ W) {
@@ -136,14 +138,25 @@ __global__ void materialize_hashed_kernel(Mapping map, const float* __restrict__
   }
 }
 
-__global__ void accumulate_view_kernel(WeightView w, const float* __restrict__ dW, float* __restrict__ dM) {
-  const std::int64_t total = w.rows * w.cols;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t k = i / w.cols, n = i - k * w.cols;
+__global__ void accumulate_view_kernel(WeightView w, const float* __restrict__ dW, float* __restrict__ dM,
+                                       std::int64_t k0) {
+  const std::int64_t k = k0 + blockIdx.y;
+  const float* row = dW + k * w.cols;
+  for (std::int64_t n = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; n < w.cols;
+       n += std::int64_t(gridDim.x) * blockDim.x) {
     float s;
     const std::int64_t cell = w.cell(std::uint32_t(k), std::uint32_t(n), &s);
-    atomicAdd(dM + cell, w.lambda * s * dW[i]);
+    atomicAdd(dM + cell, w.lambda * s * row[n]);
+  }
+}
+
+// Launches a row-wise view kernel over all rows of W, at most 65535 rows (grid.y) per launch.
+template <class Kernel, class Data, class Out>
+void launch_rows(Kernel kernel, const WeightView& w, Data data, Out out) {
+  const unsigned col_blocks = unsigned(std::min<std::int64_t>((w.cols + 255) / 256, 64));
+  for (std::int64_t k0 = 0; k0 < w.rows; k0 += 65535) {
+    const unsigned rows = unsigned(std::min<std::int64_t>(65535, w.rows - k0));
+    kernel<<<dim3(col_blocks, rows), 256, 0, stream()>>>(w, data, out, k0);
   }
 }
 
@@ -318,7 +331,7 @@ void roast_mm_backward_memory(const Mapping& map, const float* X, const float* d
 
 void roast_mm_materialize(const Mapping& map, const float* memory, float* W) {
   const std::int64_t n = map.rows * map.cols;
-  if (rmm::has_view(map)) materialize_view_kernel<<<blocks_for(n), 256, 0, stream()>>>(rmm::view_of(map), memory, W);
+  if (rmm::has_view(map)) launch_rows(materialize_view_kernel, rmm::view_of(map), memory, W);
   else materialize_hashed_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, memory, W);
   check_launch("roast_mm materialize");
 }
@@ -326,7 +339,7 @@ void roast_mm_materialize(const Mapping& map, const float* memory, float* W) {
 void roast_mm_accumulate_dense(const Mapping& map, const float* dW, float* dM) {
   if (deterministic()) return accumulate_deterministic(map, dW, dM);
   const std::int64_t n = map.rows * map.cols;
-  if (rmm::has_view(map)) accumulate_view_kernel<<<blocks_for(n), 256, 0, stream()>>>(rmm::view_of(map), dW, dM);
+  if (rmm::has_view(map)) launch_rows(accumulate_view_kernel, rmm::view_of(map), dW, dM);
   else accumulate_hashed_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, dW, dM);
   check_launch("roast_mm accumulate");
 }

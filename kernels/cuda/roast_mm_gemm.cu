@@ -193,7 +193,7 @@ __device__ __forceinline__ void out_coord(int e, int* row, int* col) {
 }
 
 template <int PASS, bool TF32>
-__global__ void __launch_bounds__(kThreads) gemm_kernel(Operands op) {
+__global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op) {
   __shared__ __align__(16) float As[2][kBK * kLdA];
   __shared__ __align__(16) float Bs[2][kBK * kLdB];
   // GEMM dimensions of this pass.
