@@ -224,7 +224,7 @@ void fused(int pass, const Mapping& map, const float* a, const float* b, std::in
   const bool small = M <= rmm::kSmallM;
   if (pass == 0) small ? rmm::small_forward(w, a, b, M, out) : rmm::gemm_forward(w, a, b, M, out);
   else if (pass == 1) small ? rmm::small_backward_input(w, a, b, M, out) : rmm::gemm_backward_input(w, a, b, M, out);
-  else small ? rmm::small_backward_memory(w, a, b, M, out) : rmm::gemm_backward_memory(w, a, b, M, out);
+  else rmm::gemm_backward_memory(w, a, b, M, out);
 }
 
 // pass 0: a = memory, b = X, out = Y; pass 1: a = memory, b = dY, out = dX; pass 2: a = X, b = dY, out = dM.

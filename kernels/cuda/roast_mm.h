@@ -9,7 +9,7 @@
 //                cached on the device), so a block's loads are runs of consecutive cells.
 //                Small products (M <= 32, inference and small batches) run GEMV-style
 //                kernels: split-K with a fixed-order second pass (forward), a warp per row
-//                of W (dX), a thread per weight (dM).
+//                of W (dX); dM always runs the tiled kernel with atomic adds in its epilogue.
 //   materialize  W = lambda * sign .* M[loc] is built (kernel), then cuBLAS; dM builds
 //                dW = X^T dY with cuBLAS and scatters it back.
 // roast::matmul_path() picks one; auto_select times both once per shape and keeps the faster.

@@ -5,7 +5,7 @@
 //            keeps M partial sums, and a second pass adds the chunks in a fixed order.
 //   dX       a warp per row k of W: lanes stride along the row (runs of the memory), each
 //            keeps M partial dot products, reduced by warp shuffles.
-//   dM       a thread per weight (k, n): sum over the M rows, one atomic add into its cell.
+// (dM always runs the tiled kernel: its reduction is over the M rows, its outputs are all of W.)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -23,17 +23,36 @@ namespace {
 constexpr int kColsPerBlock = 128;
 constexpr std::int64_t kMaxChunk = 256;
 
+// acc[m] += x[m] * v for m < MAXM, x 16-byte aligned in shared memory.
+template <int MAXM>
+__device__ __forceinline__ void fma_rows(const float* x, float v, float (&acc)[MAXM]) {
+  if constexpr (MAXM >= 4) {
+#pragma unroll
+    for (int m = 0; m < MAXM; m += 4) {
+      const float4 q = *reinterpret_cast<const float4*>(x + m);
+      acc[m] = fmaf(q.x, v, acc[m]);
+      acc[m + 1] = fmaf(q.y, v, acc[m + 1]);
+      acc[m + 2] = fmaf(q.z, v, acc[m + 2]);
+      acc[m + 3] = fmaf(q.w, v, acc[m + 3]);
+    }
+  } else {
+#pragma unroll
+    for (int m = 0; m < MAXM; ++m) acc[m] = fmaf(x[m], v, acc[m]);
+  }
+}
+
 template <int MAXM>
 __global__ void __launch_bounds__(kColsPerBlock)
     forward_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ X, int M,
                    std::int64_t chunk, float* __restrict__ partial, float* __restrict__ Y) {
-  __shared__ float xs[MAXM * kMaxChunk];
+  // X[:, chunk] as xs[kk][m], zero-padded to MAXM rows: one vector read serves 4 rows.
+  __shared__ __align__(16) float xs[MAXM * kMaxChunk];
   const std::int64_t K = w.rows, N = w.cols;
   const std::int64_t kbeg = std::int64_t(blockIdx.y) * chunk;
   const std::int64_t len = min(K, kbeg + chunk) - kbeg;
-  for (std::int64_t i = threadIdx.x; i < std::int64_t(M) * len; i += blockDim.x) {
-    const std::int64_t m = i / len, kk = i - m * len;
-    xs[m * chunk + kk] = X[m * K + kbeg + kk];
+  for (std::int64_t i = threadIdx.x; i < MAXM * len; i += blockDim.x) {
+    const std::int64_t kk = i / MAXM, m = i - kk * MAXM;
+    xs[i] = m < M ? X[m * K + kbeg + kk] : 0.0f;
   }
   __syncthreads();
   const std::int64_t n = std::int64_t(blockIdx.x) * kColsPerBlock + threadIdx.x;
@@ -49,9 +68,7 @@ __global__ void __launch_bounds__(kColsPerBlock)
   for (std::int64_t kk = 0; kk < len; ++kk) {
     const std::uint32_t wi = kr * std::uint32_t(w.tile_cols) + nc;
     const float v = w.sign_of(t.sign_hash, wi) * __ldg(memory + t.start + wi);
-#pragma unroll
-    for (int m = 0; m < MAXM; ++m)
-      if (m < M) acc[m] = fmaf(xs[m * chunk + kk], v, acc[m]);
+    fma_rows<MAXM>(xs + kk * MAXM, v, acc);
     if (++kr == std::uint32_t(w.tile_rows)) {
       kr = 0;
       tile += w.n_tile_cols;
@@ -75,48 +92,48 @@ __global__ void add_chunks_kernel(const float* __restrict__ partial, std::int64_
   }
 }
 
+// dY[:, n0 .. n0 + kInputChunk) is staged as ys[nn][m] (zero-padded to MAXM rows) and shared
+// by the block's 8 rows of W.
+constexpr std::int64_t kInputChunk = 128;
+
 template <int MAXM>
 __global__ void __launch_bounds__(256)
     backward_input_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ dY, int M,
                           float* __restrict__ dX) {
+  __shared__ __align__(16) float ys[MAXM * kInputChunk];
   const int lane = threadIdx.x % 32;
   const std::int64_t K = w.rows, N = w.cols;
   const std::int64_t k = std::int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
-  if (k >= K) return;
-  const std::uint32_t tr = w.div_rows.div(std::uint32_t(k)), kr = std::uint32_t(k) - tr * w.tile_rows;
+  const bool active = k < K;
+  const std::uint32_t tr = active ? w.div_rows.div(std::uint32_t(k)) : 0;
+  const std::uint32_t kr = active ? std::uint32_t(k) - tr * w.tile_rows : 0;
   const TileInfo* row = w.tiles + std::int64_t(tr) * w.n_tile_cols;
   float acc[MAXM];
 #pragma unroll
   for (int m = 0; m < MAXM; ++m) acc[m] = 0.0f;
-  for (std::int64_t n = lane; n < N; n += 32) {
-    const std::uint32_t tc = w.div_cols.div(std::uint32_t(n));
-    const std::uint32_t wi = kr * std::uint32_t(w.tile_cols) + std::uint32_t(n) - tc * w.tile_cols;
-    const TileInfo t = row[tc];
-    const float v = w.sign_of(t.sign_hash, wi) * __ldg(memory + t.start + wi);
-#pragma unroll
-    for (int m = 0; m < MAXM; ++m)
-      if (m < M) acc[m] = fmaf(__ldg(dY + m * N + n), v, acc[m]);
+  for (std::int64_t n0 = 0; n0 < N; n0 += kInputChunk) {
+    const std::int64_t len = min(kInputChunk, N - n0);
+    __syncthreads();  // the previous chunk is consumed
+    for (std::int64_t i = threadIdx.x; i < MAXM * len; i += blockDim.x) {
+      const std::int64_t nn = i / MAXM, m = i - nn * MAXM;
+      ys[i] = m < M ? dY[m * N + n0 + nn] : 0.0f;
+    }
+    __syncthreads();
+    if (!active) continue;
+    for (std::int64_t nn = lane; nn < len; nn += 32) {
+      const std::uint32_t n = std::uint32_t(n0 + nn), tc = w.div_cols.div(n);
+      const std::uint32_t wi = kr * std::uint32_t(w.tile_cols) + n - tc * w.tile_cols;
+      const TileInfo t = row[tc];
+      fma_rows<MAXM>(ys + nn * MAXM, w.sign_of(t.sign_hash, wi) * __ldg(memory + t.start + wi), acc);
+    }
   }
+  if (!active) return;
 #pragma unroll
   for (int m = 0; m < MAXM; ++m) {
     if (m >= M) break;
     float v = acc[m];
     for (int off = 16; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off);
     if (lane == 0) dX[m * K + k] = w.lambda * v;
-  }
-}
-
-__global__ void backward_memory_kernel(WeightView w, const float* __restrict__ X, const float* __restrict__ dY, int M,
-                                       float* __restrict__ dM) {
-  const std::int64_t K = w.rows, N = w.cols, total = K * N;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t k = i / N, n = i - k * N;
-    float sum = 0.0f;
-    for (int m = 0; m < M; ++m) sum = fmaf(__ldg(X + m * K + k), __ldg(dY + m * N + n), sum);
-    float s;
-    const std::int64_t cell = w.cell(std::uint32_t(k), std::uint32_t(n), &s);
-    atomicAdd(dM + cell, w.lambda * s * sum);
   }
 }
 
@@ -171,11 +188,6 @@ void small_backward_input(const WeightView& w, const float* memory, const float*
   const unsigned blocks = unsigned((w.rows + 7) / 8);
   by_rows<LaunchBackwardInput>(M, blocks, w, memory, dY, int(M), dX);
   check_launch("roast_mm small backward_input");
-}
-
-void small_backward_memory(const WeightView& w, const float* X, const float* dY, std::int64_t M, float* dM) {
-  backward_memory_kernel<<<blocks_for(w.rows * w.cols), 256, 0, stream()>>>(w, X, dY, int(M), dM);
-  check_launch("roast_mm small backward_memory");
 }
 
 }  // namespace rmm
