@@ -4,8 +4,14 @@
 // tensor cannot exist (its allocation already fails), and the CUDA branch says so clearly.
 #pragma once
 
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/nn_kernels.h"
 #include "ops/internal.h"
 #include "roast/config.h"
+#if ROAST_WITH_CUDA
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/nn_kernels.h"
+#endif
 
 #if ROAST_WITH_CUDA
 #define ROAST_KERNEL(device, fn, ...) \

@@ -15,6 +15,11 @@ using i64 = std::int64_t;
 // op(A) is M x K: A is M x K (lda) or, transposed, K x M (lda). Likewise op(B) is K x N.
 void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda, const float* B,
           i64 ldb, float beta, float* C, i64 ldc);
+// C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for b < batch, where X[b] = X + b * x_step
+// (a step of 0 shares one operand across the batch).
+void gemm_strided_batched(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
+                          i64 a_step, const float* B, i64 ldb, i64 b_step, float beta, float* C, i64 ldc, i64 c_step,
+                          i64 batch);
 
 enum class Unary { relu, gelu, tanh, sigmoid, exp, log, neg, sqrt, square };
 // y[i] = f(x[i])
@@ -58,9 +63,10 @@ void softmax_rows_backward(const float* y, const float* gy, float* gx, i64 rows,
 // Returns -1 in bad_row and the row index when a label is outside [0, n).
 double cross_entropy(const float* logits, const void* labels, int label_bytes, i64 rows, i64 n, float smoothing,
                      float* probs, i64* bad_row);
-// glogits = (probs - target) * scale, target = (1-eps) one_hot + eps/n
+// glogits = (probs - target) * scale, target = (1-eps) one_hot + eps/n, scale = grad_loss[0] / rows
+// (grad_loss is the loss's one-element gradient, on the kernel's device: no host round trip).
 void cross_entropy_backward(const float* probs, const void* labels, int label_bytes, i64 rows, i64 n,
-                            float smoothing, float scale, float* glogits);
+                            float smoothing, const float* grad_loss, float* glogits);
 
 // y = x permuted: y[j...] = x[i...] with y dim d = x dim perm[d]. rank <= kMaxRank.
 void permute(const float* x, float* y, int rank, const i64* x_shape, const int* perm);
@@ -73,6 +79,10 @@ void slice_scatter_add(const float* gy, float* gx, i64 outer, i64 n_src, i64 inn
 i64 gather_rows(const float* table, i64 rows, i64 d, const void* ids, int id_bytes, i64 n_ids, float* y);
 // gtable[ids[i], :] += gy[i, :] (deterministic: rows partitioned across threads by id)
 void scatter_add_rows(const float* gy, i64 d, const void* ids, int id_bytes, i64 n_ids, float* gtable);
+
+// Inverted-dropout mask: mask[i] = scale when dropout_bits(seed, i) < keep_below, else 0
+// (kernels/dropout_hash.h: the same mask on every device).
+void dropout_mask(float* mask, i64 n, std::uint64_t seed, std::uint32_t keep_below, float scale);
 
 }  // namespace cpu
 }  // namespace kernels

@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/dropout_hash.h"
 
 namespace roast {
 namespace kernels {
@@ -104,6 +105,10 @@ void power(const float* a, float* out, i64 n, float p) {
 
 void add_inplace(float* a, const float* b, i64 n) {
   for_each(n, [&](i64 i) { a[i] += b[i]; });
+}
+
+void dropout_mask(float* mask, i64 n, std::uint64_t seed, std::uint32_t keep_below, float scale) {
+  for_each(n, [&](i64 i) { mask[i] = dropout_bits(seed, i) < keep_below ? scale : 0.0f; });
 }
 
 void sum_to(const float* g, float* r, int rank, const i64* g_shape, const i64* r_stride, i64 r_numel) {

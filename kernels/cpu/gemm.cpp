@@ -34,6 +34,13 @@ void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const fl
   else c.noalias() += alpha * a.transpose() * b.transpose();
 }
 
+void gemm_strided_batched(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
+                          i64 a_step, const float* B, i64 ldb, i64 b_step, float beta, float* C, i64 ldc, i64 c_step,
+                          i64 batch) {
+  for (i64 i = 0; i < batch; ++i)
+    gemm(trans_a, trans_b, M, N, K, alpha, A + i * a_step, lda, B + i * b_step, ldb, beta, C + i * c_step, ldc);
+}
+
 }  // namespace cpu
 }  // namespace kernels
 }  // namespace roast

@@ -216,6 +216,60 @@ void norm_affine_backward(const float* xhat, const float* gain, const float* gy,
     }
 }
 
+namespace {
+i64 embedding_id(const void* ids, int id_bytes, i64 i) {
+  return id_bytes == 8 ? i64(static_cast<const std::int64_t*>(ids)[i]) : i64(static_cast<const std::int32_t*>(ids)[i]);
+}
+
+// Calls f(d, cell, scale) for every element d of row r, where the virtual weight is
+// scale * memory[cell]. Chunks of tiled schemes (embeddings: one tile row) are walked as
+// contiguous runs.
+template <typename F>
+void for_embedding_row(const Mapping& map, i64 r, F f) {
+  const i64 dim = map.cols;
+  if (!map.tiled()) {
+    for (i64 d = 0; d < dim; ++d) f(d, map.loc(r, d), map.lambda * map.sign(r, d));
+    return;
+  }
+  const i64 z = map.tile_cols;
+  for (i64 c0 = 0; c0 < dim; c0 += z) {
+    const i64 start = map.tile_start(r, c0 / z);
+    const i64 n = std::min(z, dim - c0);
+    if (map.sign_mode == SignMode::element) {
+      for (i64 j = 0; j < n; ++j) f(c0 + j, start + j, map.lambda * map.sign(r, c0 + j));
+    } else {
+      const float scale = map.lambda * map.sign(r, c0);
+      for (i64 j = 0; j < n; ++j) f(c0 + j, start + j, scale);
+    }
+  }
+}
+}  // namespace
+
+i64 embedding_gather(const float* memory, const Mapping& map, const void* ids, int id_bytes, i64 n_ids, float* y) {
+  for (i64 i = 0; i < n_ids; ++i) {
+    const i64 r = embedding_id(ids, id_bytes, i);
+    if (r < 0 || r >= map.rows) return i;
+  }
+  const i64 dim = map.cols;
+#pragma omp parallel for schedule(static) if (n_ids * dim >= (1 << 14))
+  for (i64 i = 0; i < n_ids; ++i) {
+    float* row = y + i * dim;
+    for_embedding_row(map, embedding_id(ids, id_bytes, i),
+                      [&](i64 d, i64 cell, float scale) { row[d] = scale * memory[cell]; });
+  }
+  return -1;
+}
+
+void embedding_scatter_add(const float* gy, const Mapping& map, const void* ids, int id_bytes, i64 n_ids,
+                           float* gmemory) {
+  // Sequential: rows may share cells, and a fixed order keeps the sum deterministic.
+  for (i64 i = 0; i < n_ids; ++i) {
+    const float* grow = gy + i * map.cols;
+    for_embedding_row(map, embedding_id(ids, id_bytes, i),
+                      [&](i64 d, i64 cell, float scale) { gmemory[cell] += scale * grow[d]; });
+  }
+}
+
 }  // namespace cpu
 }  // namespace kernels
 }  // namespace roast

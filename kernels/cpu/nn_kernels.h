@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "roast/mapping.h"
+
 namespace roast {
 namespace kernels {
 namespace cpu {
@@ -46,6 +48,16 @@ void norm_affine(const float* xhat, const float* gain, const float* bias, float*
 // gxhat = gy * g; dgain += sum gy * xhat; dbias += sum gy (sums over everything but the gain index).
 void norm_affine_backward(const float* xhat, const float* gain, const float* gy, float* gxhat, float* dgain,
                           float* dbias, i64 outer, i64 groups, i64 inner, bool per_group);
+
+// Embedding rows read from the memory through a mapping (ROBE-Z chunks for tiled schemes):
+// y[i, d] = lambda * sign(r, d) * memory[loc(r, d)] with r = ids[i] (i32 or i64 by id_bytes),
+// y is [n_ids, map.cols]. Returns the first position whose id is outside [0, map.rows) (y is
+// then not written) or -1.
+i64 embedding_gather(const float* memory, const Mapping& map, const void* ids, int id_bytes, i64 n_ids, float* y);
+// The memory gradient: gmemory[loc(r, d)] += lambda * sign(r, d) * gy[i, d], in the order
+// (i, d) ascending (CPU: sequential, so cells shared between rows sum deterministically).
+void embedding_scatter_add(const float* gy, const Mapping& map, const void* ids, int id_bytes, i64 n_ids,
+                           float* gmemory);
 
 }  // namespace cpu
 }  // namespace kernels

@@ -114,7 +114,8 @@ double cross_entropy(const float* logits, const void* labels, int label_bytes, i
 }
 
 void cross_entropy_backward(const float* probs, const void* labels, int label_bytes, i64 rows, i64 n,
-                            float smoothing, float scale, float* glogits) {
+                            float smoothing, const float* grad_loss, float* glogits) {
+  const float scale = grad_loss[0] / float(rows);
   const float off = smoothing / float(n);
 #pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
   for (i64 r = 0; r < rows; ++r) {

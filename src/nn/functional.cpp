@@ -1,8 +1,7 @@
 #include "roast/nn/functional.h"
 
-#include <random>
-
-#include "kernels/cpu/nn_kernels.h"
+#include "kernels/dispatch.h"
+#include "kernels/dropout_hash.h"
 #include "ops/internal.h"
 #include "roast/autograd.h"
 #include "roast/ops.h"
@@ -12,19 +11,14 @@ namespace nn {
 namespace kc = kernels::cpu;
 
 namespace {
-void require_cpu(const Tensor& x, const char* op) {
-  if (!x.device().is_cpu()) ops::no_cuda_kernel(op);
-}
 void require_image(const Tensor& x, const char* op) {
   ops::require_f32(x, op);
   ROAST_CHECK(x.dim() == 4, op, ": needs an image batch [B, C, H, W], got ", x.describe());
-  require_cpu(x, op);
 }
 std::int64_t spatial(const Tensor& x) { return x.dim() == 4 ? x.size(2) * x.size(3) : 1; }
 
 void check_batch_norm_input(const Tensor& x) {
   ops::require_f32(x, "batch_norm");
-  require_cpu(x, "batch_norm");
   ROAST_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: needs [B, C] or [B, C, H, W], got ", x.describe());
   ROAST_CHECK(x.size(0) * spatial(x) > 1, "batch_norm: needs more than one value per channel in training, got ",
               x.describe(), ". Use a batch size above 1");
@@ -40,10 +34,10 @@ Tensor im2col(const Tensor& x, std::int64_t kh, std::int64_t kw, std::int64_t st
   ROAST_CHECK(g.out_h() > 0 && g.out_w() > 0, name, ": a ", kh, "x", kw, " kernel with padding ", padding,
               " does not fit input ", x.describe());
   Tensor cols = Tensor::empty({g.batch * g.out_h() * g.out_w(), g.patch()}, DType::f32, x.device());
-  kc::im2col(x.data<float>(), cols.data<float>(), g);
+  ROAST_KERNEL(x.device(), im2col, x.data<float>(), cols.data<float>(), g);
   return record(name, cols, {x}, [g, xs = x.shape()](const Tensor& gc, GradSink& sink) {
-    Tensor gx = Tensor::zeros(xs);
-    kc::col2im_add(gc.data<float>(), gx.data<float>(), g);
+    Tensor gx = Tensor::zeros(xs, DType::f32, gc.device());
+    ROAST_KERNEL(gc.device(), col2im_add, gc.data<float>(), gx.data<float>(), g);
     sink.accumulate(0, gx);
   });
 }
@@ -54,45 +48,50 @@ Tensor pool(const char* name, const Tensor& x, std::int64_t k, std::int64_t s, b
   const std::int64_t h = x.size(2), w = x.size(3), planes = x.size(0) * x.size(1);
   ROAST_CHECK(k > 0 && s > 0 && k <= h && k <= w, name, ": window ", k, " stride ", s, " does not fit ", x.describe());
   const std::int64_t oh = (h - k) / s + 1, ow = (w - k) / s + 1;
-  Tensor y = Tensor::empty({x.size(0), x.size(1), oh, ow});
+  const Device dev = x.device();
+  Tensor y = Tensor::empty({x.size(0), x.size(1), oh, ow}, DType::f32, dev);
   if (!is_max) {
-    kc::avg_pool(x.data<float>(), y.data<float>(), planes, h, w, k, s);
+    ROAST_KERNEL(dev, avg_pool, x.data<float>(), y.data<float>(), planes, h, w, k, s);
     return record(name, y, {x}, [xs = x.shape(), planes, h, w, k, s](const Tensor& g, GradSink& sink) {
-      Tensor gx = Tensor::zeros(xs);
-      kc::avg_pool_backward(g.data<float>(), gx.data<float>(), planes, h, w, k, s);
+      Tensor gx = Tensor::zeros(xs, DType::f32, g.device());
+      ROAST_KERNEL(g.device(), avg_pool_backward, g.data<float>(), gx.data<float>(), planes, h, w, k, s);
       sink.accumulate(0, gx);
     });
   }
-  Tensor argmax = Tensor::empty(y.shape(), DType::i32);
-  kc::max_pool(x.data<float>(), y.data<float>(), argmax.data<std::int32_t>(), planes, h, w, k, s);
+  Tensor argmax = Tensor::empty(y.shape(), DType::i32, dev);
+  ROAST_KERNEL(dev, max_pool, x.data<float>(), y.data<float>(), argmax.data<std::int32_t>(), planes, h, w, k, s);
   return record(name, y, {x}, [xs = x.shape(), argmax, planes, h, w, k, s](const Tensor& g, GradSink& sink) {
-    Tensor gx = Tensor::zeros(xs);
-    kc::max_pool_backward(g.data<float>(), argmax.data<std::int32_t>(), gx.data<float>(), planes, h, w, k, s);
+    Tensor gx = Tensor::zeros(xs, DType::f32, g.device());
+    ROAST_KERNEL(g.device(), max_pool_backward, g.data<float>(), argmax.data<std::int32_t>(), gx.data<float>(), planes,
+                 h, w, k, s);
     sink.accumulate(0, gx);
   });
 }
 
-// Batch mean and biased variance (var = 1 / rstd^2 - eps) for the running statistics.
+// Batch mean and biased variance (var = rstd^-2 - eps) for the running statistics, on the
+// statistics' device (no host round trip).
 void write_stats(const Tensor& mean, const Tensor& rstd, float eps, Tensor* mean_out, Tensor* var_out) {
   if (mean_out != nullptr) *mean_out = mean;
   if (var_out == nullptr) return;
-  std::vector<float> r = rstd.to_vector();
-  for (float& v : r) v = 1.0f / (v * v) - eps;
-  *var_out = Tensor::from_vector(r, {std::int64_t(r.size())});
+  Tensor var = Tensor::empty(rstd.shape(), DType::f32, rstd.device());
+  ROAST_KERNEL(rstd.device(), power, rstd.data<float>(), var.data<float>(), rstd.numel(), -2.0f);
+  ROAST_KERNEL(rstd.device(), affine, var.data<float>(), var.data<float>(), var.numel(), 1.0f, -eps);
+  *var_out = var;
 }
 
 // The shared body of layer and batch norm: normalise sets of x viewed as [outer, groups, inner].
 Tensor normalize_op(const char* name, const Tensor& x, std::int64_t outer, std::int64_t groups, std::int64_t inner,
                     float eps, bool across_outer, Tensor* mean_out, Tensor* var_out) {
   const std::int64_t n_sets = across_outer ? groups : outer * groups;
-  Tensor y = Tensor::empty(x.shape());
-  Tensor mean = Tensor::empty({n_sets}), rstd = Tensor::empty({n_sets});
-  kc::normalize(x.data<float>(), y.data<float>(), mean.data<float>(), rstd.data<float>(), outer, groups, inner, eps,
+  const Device dev = x.device();
+  Tensor y = Tensor::empty(x.shape(), DType::f32, dev);
+  Tensor mean = Tensor::empty({n_sets}, DType::f32, dev), rstd = Tensor::empty({n_sets}, DType::f32, dev);
+  ROAST_KERNEL(dev, normalize, x.data<float>(), y.data<float>(), mean.data<float>(), rstd.data<float>(), outer, groups, inner, eps,
                 across_outer);
   write_stats(mean, rstd, eps, mean_out, var_out);
   return record(name, y, {x}, [y_saved = y.detach(), rstd, outer, groups, inner, across_outer](const Tensor& g, GradSink& sink) {
-    Tensor gx = Tensor::empty(y_saved.shape());
-    kc::normalize_backward(y_saved.data<float>(), g.data<float>(), rstd.data<float>(), gx.data<float>(), outer, groups,
+    Tensor gx = Tensor::empty(y_saved.shape(), DType::f32, y_saved.device());
+    ROAST_KERNEL(y_saved.device(), normalize_backward, y_saved.data<float>(), g.data<float>(), rstd.data<float>(), gx.data<float>(), outer, groups,
                            inner, across_outer);
     sink.accumulate(0, gx);
   });
@@ -109,7 +108,6 @@ Tensor global_avg_pool2d(const Tensor& x) {
 
 Tensor layer_norm(const Tensor& x, float eps) {
   ops::require_f32(x, "layer_norm");
-  require_cpu(x, "layer_norm");
   ROAST_CHECK(x.dim() >= 1 && x.size(-1) > 0, "layer_norm: needs a non-empty last axis, got ", x.describe());
   const std::int64_t n = x.size(-1);
   return normalize_op("layer_norm", x, x.numel() / n, 1, n, eps, false, nullptr, nullptr);
@@ -130,25 +128,31 @@ Tensor normalize_affine(const char* name, const Tensor& x, std::int64_t outer, s
   ops::require_f32(bias, name, "bias");
   ROAST_CHECK(gain.numel() == n_gain && bias.numel() == n_gain, name, ": gain ", gain.describe(), " and bias ",
               bias.describe(), " must have ", n_gain, " elements for input ", x.describe());
+  ops::require_same_device(x, gain, name);
+  ops::require_same_device(x, bias, name);
   const std::int64_t n_sets = across_outer ? groups : outer * groups;
-  Tensor xhat = Tensor::empty(x.shape()), mean = Tensor::empty({n_sets}), rstd = Tensor::empty({n_sets});
-  kc::normalize(x.data<float>(), xhat.data<float>(), mean.data<float>(), rstd.data<float>(), outer, groups, inner, eps,
+  const Device dev = x.device();
+  Tensor xhat = Tensor::empty(x.shape(), DType::f32, dev);
+  Tensor mean = Tensor::empty({n_sets}, DType::f32, dev), rstd = Tensor::empty({n_sets}, DType::f32, dev);
+  ROAST_KERNEL(dev, normalize, x.data<float>(), xhat.data<float>(), mean.data<float>(), rstd.data<float>(), outer, groups, inner, eps,
                 across_outer);
   write_stats(mean, rstd, eps, mean_out, var_out);
-  Tensor y = Tensor::empty(x.shape());
-  kc::norm_affine(xhat.data<float>(), gain.data<float>(), bias.data<float>(), y.data<float>(), outer, groups, inner,
+  Tensor y = Tensor::empty(x.shape(), DType::f32, dev);
+  ROAST_KERNEL(dev, norm_affine, xhat.data<float>(), gain.data<float>(), bias.data<float>(), y.data<float>(), outer, groups, inner,
                   across_outer);
   return record(name, y, {x, gain, bias},
                 [xhat, rstd, gain = gain.detach(), outer, groups, inner, across_outer](const Tensor& g, GradSink& sink) {
-                  Tensor gxhat = Tensor::empty(xhat.shape());
-                  Tensor dgain = Tensor::zeros(gain.shape()), dbias = Tensor::zeros(gain.shape());
-                  kc::norm_affine_backward(xhat.data<float>(), gain.data<float>(), g.data<float>(), gxhat.data<float>(),
+                  const Device dev = xhat.device();
+                  Tensor gxhat = Tensor::empty(xhat.shape(), DType::f32, dev);
+                  Tensor dgain = Tensor::zeros(gain.shape(), DType::f32, dev);
+                  Tensor dbias = Tensor::zeros(gain.shape(), DType::f32, dev);
+                  ROAST_KERNEL(dev, norm_affine_backward, xhat.data<float>(), gain.data<float>(), g.data<float>(), gxhat.data<float>(),
                                            dgain.data<float>(), dbias.data<float>(), outer, groups, inner, across_outer);
                   if (sink.needs(1)) sink.accumulate(1, dgain);
                   if (sink.needs(2)) sink.accumulate(2, dbias);
                   if (!sink.needs(0)) return;
-                  Tensor gx = Tensor::empty(xhat.shape());
-                  kc::normalize_backward(xhat.data<float>(), gxhat.data<float>(), rstd.data<float>(), gx.data<float>(),
+                  Tensor gx = Tensor::empty(xhat.shape(), DType::f32, dev);
+                  ROAST_KERNEL(dev, normalize_backward, xhat.data<float>(), gxhat.data<float>(), rstd.data<float>(), gx.data<float>(),
                                          outer, groups, inner, across_outer);
                   sink.accumulate(0, gx);
                 });
@@ -158,7 +162,6 @@ Tensor normalize_affine(const char* name, const Tensor& x, std::int64_t outer, s
 
 Tensor layer_norm(const Tensor& x, float eps, const Tensor& gain, const Tensor& bias) {
   ops::require_f32(x, "layer_norm");
-  require_cpu(x, "layer_norm");
   ROAST_CHECK(x.dim() >= 1 && x.size(-1) > 0, "layer_norm: needs a non-empty last axis, got ", x.describe());
   const std::int64_t n = x.size(-1);
   return normalize_affine("layer_norm", x, x.numel() / n, 1, n, eps, false, nullptr, nullptr, gain, bias);
@@ -173,12 +176,13 @@ Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* 
 Tensor dropout(const Tensor& x, float p, std::uint64_t seed) {
   ROAST_CHECK(p >= 0.0f && p < 1.0f, "dropout: p must be in [0, 1), got ", p);
   if (p == 0.0f) return x;
-  std::mt19937_64 rng(seed);
-  std::bernoulli_distribution keep(1.0 - double(p));
-  std::vector<float> mask(static_cast<std::size_t>(x.numel()));
-  const float scale = 1.0f / (1.0f - p);
-  for (float& m : mask) m = keep(rng) ? scale : 0.0f;
-  return mul(x, Tensor::from_vector(mask, x.shape(), x.device()));
+  ops::require_f32(x, "dropout");
+  // Counter-based: element i is kept when hash(seed, i) falls below the threshold, so the
+  // mask is the same on every device and needs no host-side generator.
+  Tensor mask = Tensor::empty(x.shape(), DType::f32, x.device());
+  ROAST_KERNEL(x.device(), dropout_mask, mask.data<float>(), mask.numel(), seed, kernels::dropout_threshold(p),
+               1.0f / (1.0f - p));
+  return mul(x, mask);
 }
 
 }  // namespace nn

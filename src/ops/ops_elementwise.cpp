@@ -1,7 +1,7 @@
 // Element-wise ops: unary functions, broadcasting binary ops, scalar ops.
 #include <algorithm>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/dispatch.h"
 #include "ops/internal.h"
 #include "roast/autograd.h"
 #include "roast/ops.h"
@@ -19,8 +19,8 @@ Tensor raw_add(const Tensor& a, const Tensor& b) {
 
 void raw_add_inplace(Tensor& a, const Tensor& b) {
   ROAST_CHECK(a.shape() == b.shape(), "add_: shapes differ: ", a.describe(), " and ", b.describe());
-  if (!a.device().is_cpu()) no_cuda_kernel("add_");
-  kc::add_inplace(a.data<float>(), b.data<float>(), a.numel());
+  require_same_device(a, b, "add_");
+  ROAST_KERNEL(a.device(), add_inplace, a.data<float>(), b.data<float>(), a.numel());
 }
 
 Shape broadcast_shape(const Shape& a, const Shape& b, const char* op) {
@@ -57,31 +57,28 @@ Tensor raw_binary(kc::Binary op, const Tensor& a, const Tensor& b, const char* n
   require_same_device(a, b, name);
   const Shape out_shape = broadcast_shape(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(out_shape, DType::f32, a.device());
-  if (!a.device().is_cpu()) no_cuda_kernel(name);
   kc::Broadcast bc;
   bc.rank = int(out_shape.size());
   std::copy(out_shape.begin(), out_shape.end(), bc.out_shape);
   broadcast_strides(a.shape(), out_shape, bc.a_stride);
   broadcast_strides(b.shape(), out_shape, bc.b_stride);
-  kc::binary(op, a.data<float>(), b.data<float>(), out.data<float>(), bc);
+  ROAST_KERNEL(a.device(), binary, op, a.data<float>(), b.data<float>(), out.data<float>(), bc);
   return out;
 }
 
 Tensor raw_sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
-  if (!g.device().is_cpu()) no_cuda_kernel("sum_to");
   Tensor out = Tensor::empty(shape, DType::f32, g.device());
   const Shape& gs = g.shape();
   std::int64_t stride[kc::kMaxRank];
   broadcast_strides(shape, gs, stride);
-  kc::sum_to(g.data<float>(), out.data<float>(), int(gs.size()), gs.data(), stride, out.numel());
+  ROAST_KERNEL(g.device(), sum_to, g.data<float>(), out.data<float>(), int(gs.size()), gs.data(), stride, out.numel());
   return out;
 }
 
 Tensor raw_scale(const Tensor& a, float alpha) {
   Tensor out = Tensor::empty(a.shape(), DType::f32, a.device());
-  if (!a.device().is_cpu()) no_cuda_kernel("scale");
-  kc::affine(a.data<float>(), out.data<float>(), a.numel(), alpha, 0.0f);
+  ROAST_KERNEL(a.device(), affine, a.data<float>(), out.data<float>(), a.numel(), alpha, 0.0f);
   return out;
 }
 
@@ -93,13 +90,13 @@ using ops::raw_sum_to;
 
 Tensor unary_op(const char* name, kc::Unary op, const Tensor& x) {
   ops::require_f32(x, name);
-  if (!x.device().is_cpu()) ops::no_cuda_kernel(name);
   Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
-  kc::unary(op, x.data<float>(), y.data<float>(), x.numel());
+  ROAST_KERNEL(x.device(), unary, op, x.data<float>(), y.data<float>(), x.numel());
   const Tensor y_saved = y.detach();  // the output must not own its own node
   return record(name, y, {x}, [op, x, y_saved](const Tensor& g, GradSink& sink) {
     Tensor gx = Tensor::empty(x.shape(), DType::f32, x.device());
-    kc::unary_backward(op, x.data<float>(), y_saved.data<float>(), g.data<float>(), gx.data<float>(), x.numel());
+    ROAST_KERNEL(x.device(), unary_backward, op, x.data<float>(), y_saved.data<float>(), g.data<float>(),
+                 gx.data<float>(), x.numel());
     sink.accumulate(0, gx);
   });
 }
@@ -153,9 +150,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor add_scalar(const Tensor& a, float s) {
   ops::require_f32(a, "add_scalar");
-  if (!a.device().is_cpu()) ops::no_cuda_kernel("add_scalar");
   Tensor out = Tensor::empty(a.shape(), DType::f32, a.device());
-  kc::affine(a.data<float>(), out.data<float>(), a.numel(), 1.0f, s);
+  ROAST_KERNEL(a.device(), affine, a.data<float>(), out.data<float>(), a.numel(), 1.0f, s);
   return record("add_scalar", out, {a}, [](const Tensor& g, GradSink& sink) { sink.accumulate(0, g); });
 }
 
@@ -167,13 +163,12 @@ Tensor mul_scalar(const Tensor& a, float s) {
 
 Tensor pow_scalar(const Tensor& a, float p) {
   ops::require_f32(a, "pow_scalar");
-  if (!a.device().is_cpu()) ops::no_cuda_kernel("pow_scalar");
   Tensor out = Tensor::empty(a.shape(), DType::f32, a.device());
-  kc::power(a.data<float>(), out.data<float>(), a.numel(), p);
+  ROAST_KERNEL(a.device(), power, a.data<float>(), out.data<float>(), a.numel(), p);
   return record("pow_scalar", out, {a}, [a = a.detach(), p](const Tensor& g, GradSink& sink) {
     Tensor d = Tensor::empty(a.shape(), DType::f32, a.device());
-    kc::power(a.data<float>(), d.data<float>(), a.numel(), p - 1.0f);  // p * a^(p-1)
-    kc::affine(d.data<float>(), d.data<float>(), d.numel(), p, 0.0f);
+    ROAST_KERNEL(a.device(), power, a.data<float>(), d.data<float>(), a.numel(), p - 1.0f);  // p * a^(p-1)
+    ROAST_KERNEL(a.device(), affine, d.data<float>(), d.data<float>(), d.numel(), p, 0.0f);
     sink.accumulate(0, raw_binary(kc::Binary::mul, g, d, "pow_scalar"));
   });
 }

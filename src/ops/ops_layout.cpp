@@ -1,7 +1,7 @@
 // Ops that move elements: reshape (a view), transpose / permute, slice, concat, gather_rows.
 #include <numeric>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/dispatch.h"
 #include "ops/internal.h"
 #include "roast/autograd.h"
 #include "roast/ops.h"
@@ -64,16 +64,15 @@ Tensor permute(const Tensor& x, const std::vector<int>& order) {
                 name, ": order is not a permutation of 0..", rank - 1, " for ", x.describe());
     inverse[std::size_t(order[std::size_t(d)])] = d;
   }
-  if (!x.device().is_cpu()) ops::no_cuda_kernel(name);
   Shape out_shape(static_cast<std::size_t>(rank));
   for (int d = 0; d < rank; ++d) out_shape[std::size_t(d)] = x.shape()[std::size_t(order[std::size_t(d)])];
   Tensor y = Tensor::empty(out_shape, DType::f32, x.device());
-  kc::permute(x.data<float>(), y.data<float>(), rank, x.shape().data(), order.data());
+  ROAST_KERNEL(x.device(), permute, x.data<float>(), y.data<float>(), rank, x.shape().data(), order.data());
   return record(name, y, {x}, [inverse](const Tensor& g, GradSink& sink) {
     Shape xs(g.shape().size());
     for (std::size_t d = 0; d < xs.size(); ++d) xs[d] = g.shape()[std::size_t(inverse[d])];
     Tensor gx = Tensor::empty(xs, DType::f32, g.device());
-    kc::permute(g.data<float>(), gx.data<float>(), int(xs.size()), g.shape().data(), inverse.data());
+    ROAST_KERNEL(g.device(), permute, g.data<float>(), gx.data<float>(), int(xs.size()), g.shape().data(), inverse.data());
     sink.accumulate(0, gx);
   });
 }
@@ -95,16 +94,15 @@ Tensor slice(const Tensor& x, std::int64_t axis, std::int64_t start, std::int64_
   const std::int64_t len = x.shape()[std::size_t(a)];
   ROAST_CHECK(0 <= start && start <= end && end <= len, name, ": range [", start, ", ", end, ") is not inside [0, ", len,
               ") along axis ", axis, " of ", x.describe());
-  if (!x.device().is_cpu()) ops::no_cuda_kernel(name);
   const std::int64_t outer = product(x.shape(), 0, std::size_t(a));
   const std::int64_t inner = product(x.shape(), std::size_t(a) + 1, x.shape().size());
   Shape out_shape = x.shape();
   out_shape[std::size_t(a)] = end - start;
   Tensor y = Tensor::empty(out_shape, DType::f32, x.device());
-  kc::slice_copy(x.data<float>(), y.data<float>(), outer, len, inner, start, end - start);
+  ROAST_KERNEL(x.device(), slice_copy, x.data<float>(), y.data<float>(), outer, len, inner, start, end - start);
   return record(name, y, {x}, [xs = x.shape(), outer, len, inner, start, n = end - start](const Tensor& g, GradSink& sink) {
     Tensor gx = Tensor::zeros(xs, DType::f32, g.device());
-    kc::slice_scatter_add(g.data<float>(), gx.data<float>(), outer, len, inner, start, n);
+    ROAST_KERNEL(g.device(), slice_scatter_add, g.data<float>(), gx.data<float>(), outer, len, inner, start, n);
     sink.accumulate(0, gx);
   });
 }
@@ -125,7 +123,6 @@ Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis) {
                 " differ outside axis ", axis);
     out_shape[std::size_t(a)] += x.shape()[std::size_t(a)];
   }
-  if (!xs[0].device().is_cpu()) ops::no_cuda_kernel(name);
   const std::int64_t outer = product(first, 0, std::size_t(a));
   const std::int64_t inner = product(first, std::size_t(a) + 1, first.size());
   const std::int64_t total = out_shape[std::size_t(a)];
@@ -134,7 +131,7 @@ Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis) {
   std::int64_t at = 0;
   for (const Tensor& x : xs) {
     const std::int64_t n = x.shape()[std::size_t(a)];
-    kc::slice_scatter_add(x.data<float>(), y.data<float>(), outer, total, inner, at, n);
+    ROAST_KERNEL(x.device(), slice_scatter_add, x.data<float>(), y.data<float>(), outer, total, inner, at, n);
     starts.push_back(at);
     at += n;
   }
@@ -142,7 +139,7 @@ Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis) {
     for (std::size_t i = 0; i < xs.size(); ++i) {
       if (!sink.needs(i)) continue;
       Tensor gx = Tensor::empty(xs[i].shape(), DType::f32, g.device());
-      kc::slice_copy(g.data<float>(), gx.data<float>(), outer, total, inner, starts[i], xs[i].shape()[std::size_t(a)]);
+      ROAST_KERNEL(g.device(), slice_copy, g.data<float>(), gx.data<float>(), outer, total, inner, starts[i], xs[i].shape()[std::size_t(a)]);
       sink.accumulate(i, gx);
     }
   });
@@ -154,20 +151,21 @@ Tensor gather_rows(const Tensor& table, const Tensor& ids) {
   ROAST_CHECK(ids.defined() && ids.dtype() != DType::f32, name, ": ids must be i32 or i64, got ", ids.describe());
   ROAST_CHECK(table.dim() == 2, name, ": table must be [rows, dim], got ", table.describe());
   ops::require_same_device(table, ids, name);
-  if (!table.device().is_cpu()) ops::no_cuda_kernel(name);
   const std::int64_t rows = table.size(0), d = table.size(1);
   Shape out_shape = ids.shape();
   out_shape.push_back(d);
   Tensor y = Tensor::empty(out_shape, DType::f32, table.device());
   const int id_bytes = int(dtype_size(ids.dtype()));
-  const std::int64_t bad = kc::gather_rows(table.data<float>(), rows, d, id_pointer(ids), id_bytes, ids.numel(), y.data<float>());
+  const std::int64_t bad = ROAST_KERNEL(table.device(), gather_rows, table.data<float>(), rows, d, id_pointer(ids),
+                                        id_bytes, ids.numel(), y.data<float>());
   if (bad >= 0) {
-    const std::int64_t v = ids.dtype() == DType::i64 ? ids.data<std::int64_t>()[bad] : ids.data<std::int32_t>()[bad];
+    const Tensor host = ids.to(Device::cpu());  // the error path only
+    const std::int64_t v = host.dtype() == DType::i64 ? host.data<std::int64_t>()[bad] : host.data<std::int32_t>()[bad];
     fail(name, ": id ", v, " at position ", bad, " is outside [0, ", rows, ") for table ", table.describe());
   }
   return record(name, y, {table, ids}, [ids = ids.detach(), d, id_bytes](const Tensor& g, GradSink& sink) {
     Tensor gt = sink.buffer(0);  // in place: only the rows in the batch are touched
-    kc::scatter_add_rows(g.data<float>(), d, id_pointer(ids), id_bytes, ids.numel(), gt.data<float>());
+    ROAST_KERNEL(g.device(), scatter_add_rows, g.data<float>(), d, id_pointer(ids), id_bytes, ids.numel(), gt.data<float>());
   });
 }
 

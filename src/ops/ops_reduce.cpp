@@ -1,12 +1,10 @@
 // Reductions over an axis, softmax / log-softmax, cross-entropy.
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/dispatch.h"
 #include "ops/internal.h"
 #include "roast/autograd.h"
 #include "roast/ops.h"
 
 namespace roast {
-namespace kc = kernels::cpu;
-
 namespace {
 struct AxisView {
   std::int64_t outer = 1, n = 1, inner = 1;
@@ -23,7 +21,6 @@ AxisView split_at(const Shape& shape, std::int64_t axis) {
 
 Tensor reduce_op(const char* name, const Tensor& x, std::int64_t axis, bool keepdim, bool average) {
   ops::require_f32(x, name);
-  if (!x.device().is_cpu()) ops::no_cuda_kernel(name);
   const std::int64_t a = ops::normalize_axis(axis, x.dim(), name, x.shape());
   const AxisView v = split_at(x.shape(), a);
   ROAST_CHECK(!average || v.n > 0, name, ": cannot average over an empty axis in shape ", shape_str(x.shape()));
@@ -32,10 +29,10 @@ Tensor reduce_op(const char* name, const Tensor& x, std::int64_t axis, bool keep
   else out_shape.erase(out_shape.begin() + a);
   const float scale = average ? 1.0f / float(v.n) : 1.0f;
   Tensor y = Tensor::empty(out_shape, DType::f32, x.device());
-  kc::reduce_sum(x.data<float>(), y.data<float>(), v.outer, v.n, v.inner, scale);
+  ROAST_KERNEL(x.device(), reduce_sum, x.data<float>(), y.data<float>(), v.outer, v.n, v.inner, scale);
   return record(name, y, {x}, [v, scale, xs = x.shape(), dev = x.device()](const Tensor& g, GradSink& sink) {
     Tensor gx = Tensor::empty(xs, DType::f32, dev);
-    kc::reduce_sum_backward(g.data<float>(), gx.data<float>(), v.outer, v.n, v.inner, scale);
+    ROAST_KERNEL(dev, reduce_sum_backward, g.data<float>(), gx.data<float>(), v.outer, v.n, v.inner, scale);
     sink.accumulate(0, gx);
   });
 }
@@ -44,14 +41,13 @@ Tensor flat(const Tensor& x) { return reshape(x, {x.numel()}); }
 
 Tensor softmax_op(const char* name, const Tensor& x, bool log) {
   ops::require_f32(x, name);
-  if (!x.device().is_cpu()) ops::no_cuda_kernel(name);
   ROAST_CHECK(x.dim() >= 1 && x.size(-1) > 0, name, ": needs a non-empty last axis, got ", x.describe());
   const std::int64_t n = x.size(-1), rows = x.numel() / n;
   Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
-  kc::softmax_rows(x.data<float>(), y.data<float>(), rows, n, log);
+  ROAST_KERNEL(x.device(), softmax_rows, x.data<float>(), y.data<float>(), rows, n, log);
   return record(name, y, {x}, [y_saved = y.detach(), rows, n, log](const Tensor& g, GradSink& sink) {
     Tensor gx = Tensor::empty(y_saved.shape(), DType::f32, y_saved.device());
-    kc::softmax_rows_backward(y_saved.data<float>(), g.data<float>(), gx.data<float>(), rows, n, log);
+    ROAST_KERNEL(y_saved.device(), softmax_rows_backward, y_saved.data<float>(), g.data<float>(), gx.data<float>(), rows, n, log);
     sink.accumulate(0, gx);
   });
 }
@@ -76,7 +72,6 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, float label_smo
   ROAST_CHECK(label_smoothing >= 0.0f && label_smoothing < 1.0f, name, ": label_smoothing must be in [0, 1), got ",
               label_smoothing);
   ops::require_same_device(logits, labels, name);
-  if (!logits.device().is_cpu()) ops::no_cuda_kernel(name);
   const std::int64_t rows = logits.size(0), n = logits.size(1);
   ROAST_CHECK(rows > 0 && n > 0, name, ": empty logits ", logits.describe());
   const int label_bytes = int(dtype_size(labels.dtype()));
@@ -84,11 +79,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, float label_smo
                                                         : static_cast<const void*>(labels.data<std::int32_t>());
   Tensor probs = Tensor::empty(logits.shape(), DType::f32, logits.device());
   std::int64_t bad = -1;
-  const double loss =
-      kc::cross_entropy(logits.data<float>(), label_ptr, label_bytes, rows, n, label_smoothing, probs.data<float>(), &bad);
+  const double loss = ROAST_KERNEL(logits.device(), cross_entropy, logits.data<float>(), label_ptr, label_bytes, rows, n,
+                                   label_smoothing, probs.data<float>(), &bad);
   if (bad >= 0) {
-    const std::int64_t value = labels.dtype() == DType::i64 ? labels.data<std::int64_t>()[bad]
-                                                            : std::int64_t(labels.data<std::int32_t>()[bad]);
+    const Tensor host = labels.to(Device::cpu());  // the error path only
+    const std::int64_t value = host.dtype() == DType::i64 ? host.data<std::int64_t>()[bad]
+                                                          : std::int64_t(host.data<std::int32_t>()[bad]);
     fail(name, ": label ", value, " at row ", bad, " is outside [0, ", n, ") for logits ", logits.describe());
   }
   Tensor out = Tensor::from_vector(std::vector<float>{float(loss)}, {1}, logits.device());
@@ -98,8 +94,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, float label_smo
                   const int bytes = int(dtype_size(labels.dtype()));
                   const void* ptr = labels.dtype() == DType::i64 ? static_cast<const void*>(labels.data<std::int64_t>())
                                                                  : static_cast<const void*>(labels.data<std::int32_t>());
-                  kc::cross_entropy_backward(probs.data<float>(), ptr, bytes, rows, n, label_smoothing,
-                                             g.item() / float(rows), gl.data<float>());
+                  // The loss gradient stays on the device: the kernel reads g[0] itself.
+                  ROAST_KERNEL(probs.device(), cross_entropy_backward, probs.data<float>(), ptr, bytes, rows, n,
+                               label_smoothing, g.data<float>(), gl.data<float>());
                   sink.accumulate(0, gl);
                 });
 }
