@@ -198,6 +198,11 @@ void require_same_config(const nlohmann::json& here, const nlohmann::json& there
       if (j->contains("train")) (*j)["train"].erase(key);
   // A run may continue on another device (checkpoints hold host bytes).
   a.erase("device"), b.erase("device");
+  // Keys added after a checkpoint was written take their defaults there.
+  for (nlohmann::json* j : {&a, &b}) {
+    if (!j->contains("precision")) (*j)["precision"] = "fp32";
+    if (!j->contains("deterministic")) (*j)["deterministic"] = false;
+  }
   const std::string diff = first_difference(a, b, "");
   if (diff.empty()) return;
   fail("checkpoint ", path, " comes from a run with a different config: `", diff, "` is ", at_path(there, diff).dump(),

@@ -67,7 +67,8 @@ nlohmann::json checkpoint_header(const Checkpoint& checkpoint, const std::string
 // Copies the memory, buffers and (when present and wanted) the slots from a checkpoint.
 void restore_weights(Session& session, const Checkpoint& checkpoint, const std::string& path, bool slots);
 TrainState restore_state(const nlohmann::json& header);
-// Throws roast::Error naming the first key whose value differs (ignoring `ignored` keys).
+// Throws roast::Error naming the first key whose value differs, ignoring the run-length
+// keys of "train" (epochs, max_steps, early_stopping, log_every) and "device".
 void require_same_config(const nlohmann::json& here, const nlohmann::json& there, const std::string& path);
 
 // Loss and accuracy of the session's model on one part of the data. Each batch is copied
