@@ -63,7 +63,7 @@ Session open_config(const std::string& path, const std::vector<std::string>& ove
   return s;
 }
 
-Device usable_device(const std::string& text, const std::string& where) {
+Device usable_device(const std::string& text, const std::string& where, const std::string& cpu_setting) {
   Device d;
   try {
     d = parse_device(text);
@@ -76,12 +76,12 @@ Device usable_device(const std::string& text, const std::string& where) {
   if (d.index >= n)
     fail(where, ": \"", text, "\" does not exist: this machine has ", n, " CUDA device(s)",
          n > 0 ? " (cuda:0 to cuda:" + std::to_string(n - 1) + ")" : std::string(), ". Use ",
-         n > 0 ? "one of those or " : "", "\"cpu\" (e.g. --set device=cpu)");
+         n > 0 ? "one of those or " : "", "\"cpu\" (", cpu_setting, ")");
   kernels::cuda::set_current_device(d.index);
   return d;
 #else
   fail(where, ": \"", text, "\" needs the CUDA backend, which this build does not have (built with ",
-       "ROAST_USE_CUDA=OFF or without nvcc). Use \"cpu\" (e.g. --set device=cpu), or rebuild with nvcc on PATH");
+       "ROAST_USE_CUDA=OFF or without nvcc). Use \"cpu\" (", cpu_setting, "), or rebuild with nvcc on PATH");
 #endif
 }
 

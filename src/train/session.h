@@ -40,9 +40,9 @@ void build_model(Session& session, const nn::InputSpec& input, const std::vector
 
 // The device `text` names, checked to exist in this build and on this machine, and made
 // the current CUDA device. Throws roast::Error starting with `where` (the config file and
-// key, or the CLI flag) and saying how to fix it: a CUDA device in a build without the
-// CUDA backend, or a cuda:N this machine does not have.
-Device usable_device(const std::string& text, const std::string& where);
+// key, or the CLI flag) and saying how to fix it (`cpu_setting`: how to ask for the CPU
+// there): a CUDA device in a build without the CUDA backend, or a cuda:N this machine lacks.
+Device usable_device(const std::string& text, const std::string& where, const std::string& cpu_setting);
 // The device `text` names when this machine has it, else the CPU (loading a checkpoint
 // trained on a GPU on a machine without one).
 Device device_or_cpu(const std::string& text);

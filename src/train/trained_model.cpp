@@ -30,7 +30,8 @@ TrainedModel TrainedModel::load(const std::string& path, const std::string& devi
   Session& s = st->session;
   s.source = path + " (its config)";
   s.config = parse_run_config(h["config"], s.source, &s.resolved);
-  s.device = device.empty() ? device_or_cpu(s.config.device) : usable_device(device, "--device (loading " + path + ")");
+  s.device = device.empty() ? device_or_cpu(s.config.device)
+                            : usable_device(device, "--device (loading " + path + ")", "--device cpu");
   const nlohmann::json& in = h["input"];
   nn::InputSpec input;
   input.text = in.at("text"), input.channels = in.at("channels"), input.height = in.at("height");

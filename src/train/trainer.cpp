@@ -213,7 +213,8 @@ bool Loop::evaluate_and_save() {
 TrainSummary train(const TrainOptions& options) {
   Session s = open_config(options.config_path, options.overrides);
   // Before any data is read: a device this machine lacks fails at once.
-  s.device = usable_device(s.config.device, options.config_path + ": `device`");
+  s.device = usable_device(s.config.device, options.config_path + ": `device`",
+                           "\"device\": \"cpu\" in the config, or --set device=cpu");
   apply_backend_settings(s.config);
   const std::string dir = options.out_dir.empty() ? "runs/" + s.config.name : options.out_dir;
   prepare_run_dir(dir, options.resume);
