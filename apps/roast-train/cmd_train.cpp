@@ -55,11 +55,14 @@ void add_train_commands(CLI::App& app) {
 
   auto checkpoint = std::make_shared<std::string>();
   auto split = std::make_shared<std::string>("test");
+  auto eval_device = std::make_shared<std::string>();
   CLI::App* eval = app.add_subcommand("eval", "Evaluate a checkpoint on the test or validation split");
   eval->add_option("--checkpoint", *checkpoint, "A best.ckpt or last.ckpt")->required()->check(CLI::ExistingFile);
   eval->add_option("--split", *split, "test or validation")->check(CLI::IsMember({"test", "validation"}));
-  eval->callback([checkpoint, split] {
-    const TrainedModel model = TrainedModel::load(*checkpoint);
+  eval->add_option("--device", *eval_device,
+                   "cpu, cuda or cuda:N (default: the run's device when this machine has it, else cpu)");
+  eval->callback([checkpoint, split, eval_device] {
+    const TrainedModel model = TrainedModel::load(*checkpoint, *eval_device);
     const Evaluation e = model.evaluate(*split);
     std::printf("%s accuracy %.2f%% loss %.4f on %lld samples\n", split->c_str(), 100.0 * e.accuracy, e.loss,
                 (long long)e.n_samples);
@@ -67,13 +70,16 @@ void add_train_commands(CLI::App& app) {
 
   auto predict_checkpoint = std::make_shared<std::string>();
   auto inputs = std::make_shared<std::vector<std::string>>();
+  auto predict_device = std::make_shared<std::string>();
   CLI::App* predict = app.add_subcommand("predict", "Classify texts (one per line) or images (PNG or IDX files)");
   predict->add_option("--checkpoint", *predict_checkpoint, "A best.ckpt or last.ckpt")->required()->check(CLI::ExistingFile);
   predict->add_option("--input", *inputs, "Texts: files with one text per line. Images: PNG files or IDX image files")
       ->required()
       ->check(CLI::ExistingFile);
-  predict->callback([predict_checkpoint, inputs] {
-    const TrainedModel model = TrainedModel::load(*predict_checkpoint);
+  predict->add_option("--device", *predict_device,
+                      "cpu, cuda or cuda:N (default: the run's device when this machine has it, else cpu)");
+  predict->callback([predict_checkpoint, inputs, predict_device] {
+    const TrainedModel model = TrainedModel::load(*predict_checkpoint, *predict_device);
     if (model.is_text()) {
       for (const std::string& file : *inputs) {
         const std::vector<std::string> texts = read_lines(file);

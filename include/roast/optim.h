@@ -3,7 +3,7 @@
 // An optimizer updates the memory's parameter array in place from its gradient; its state
 // (momentum, Adam moments, Adagrad sums) lives in slots of the same size m that the caller
 // provides (Memory::slot), so optimizer memory is O(m), never O(virtual parameters).
-// All work is O(m) element-wise, OpenMP parallel, deterministic.
+// All work is O(m) element-wise (OpenMP on the CPU, CUDA kernels on a GPU), deterministic.
 #pragma once
 
 #include <functional>
@@ -52,10 +52,12 @@ class Optimizer {
   // One update of params [m] from grad [m] at learning rate lr. grad_scale [m] (the S_j of
   // Memory) is used when config().grad_scaling; cells with S_j = 0 (never read) are left alone.
   // Returns the global gradient norm before clipping.
-  // Requires: params and grad f32 of one shape on the CPU, grad defined (a backward reached
-  // the memory since its last zero_grad: Memory::grad() is empty before), slot(name) giving a
-  // tensor of params' shape that keeps its values between calls (Memory::slot does), and
-  // grad_scale when config().grad_scaling. Throws roast::Error otherwise.
+  // Works on either device: the element-wise work runs where params live (kernels/cpu/optim.h,
+  // kernels/cuda/optim.h); on CUDA the norm is the one value read back per step.
+  // Requires: params and grad f32 of one shape on one device, grad defined (a backward
+  // reached the memory since its last zero_grad: Memory::grad() is empty before),
+  // slot(name) giving a tensor of params' shape and device that keeps its values between
+  // calls (Memory::slot does), and grad_scale (on that device) when config().grad_scaling. Throws roast::Error otherwise.
   double step(Tensor& params, Tensor& grad, const SlotFn& slot, float lr, const Tensor* grad_scale = nullptr);
 
   std::int64_t steps_taken() const { return steps_; }

@@ -56,7 +56,11 @@ class TrainedModel {
   // stored in it. The data files are needed only by evaluate(). Throws roast::Error naming
   // the file for a missing, truncated or corrupted file, another format version
   // (kCheckpointVersion, checkpoint.h) or a checkpoint not written by train().
-  static TrainedModel load(const std::string& checkpoint_path);
+  // device: "" = the device the run trained on when this machine has it, else the CPU;
+  // or "cpu", "cuda", "cuda:N" (throws roast::Error when this build or machine lacks it).
+  // Checkpoints hold host bytes, so one trained on a GPU loads on the CPU and vice versa.
+  // Evaluation uses the process's backend settings (roast/backend.h; fp32 by default).
+  static TrainedModel load(const std::string& checkpoint_path, const std::string& device = "");
   ~TrainedModel();
   TrainedModel(TrainedModel&&) noexcept;
   TrainedModel& operator=(TrainedModel&&) noexcept;

@@ -25,6 +25,13 @@ const Mapping& Context::mapping(const TensorRef& tensor) const {
 
 void Module::buffers(std::vector<std::pair<std::string, Tensor*>>&) {}
 
+void Module::place_buffers(Device device) {
+  std::vector<std::pair<std::string, Tensor*>> list;
+  buffers(list);
+  for (auto& entry : list)
+    if (entry.second->device() != device) *entry.second = entry.second->to(device);
+}
+
 Tensor dropout(const Tensor& x, float p, Context& ctx) {
   if (!ctx.training || p == 0.0f) return x;
   return nn::dropout(x, p, ctx.next_seed());

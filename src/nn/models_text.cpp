@@ -1,9 +1,13 @@
 // Text models: bag (fastText-style mean of embeddings) and transformer (BERT-style encoder).
 #include <map>
 
-#include "roast/hash.h"
+#include "kernels/cpu/text_kernels.h"
+#include "kernels/dispatch.h"
 #include "roast/nn/models.h"
 #include "roast/ops.h"
+#if ROAST_WITH_CUDA
+#include "kernels/cuda/text_kernels.h"
+#endif
 
 namespace roast {
 namespace nn {
@@ -60,21 +64,17 @@ class Bag final : public Model {
 
  private:
   // Bigram (a, b) of adjacent tokens -> row vocab + H(a, b) mod buckets; masked where either is padding.
+  // Computed where the batch lives (kernels/*/text_kernels.h): no copy to the host.
   void bigrams(const Batch& batch, Tensor* ids, Tensor* mask) const {
     const std::int64_t b = batch.ids.size(0), t = batch.ids.size(1);
-    const std::vector<std::int32_t> tok = batch.ids.to_host<std::int32_t>();
-    const std::vector<float> m = batch.mask.to_vector();
-    std::vector<std::int32_t> out(std::size_t(b * (t - 1)));
-    std::vector<float> out_mask(out.size());
-    for (std::int64_t i = 0; i < b; ++i)
-      for (std::int64_t j = 0; j + 1 < t; ++j) {
-        const std::size_t at = std::size_t(i * t + j), o = std::size_t(i * (t - 1) + j);
-        const std::uint64_t h = hash::hash3(0xB16Aull, std::uint64_t(tok[at]), std::uint64_t(tok[at + 1]), 0);
-        out[o] = std::int32_t(input_.vocab_size + std::int64_t(h % std::uint64_t(options_.bigram_buckets)));
-        out_mask[o] = m[at] * m[at + 1];
-      }
-    *ids = Tensor::from_vector(out, {b, t - 1});
-    *mask = Tensor::from_vector(out_mask, {b, t - 1});
+    const Device device = batch.ids.device();
+    ROAST_CHECK(batch.ids.dtype() == DType::i32 && batch.mask.dtype() == DType::f32 && batch.mask.device() == device,
+                "bag: bigrams need i32 ids and an f32 mask on one device, got ", batch.ids.describe(), " and ",
+                batch.mask.describe());
+    *ids = Tensor::empty({b, t - 1}, DType::i32, device);
+    *mask = Tensor::empty({b, t - 1}, DType::f32, device);
+    ROAST_KERNEL(device, bigram_ids, batch.ids.data<std::int32_t>(), batch.mask.data<float>(), ids->data<std::int32_t>(),
+                 mask->data<float>(), b, t, input_.vocab_size, options_.bigram_buckets);
   }
 
   InputSpec input_;
@@ -106,9 +106,7 @@ class Transformer final : public Model {
   Tensor forward(const Batch& batch, Context& ctx) override {
     check_text(batch, input_, "transformer");
     const std::int64_t b = batch.ids.size(0), t = batch.ids.size(1);
-    std::vector<std::int32_t> pos(static_cast<std::size_t>(t));
-    for (std::int64_t j = 0; j < t; ++j) pos[std::size_t(j)] = std::int32_t(j);
-    Tensor h = add(tokens_.forward(batch.ids, ctx), positions_.forward(Tensor::from_vector(pos, {t}), ctx));
+    Tensor h = add(tokens_.forward(batch.ids, ctx), positions_.forward(position_ids(t, batch.ids.device()), ctx));
     h = dropout(h, options_.dropout, ctx);
     ctx.key_padding_mask = batch.mask;
     for (auto& block : blocks_) h = block->forward(h, ctx);
@@ -119,8 +117,20 @@ class Transformer final : public Model {
   }
 
  private:
+  // 0, 1, ..., t - 1 as i32 on `device`; kept between batches, so the host copy happens once
+  // per sequence length, not once per step.
+  const Tensor& position_ids(std::int64_t t, Device device) {
+    if (!positions_cache_.defined() || positions_cache_.numel() != t || positions_cache_.device() != device) {
+      std::vector<std::int32_t> pos(static_cast<std::size_t>(t));
+      for (std::int64_t j = 0; j < t; ++j) pos[std::size_t(j)] = std::int32_t(j);
+      positions_cache_ = Tensor::from_vector(pos, {t}, device);
+    }
+    return positions_cache_;
+  }
+
   InputSpec input_;
   TransformerOptions options_;
+  Tensor positions_cache_;
   Embedding tokens_, positions_;
   std::vector<std::unique_ptr<TransformerBlock>> blocks_;
   LayerNorm final_norm_;

@@ -33,25 +33,25 @@ void BatchNorm::buffers(std::vector<std::pair<std::string, Tensor*>>& out) {
 Tensor BatchNorm::forward(const Tensor& x, Context& ctx) {
   ROAST_CHECK((x.dim() == 4 || x.dim() == 2) && x.size(1) == channels_, "BatchNorm ", name(), ": expects [B, ",
               channels_, ", ...], got ", x.describe());
+  place_buffers(ctx.memory->device());
   const Shape cs = channel_shape(x, channels_);
   if (ctx.training) {
     Tensor mean, var;
     const Tensor y = batch_norm_train(x, eps_, &mean, &var, read_exact(*ctx.memory, ctx.mapping(gain_), {channels_}),
                                       read_exact(*ctx.memory, ctx.mapping(bias_), {channels_}));
+    // running = (1 - momentum) * running + momentum * batch statistic (variance unbiased),
+    // with tensor ops on the buffers' device: no copy to the host.
+    NoGradGuard no_grad;
     const double n = double(x.numel() / channels_);
     const float unbias = float(n / std::max(1.0, n - 1.0));
-    float* rm = running_mean_.data<float>();
-    float* rv = running_var_.data<float>();
-    const std::vector<float> m = mean.to_vector(), v = var.to_vector();
-    for (std::int64_t c = 0; c < channels_; ++c) {
-      rm[c] = (1 - momentum_) * rm[c] + momentum_ * m[std::size_t(c)];
-      rv[c] = (1 - momentum_) * rv[c] + momentum_ * v[std::size_t(c)] * unbias;
-    }
+    running_mean_ = add(mul_scalar(running_mean_, 1 - momentum_), mul_scalar(mean.detach(), momentum_));
+    running_var_ = add(mul_scalar(running_var_, 1 - momentum_), mul_scalar(mul_scalar(var.detach(), momentum_), unbias));
     return y;
   }
-  std::vector<float> inv = running_var_.to_vector();
-  for (float& v : inv) v = 1.0f / std::sqrt(v + eps_);
-  const Tensor xhat = mul(sub(x, reshape(running_mean_.detach(), cs)), Tensor::from_vector(inv, cs));
+  // 1 / sqrt(var + eps) on the device; the ones are made once per device, not per batch.
+  if (!ones_.defined() || ones_.device() != running_var_.device()) ones_ = Tensor::full({channels_}, 1.0f, running_var_.device());
+  const Tensor inv_std = div(ones_, sqrt(add_scalar(running_var_.detach(), eps_)));
+  const Tensor xhat = mul(sub(x, reshape(running_mean_.detach(), cs)), reshape(inv_std, cs));
   const Tensor gain = read_exact(*ctx.memory, ctx.mapping(gain_), cs);
   const Tensor bias = read_exact(*ctx.memory, ctx.mapping(bias_), cs);
   return add(mul(xhat, gain), bias);

@@ -1,18 +1,13 @@
 #include <cmath>
 
+#include "kernels/cpu/optim.h"
+#include "kernels/dispatch.h"
 #include "roast/optim.h"
+#if ROAST_WITH_CUDA
+#include "kernels/cuda/optim.h"
+#endif
 
 namespace roast {
-namespace {
-constexpr std::int64_t kParallelMin = 1 << 14;
-
-double squared_norm(const float* g, std::int64_t n) {
-  double total = 0.0;
-#pragma omp parallel for reduction(+ : total) schedule(static) if (n >= kParallelMin)
-  for (std::int64_t i = 0; i < n; ++i) total += double(g[i]) * double(g[i]);
-  return total;
-}
-}  // namespace
 
 void validate(const OptimizerConfig& c) {
   ROAST_CHECK(c.name == "sgd" || c.name == "adam" || c.name == "adamw" || c.name == "adagrad",
@@ -65,61 +60,50 @@ double Optimizer::step(Tensor& params, Tensor& grad, const SlotFn& slot, float l
                               "from this memory before stepping");
   ROAST_CHECK(params.shape() == grad.shape(), "Optimizer::step: params ", params.describe(), " and grad ",
               grad.describe(), " differ");
-  ROAST_CHECK(params.device().is_cpu(), "Optimizer::step: params on ", params.device().str(),
-              " need the CUDA optimizer, which this build does not have");
+  const Device device = params.device();
+  ROAST_CHECK(grad.device() == device, "Optimizer::step: params ", params.describe(), " and grad ", grad.describe(),
+              " are on different devices");
   const std::int64_t n = params.numel();
   float* p = params.data<float>();
   float* g = grad.data<float>();
   if (config_.grad_scaling) {
     ROAST_CHECK(grad_scale != nullptr && grad_scale->numel() == n,
                 "Optimizer::step: optimizer.grad_scaling needs the memory's gradient scales S_j");
-    const float* s = grad_scale->data<float>();
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-    for (std::int64_t i = 0; i < n; ++i) g[i] = s[i] > 0 ? g[i] / s[i] : 0.0f;
+    ROAST_CHECK(grad_scale->device() == device, "Optimizer::step: the gradient scales ", grad_scale->describe(),
+                " are not on the parameters' device ", device.str());
+    ROAST_KERNEL(device, optim_scale_grad, g, grad_scale->data<float>(), n);
   }
-  const double norm = std::sqrt(squared_norm(g, n));
+  const double norm = std::sqrt(ROAST_KERNEL(device, optim_squared_norm, g, n));
   float clip = 1.0f;
   if (config_.grad_clip_norm > 0 && norm > config_.grad_clip_norm) clip = float(config_.grad_clip_norm / norm);
   ++steps_;
   const OptimizerConfig& c = config_;
-  const float wd = c.weight_decay;
+  // Each slot is checked to live beside the parameters before a kernel writes it.
+  auto slot_data = [&](const std::string& name) {
+    Tensor s = slot(name);
+    ROAST_CHECK(s.defined() && s.shape() == params.shape() && s.device() == device, "Optimizer::step: slot \"", name,
+                "\" is ", s.describe(), "; expected ", params.describe());
+    return s.data<float>();
+  };
 
   if (c.name == "sgd") {
-    float* v = c.momentum > 0 ? slot("momentum").data<float>() : nullptr;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-    for (std::int64_t i = 0; i < n; ++i) {
-      float d = g[i] * clip + wd * p[i];
-      if (v != nullptr) {
-        v[i] = c.momentum * v[i] + d;
-        d = c.nesterov ? d + c.momentum * v[i] : v[i];
-      }
-      p[i] -= lr * d;
-    }
+    kernels::SgdArgs a;
+    a.lr = lr, a.clip = clip, a.weight_decay = c.weight_decay, a.momentum = c.momentum, a.nesterov = c.nesterov;
+    float* v = c.momentum > 0 ? slot_data("momentum") : nullptr;
+    ROAST_KERNEL(device, optim_sgd, p, g, v, n, a);
   } else if (c.name == "adagrad") {
-    float* s = slot("sum_sq").data<float>();
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-    for (std::int64_t i = 0; i < n; ++i) {
-      const float d = g[i] * clip + wd * p[i];
-      s[i] += d * d;
-      p[i] -= lr * d / (std::sqrt(s[i]) + c.eps);
-    }
+    kernels::AdagradArgs a;
+    a.lr = lr, a.clip = clip, a.weight_decay = c.weight_decay, a.eps = c.eps;
+    ROAST_KERNEL(device, optim_adagrad, p, g, slot_data("sum_sq"), n, a);
   } else {  // adam, adamw
-    float* m1 = slot("exp_avg").data<float>();
-    float* m2 = slot("exp_avg_sq").data<float>();
-    const bool decoupled = c.name == "adamw";
+    kernels::AdamArgs a;
+    a.lr = lr, a.clip = clip, a.weight_decay = c.weight_decay, a.beta1 = c.beta1, a.beta2 = c.beta2, a.eps = c.eps;
+    a.decoupled = c.name == "adamw";
     const float bc1 = 1.0f - std::pow(c.beta1, float(steps_));
     const float bc2 = 1.0f - std::pow(c.beta2, float(steps_));
-    const float step_size = lr / bc1;
-    const float inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-    for (std::int64_t i = 0; i < n; ++i) {
-      float d = g[i] * clip;
-      if (decoupled) p[i] -= lr * wd * p[i];
-      else d += wd * p[i];
-      m1[i] = c.beta1 * m1[i] + (1.0f - c.beta1) * d;
-      m2[i] = c.beta2 * m2[i] + (1.0f - c.beta2) * d * d;
-      p[i] -= step_size * m1[i] / (std::sqrt(m2[i]) * inv_sqrt_bc2 + c.eps);
-    }
+    a.step_size = lr / bc1;
+    a.inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
+    ROAST_KERNEL(device, optim_adam, p, g, slot_data("exp_avg"), slot_data("exp_avg_sq"), n, a);
   }
   return norm;
 }

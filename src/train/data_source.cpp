@@ -180,15 +180,15 @@ std::unique_ptr<data::BatchLoader> PreparedData::loader(Part part, std::int64_t 
   return std::unique_ptr<data::BatchLoader>(new data::BatchLoader(data::make_image_loader(images[part], stats, a, o)));
 }
 
-nn::Batch to_model_batch(const data::Batch& batch, bool text) {
+nn::Batch to_model_batch(const data::Batch& batch, bool text, Device device) {
   nn::Batch b;
   if (text) {
-    b.ids = batch.inputs;
-    b.mask = batch.mask;
+    b.ids = batch.inputs.to(device);
+    b.mask = batch.mask.to(device);
   } else {
-    b.images = batch.inputs;
+    b.images = batch.inputs.to(device);
   }
-  b.labels = batch.labels;
+  b.labels = batch.labels.to(device);
   return b;
 }
 

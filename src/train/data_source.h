@@ -41,8 +41,9 @@ PreparedData prepare_data(const DataConfig& config, const std::string& run_dir,
                           const std::vector<std::string>* fixed_vocabulary = nullptr,
                           const data::ChannelStats* channel_stats = nullptr);
 
-// Converts a loader batch to a model batch.
-nn::Batch to_model_batch(const data::Batch& batch, bool text);
+// Converts a loader batch to a model batch on `device`: inputs, mask and labels are copied
+// there once (no copy on the CPU).
+nn::Batch to_model_batch(const data::Batch& batch, bool text, Device device = Device::cpu());
 
 // Where a dataset's files are looked for when data.path is empty, and what they look like.
 std::string default_data_path(const std::string& dataset);

@@ -134,8 +134,13 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& sour
   c.name = root.get<std::string>("name", c.name);
   c.seed = std::uint64_t(non_negative(root, "seed", std::int64_t(c.seed)));
   c.device = root.get<std::string>("device", c.device);
-  if (c.device != "cpu" && c.device.rfind("cuda", 0) != 0)
-    root.bad("device", "must be \"cpu\" or \"cuda\" (or \"cuda:N\"), got \"" + c.device + "\"", "\"device\": \"cpu\"");
+  try {
+    parse_device(c.device);  // syntax only; whether this machine has it is checked when a run starts
+  } catch (const std::exception&) {  // roast::Error, or std::out_of_range for a huge N
+    root.bad("device", "must be \"cpu\", \"cuda\" or \"cuda:N\", got \"" + c.device + "\"", "\"device\": \"cpu\"");
+  }
+  c.precision = one_of(root, "precision", c.precision, {"fp32", "tf32"});
+  c.deterministic = root.get<bool>("deterministic", c.deterministic);
   c.threads = non_negative(root, "threads", c.threads);
   c.data = parse_data(root.object("data"));
   if (!root.has("model")) root.bad("model", "is required: the model to train", R"("model": {"type": "mlp", "hidden": [256]})");

@@ -4,9 +4,14 @@
 
 #include "nn/model_factory.h"
 #include "roast/autograd.h"
+#include "roast/backend.h"
 #include "roast/config.h"
 #include "roast/ops.h"
 #include "train/json_reader.h"
+#if ROAST_WITH_CUDA
+#include "kernels/cuda/current_device.h"
+#include "kernels/cuda/runtime.h"
+#endif
 
 namespace roast {
 namespace {
@@ -55,10 +60,47 @@ Session open_config(const std::string& path, const std::vector<std::string>& ove
   Session s;
   s.source = path;
   s.config = parse_run_config(config, path, &s.resolved);
-  if (s.config.device != "cpu")
-    fail(path, ": `device`: \"", s.config.device, "\" is not available: this build trains on the CPU only (the CUDA ",
-         "training path does not exist yet). Set \"device\": \"cpu\"");
   return s;
+}
+
+Device usable_device(const std::string& text, const std::string& where, const std::string& cpu_setting) {
+  Device d;
+  try {
+    d = parse_device(text);
+  } catch (const std::exception&) {
+    fail(where, ": \"", text, "\" is not a device; use \"cpu\", \"cuda\" or \"cuda:N\"");
+  }
+  if (d.is_cpu()) return d;
+#if ROAST_WITH_CUDA
+  const int n = cuda::device_count();
+  if (d.index >= n)
+    fail(where, ": \"", text, "\" does not exist: this machine has ", n, " CUDA device(s)",
+         n > 0 ? " (cuda:0 to cuda:" + std::to_string(n - 1) + ")" : std::string(), ". Use ",
+         n > 0 ? "one of those or " : "", "\"cpu\" (", cpu_setting, ")");
+  kernels::cuda::set_current_device(d.index);
+  return d;
+#else
+  fail(where, ": \"", text, "\" needs the CUDA backend, which this build does not have (built with ",
+       "ROAST_USE_CUDA=OFF or without nvcc). Use \"cpu\" (", cpu_setting, "), or rebuild with nvcc on PATH");
+#endif
+}
+
+Device device_or_cpu(const std::string& text) {
+#if ROAST_WITH_CUDA
+  const Device d = parse_device(text);
+  if (!d.is_cpu() && d.index < cuda::device_count()) {
+    kernels::cuda::set_current_device(d.index);
+    return d;
+  }
+#else
+  parse_device(text);  // still rejects what is not a device
+#endif
+  return Device::cpu();
+}
+
+void apply_backend_settings(const RunConfig& config) {
+  set_precision(parse_precision(config.precision));
+  set_deterministic(config.deterministic);
 }
 
 void build_model(Session& s, const nn::InputSpec& input, const std::vector<std::string>& class_names) {
@@ -69,10 +111,11 @@ void build_model(Session& s, const nn::InputSpec& input, const std::vector<std::
   Planner planner;
   s.model->declare(planner);
   try {
-    s.memory = std::make_unique<Memory>(planner.finalize(s.config.memory));
+    s.memory = std::make_unique<Memory>(planner.finalize(s.config.memory), s.device);
   } catch (const Error& e) {
     fail(s.source, ": ", e.what());
   }
+  s.model->place_buffers(s.device);
   s.buffers.clear();
   s.model->buffers(s.buffers);
 }
@@ -153,6 +196,13 @@ void require_same_config(const nlohmann::json& here, const nlohmann::json& there
   for (nlohmann::json* j : {&a, &b})
     for (const char* key : {"epochs", "max_steps", "early_stopping", "log_every"})
       if (j->contains("train")) (*j)["train"].erase(key);
+  // A run may continue on another device (checkpoints hold host bytes).
+  a.erase("device"), b.erase("device");
+  // Keys added after a checkpoint was written take their defaults there.
+  for (nlohmann::json* j : {&a, &b}) {
+    if (!j->contains("precision")) (*j)["precision"] = "fp32";
+    if (!j->contains("deterministic")) (*j)["deterministic"] = false;
+  }
   const std::string diff = first_difference(a, b, "");
   if (diff.empty()) return;
   fail("checkpoint ", path, " comes from a run with a different config: `", diff, "` is ", at_path(there, diff).dump(),
@@ -186,9 +236,10 @@ Evaluation evaluate(Session& s, const PreparedData& data, PreparedData::Part par
   std::int64_t correct = 0;
   while (loader->next(b)) {
     nn::Context ctx(*s.memory, false);
-    const Tensor logits = s.model->forward(to_model_batch(b, data.text), ctx);
-    loss_sum += double(cross_entropy(logits, b.labels).item()) * double(b.size());
-    correct += count_correct(logits, b.labels);
+    const nn::Batch batch = to_model_batch(b, data.text, s.device);
+    const Tensor logits = s.model->forward(batch, ctx);
+    loss_sum += double(cross_entropy(logits, batch.labels).item()) * double(b.size());
+    correct += count_correct(logits, b.labels);  // the loader's labels are still on the host
     e.n_samples += b.size();
   }
   e.accuracy = double(correct) / double(e.n_samples);

@@ -26,12 +26,28 @@ struct Session {
   std::unique_ptr<nn::Model> model;
   std::unique_ptr<Memory> memory;
   std::vector<std::pair<std::string, Tensor*>> buffers;
+  // Where the memory, the buffers and every batch live (build_model uses it). CPU unless
+  // the caller set it from usable_device.
+  Device device = Device::cpu();
 };
 
 // Reads a config file, applies overrides, parses and validates everything but the model.
+// The device is only parsed here (describing a config needs no GPU); see usable_device.
 Session open_config(const std::string& path, const std::vector<std::string>& overrides);
-// Builds the model for `input` and plans its memory (the model's keys are validated here).
+// Builds the model for `input` and plans its memory on session.device (the model's keys
+// are validated here); the model's buffers are moved there too.
 void build_model(Session& session, const nn::InputSpec& input, const std::vector<std::string>& class_names);
+
+// The device `text` names, checked to exist in this build and on this machine, and made
+// the current CUDA device. Throws roast::Error starting with `where` (the config file and
+// key, or the CLI flag) and saying how to fix it (`cpu_setting`: how to ask for the CPU
+// there): a CUDA device in a build without the CUDA backend, or a cuda:N this machine lacks.
+Device usable_device(const std::string& text, const std::string& where, const std::string& cpu_setting);
+// The device `text` names when this machine has it, else the CPU (loading a checkpoint
+// trained on a GPU on a machine without one).
+Device device_or_cpu(const std::string& text);
+// Sets the process-wide backend switches from the config (precision, deterministic).
+void apply_backend_settings(const RunConfig& config);
 
 // Where a run is in its schedule; stored in checkpoints.
 struct TrainState {
@@ -51,10 +67,14 @@ nlohmann::json checkpoint_header(const Checkpoint& checkpoint, const std::string
 // Copies the memory, buffers and (when present and wanted) the slots from a checkpoint.
 void restore_weights(Session& session, const Checkpoint& checkpoint, const std::string& path, bool slots);
 TrainState restore_state(const nlohmann::json& header);
-// Throws roast::Error naming the first key whose value differs (ignoring `ignored` keys).
+// Throws roast::Error naming the first key whose value differs, ignoring the run-length
+// keys of "train" (epochs, max_steps, early_stopping, log_every) and "device".
 void require_same_config(const nlohmann::json& here, const nlohmann::json& there, const std::string& path);
 
+// Loss and accuracy of the session's model on one part of the data. Each batch is copied
+// to session.device once; per batch, the logits and the loss are read back once each.
 Evaluation evaluate(Session& session, const PreparedData& data, PreparedData::Part part);
+// Rows of logits [B, C] (any device: read back once) whose arg-max is the label (i32 [B]).
 std::int64_t count_correct(const Tensor& logits, const Tensor& labels);
 
 }  // namespace roast

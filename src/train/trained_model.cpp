@@ -22,7 +22,7 @@ TrainedModel::~TrainedModel() = default;
 TrainedModel::TrainedModel(TrainedModel&&) noexcept = default;
 TrainedModel& TrainedModel::operator=(TrainedModel&&) noexcept = default;
 
-TrainedModel TrainedModel::load(const std::string& path) {
+TrainedModel TrainedModel::load(const std::string& path, const std::string& device) {
   const Checkpoint ck = load_checkpoint(path);
   const nlohmann::json h = checkpoint_header(ck, path);
   auto st = std::make_unique<State>();
@@ -30,6 +30,8 @@ TrainedModel TrainedModel::load(const std::string& path) {
   Session& s = st->session;
   s.source = path + " (its config)";
   s.config = parse_run_config(h["config"], s.source, &s.resolved);
+  s.device = device.empty() ? device_or_cpu(s.config.device)
+                            : usable_device(device, "--device (loading " + path + ")", "--device cpu");
   const nlohmann::json& in = h["input"];
   nn::InputSpec input;
   input.text = in.at("text"), input.channels = in.at("channels"), input.height = in.at("height");
@@ -70,7 +72,7 @@ Evaluation TrainedModel::evaluate(const std::string& split) const {
 namespace {
 std::vector<Prediction> predictions(const Tensor& logits, const std::vector<std::string>& names) {
   const Tensor p = softmax(logits);
-  const std::vector<float> v = p.to_vector();
+  const std::vector<float> v = p.to_vector();  // the one read-back
   const std::int64_t c = logits.size(1);
   std::vector<Prediction> out;
   for (std::int64_t i = 0; i < logits.size(0); ++i) {
@@ -98,7 +100,8 @@ std::vector<Prediction> TrainedModel::predict_images(const std::vector<std::vect
   }
   NoGradGuard no_grad;
   nn::Batch b;
-  b.images = Tensor::from_vector(x, {std::int64_t(images.size()), in.channels, in.height, in.width});
+  b.images = Tensor::from_vector(x, {std::int64_t(images.size()), in.channels, in.height, in.width},
+                                 state_->session.device);
   nn::Context ctx(*state_->session.memory, false);
   return predictions(state_->session.model->forward(b, ctx), class_names());
 }
@@ -120,8 +123,8 @@ std::vector<Prediction> TrainedModel::predict_texts(const std::vector<std::strin
   NoGradGuard no_grad;
   nn::Batch b;
   const std::int64_t n = std::int64_t(texts.size());
-  b.ids = Tensor::from_vector(ids, {n, eo.seq_len});
-  b.mask = Tensor::from_vector(mask, {n, eo.seq_len});
+  b.ids = Tensor::from_vector(ids, {n, eo.seq_len}, state_->session.device);
+  b.mask = Tensor::from_vector(mask, {n, eo.seq_len}, state_->session.device);
   nn::Context ctx(*state_->session.memory, false);
   return predictions(state_->session.model->forward(b, ctx), class_names());
 }

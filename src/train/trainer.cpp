@@ -49,7 +49,7 @@ class Loop {
   Loop(Session& s, PreparedData& data, TrainState st, std::string dir, bool show_progress)
       : s_(s), data_(data), st_(std::move(st)), dir_(std::move(dir)), optimizer_(s.config.optimizer),
         progress_(show_progress, s.config.train.log_every) {
-    if (s.config.optimizer.grad_scaling) grad_scale_ = gradient_scale(s.memory->plan());
+    if (s.config.optimizer.grad_scaling) grad_scale_ = gradient_scale(s.memory->plan(), s.device);
   }
 
   TrainSummary run();
@@ -144,8 +144,9 @@ bool Loop::train_epoch(data::BatchLoader& loader, std::int64_t n_batches, std::i
     const auto start = std::chrono::steady_clock::now();
     s_.memory->zero_grad();
     nn::Context ctx(*s_.memory, true, hash::hash3(s_.config.seed, 0x7EA1ull, std::uint64_t(st_.step), 0));
-    Tensor loss = cross_entropy(s_.model->forward(to_model_batch(b, data_.text), ctx), b.labels, t.label_smoothing);
-    const float value = loss.item();
+    const nn::Batch batch = to_model_batch(b, data_.text, s_.device);  // the step's one host-to-device copy
+    Tensor loss = cross_entropy(s_.model->forward(batch, ctx), batch.labels, t.label_smoothing);
+    const float value = loss.item();  // the step's read-back (the optimizer reads the gradient norm too)
     if (!std::isfinite(value)) {
       progress_.line("");
       fail("training diverged: the loss is ", value, " at step ", st_.step + 1, " (epoch ", st_.epoch + 1, "). ",
@@ -211,6 +212,10 @@ bool Loop::evaluate_and_save() {
 
 TrainSummary train(const TrainOptions& options) {
   Session s = open_config(options.config_path, options.overrides);
+  // Before any data is read: a device this machine lacks fails at once.
+  s.device = usable_device(s.config.device, options.config_path + ": `device`",
+                           "\"device\": \"cpu\" in the config, or --set device=cpu");
+  apply_backend_settings(s.config);
   const std::string dir = options.out_dir.empty() ? "runs/" + s.config.name : options.out_dir;
   prepare_run_dir(dir, options.resume);
 #ifdef _OPENMP

@@ -56,6 +56,10 @@ class Module {
   virtual void declare(Planner& planner) = 0;
   // Non-trainable state by name, appended to `out` (default: none).
   virtual void buffers(std::vector<std::pair<std::string, Tensor*>>& out);
+  // Moves every buffer listed by buffers() to `device` (values kept; those already there are
+  // untouched). The session calls it once the memory exists; layers with buffers also call
+  // it from forward with the memory's device, so a module computes where its memory lives.
+  void place_buffers(Device device);
 
  protected:
   std::string child(const std::string& suffix) const { return name_.empty() ? suffix : name_ + "." + suffix; }
@@ -114,7 +118,8 @@ class Conv2d : public Module {
 };
 
 // Batch norm over [B, C, H, W] or [B, C]: gain and bias in exact cells, running mean and
-// variance as buffers (updated in training with `momentum`, used in evaluation).
+// variance as buffers (updated in training with `momentum`, used in evaluation). The
+// buffers are created on the CPU and follow the memory's device (Module::place_buffers).
 class BatchNorm : public Module {
  public:
   BatchNorm(std::string name, std::int64_t channels, float momentum = 0.1f, float eps = 1e-5f);
@@ -127,6 +132,7 @@ class BatchNorm : public Module {
   float momentum_, eps_;
   TensorRef gain_, bias_;
   Tensor running_mean_, running_var_;
+  Tensor ones_;  // [C] of 1 on the buffers' device (evaluation's 1 / sqrt(var + eps)), not state
 };
 
 // Layer norm over the last axis with gain and bias in exact cells.

@@ -1,0 +1,207 @@
+// Training with "device": "cuda" against the same run on the CPU, checkpoints crossing
+// devices, model forwards on the GPU against the CPU, and the device errors of a run.
+// The [cuda] cases skip without a GPU.
+#include <sys/wait.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "roast/autograd.h"
+#include "roast/config.h"
+#include "roast/nn/models.h"
+#include "roast/trainer.h"
+#include "test_data_fixtures.h"
+#include "train/run_config.h"
+
+using namespace roast;
+using data_fixtures::TempDir;
+
+namespace {
+// A learnable 10-class IDX set (as in test_cli.cpp): class c lights a 4x4 block at a
+// class-specific place, over noise.
+void write_split(const TempDir& dir, const std::string& prefix, int n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  data_fixtures::Bytes images(std::size_t(n) * 784);
+  data_fixtures::Bytes labels(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const int c = i % 10;
+    labels[std::size_t(i)] = std::uint8_t(c);
+    for (int p = 0; p < 784; ++p) images[std::size_t(i) * 784 + std::size_t(p)] = std::uint8_t(rng() % 60);
+    for (int y = 0; y < 4; ++y)
+      for (int x = 0; x < 4; ++x)
+        images[std::size_t(i) * 784 + std::size_t((4 + (c / 5) * 12 + y) * 28 + 2 + (c % 5) * 5 + x)] = 250;
+  }
+  data_fixtures::write_bytes(dir.file(prefix + "-images-idx3-ubyte"), data_fixtures::idx_file({std::uint32_t(n), 28, 28}, images));
+  data_fixtures::write_bytes(dir.file(prefix + "-labels-idx1-ubyte"), data_fixtures::idx_file({std::uint32_t(n)}, labels));
+}
+
+struct TinyRuns {
+  TempDir dir;
+  TinyRuns() {
+    write_split(dir, "train", 400, 1);
+    write_split(dir, "t10k", 100, 2);
+  }
+  // Writes a config for `model` and trains it on `device`.
+  TrainSummary train(const std::string& name, const nlohmann::json& model, const std::string& device) const {
+    const nlohmann::json config = {{"name", name},
+                                   {"seed", 3},
+                                   {"data", {{"dataset", "mnist"}, {"path", dir.path()}, {"validation_fraction", 0.2}}},
+                                   {"model", model},
+                                   {"memory", {{"scheme", "roast"}, {"compression", 10}, {"exact_threshold", 0}}},
+                                   {"optimizer", {{"name", "adam"}, {"lr", 0.01}}},
+                                   {"train", {{"epochs", 3}, {"batch_size", 32}}}};
+    std::ofstream(dir.file(name + ".json")) << config.dump(2);
+    TrainOptions o;
+    o.config_path = dir.file(name + ".json");
+    o.overrides = {"device=" + device};  // the generic --set path
+    o.out_dir = dir.file(name + "-" + device);
+    o.progress = false;
+    return roast::train(o);
+  }
+};
+
+// max |a - b| / max |b|.
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));
+    scale = std::max(scale, std::abs(double(b[i])));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+// Logits of `model` (declared once) for `batch` with a memory on `device`, in evaluation mode.
+std::vector<float> logits_on(nn::Model& model, const MemoryPlan& plan, const nn::Batch& batch, Device device) {
+  NoGradGuard no_grad;
+  Memory memory(plan, device);
+  nn::Batch b;
+  if (batch.images.defined()) b.images = batch.images.to(device);
+  if (batch.ids.defined()) b.ids = batch.ids.to(device), b.mask = batch.mask.to(device);
+  nn::Context ctx(memory, false);
+  return model.forward(b, ctx).to_vector();
+}
+
+bool skip_without_gpu() {
+  if (cuda_available()) return false;
+  WARN("skipped: no CUDA device (build has CUDA: " << ROAST_WITH_CUDA << ")");
+  return true;
+}
+}  // namespace
+
+TEST_CASE("cuda train: mlp and cnn with batch norm train on the GPU as on the CPU", "[cuda][train]") {
+  if (skip_without_gpu()) return;
+  TinyRuns runs;
+  const nlohmann::json models[] = {
+      {{"type", "mlp"}, {"hidden", {32}}, {"dropout", 0.1}},
+      {{"type", "cnn"}, {"stages", {{{"channels", 8}, {"convs", 1}}, {{"channels", 16}, {"convs", 1}}}}, {"batch_norm", true}, {"hidden", 32}}};
+  for (const nlohmann::json& model : models) {
+    const std::string name = model["type"].get<std::string>();
+    INFO(name);
+    const TrainSummary cpu = runs.train(name, model, "cpu");
+    const TrainSummary gpu = runs.train(name, model, "cuda");
+    CHECK(cpu.test_accuracy > 0.9);
+    CHECK(gpu.test_accuracy > 0.9);
+    CHECK(std::abs(gpu.test_accuracy - cpu.test_accuracy) <= 0.05);
+    CHECK(gpu.steps == cpu.steps);
+    // Checkpoints hold host bytes: the GPU run's best weights score the same on the CPU,
+    // and the CPU run's on the GPU (within a sample or two of float noise).
+    CHECK(TrainedModel::load(gpu.run_dir + "/best.ckpt", "cpu").evaluate("test").accuracy ==
+          Approx(gpu.test_accuracy).margin(0.021));
+    CHECK(TrainedModel::load(cpu.run_dir + "/best.ckpt", "cuda").evaluate("test").accuracy ==
+          Approx(cpu.test_accuracy).margin(0.021));
+    const nlohmann::json resolved = nlohmann::json::parse(std::ifstream(gpu.run_dir + "/resolved_config.json"));
+    CHECK(resolved["device"] == "cuda");
+    CHECK(resolved["precision"] == "fp32");
+    CHECK(resolved["deterministic"] == false);
+  }
+}
+
+TEST_CASE("cuda train: model forwards on the GPU equal the CPU's", "[cuda][models]") {
+  // Plans and CPU logits are made everywhere (so the case itself is checked without a GPU).
+  const bool gpu = !skip_without_gpu();
+  nn::InputSpec text;
+  text.text = true, text.vocab_size = 40, text.max_length = 12, text.n_classes = 3;
+  nn::InputSpec image;
+  image.channels = 3, image.height = 12, image.width = 12, image.n_classes = 4;
+  nn::BagOptions bag;
+  bag.bigram_buckets = 64, bag.hidden = {16};  // bigram ids are computed on the device
+  nn::TransformerOptions tf;
+  tf.dim = 32, tf.heads = 4, tf.layers = 1, tf.ffn_dim = 64;
+  nn::CnnOptions cnn;
+  cnn.stages = {{8, 1}}, cnn.hidden = 16;  // batch norm: running statistics on the device
+
+  nn::Batch tokens;
+  std::vector<std::int32_t> ids(4 * 12);
+  std::vector<float> mask(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t((i * 7 + 3) % 40), mask[i] = (i % 12) < 9 ? 1.0f : 0.0f;
+  tokens.ids = Tensor::from_vector(ids, {4, 12});
+  tokens.mask = Tensor::from_vector(mask, {4, 12});
+  nn::Batch pictures;
+  pictures.images = randn({4, 3, 12, 12}, 5);
+
+  struct Case {
+    const char* name;
+    std::unique_ptr<nn::Model> model;
+    const nn::Batch* batch;
+  };
+  Case cases[] = {{"bag", nn::make_bag(text, bag), &tokens},
+                  {"transformer", nn::make_transformer(text, tf), &tokens},
+                  {"cnn", nn::make_cnn(image, cnn), &pictures}};
+  for (Case& c : cases) {
+    INFO(c.name);
+    Planner planner;
+    c.model->declare(planner);
+    MemoryConfig config;
+    config.compression = 2.0;
+    config.tile_rows = 8, config.tile_cols = 16, config.exact_threshold = 0;
+    const MemoryPlan plan = planner.finalize(config);
+    const std::vector<float> on_cpu = logits_on(*c.model, plan, *c.batch, Device::cpu());
+    REQUIRE(on_cpu.size() == std::size_t(4 * (c.batch == &tokens ? text.n_classes : image.n_classes)));
+    if (!gpu) continue;
+    const std::vector<float> on_gpu = logits_on(*c.model, plan, *c.batch, Device::cuda(0));
+    CHECK(relative_error(on_gpu, on_cpu) < 1e-4);
+  }
+}
+
+TEST_CASE("train: a device this build or machine lacks is named with its fix", "[train][device]") {
+  TinyRuns runs;
+  const nlohmann::json model = {{"type", "mlp"}, {"hidden", {8}}};
+  std::string message;
+  try {
+    runs.train("nodevice", model, "cuda:99");
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  INFO(message);
+  CHECK(message.find("`device`") != std::string::npos);
+  CHECK(message.find("cuda:99") != std::string::npos);
+  CHECK(message.find("\"cpu\"") != std::string::npos);
+  // Through the CLI: exit code 2.
+  const std::string cmd = std::string(ROAST_TRAIN_EXE) + " train --config " + runs.dir.file("nodevice.json") +
+                          " --set device=cuda:99 --out " + runs.dir.file("cli") + " --quiet > /dev/null 2>&1";
+  const int status = std::system(cmd.c_str());
+  CHECK((WIFEXITED(status) ? WEXITSTATUS(status) : -1) == 2);
+}
+
+TEST_CASE("train: precision and deterministic are top-level keys with defaults", "[train][config]") {
+  nlohmann::json config = {{"model", {{"type", "mlp"}}}};
+  nlohmann::json resolved;
+  RunConfig c = parse_run_config(config, "test.json", &resolved);
+  CHECK(c.precision == "fp32");
+  CHECK(c.deterministic == false);
+  CHECK(resolved["precision"] == "fp32");
+  CHECK(resolved["deterministic"] == false);
+  config["precision"] = "tf32";
+  config["deterministic"] = true;
+  c = parse_run_config(config, "test.json", &resolved);
+  CHECK(c.precision == "tf32");
+  CHECK(c.deterministic);
+  config["precision"] = "fp16";
+  CHECK_THROWS_WITH(parse_run_config(config, "test.json", &resolved), Catch::Contains("precision"));
+  config["precision"] = "fp32";
+  config["device"] = "gpu";
+  CHECK_THROWS_WITH(parse_run_config(config, "test.json", &resolved), Catch::Contains("device"));
+}
