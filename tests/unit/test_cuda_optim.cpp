@@ -106,5 +106,5 @@ TEST_CASE("cuda optim: parameters and gradients on different devices are refused
   Tensor g = Tensor::zeros({4});
   Optimizer opt(OptimizerConfig{});
   const SlotFn slot = [](const std::string&) { return Tensor::zeros({4}, DType::f32, Device::cuda(0)); };
-  CHECK_THROWS_WITH(opt.step(p, g, slot, 0.1f), Catch::Contains("different devices"));
+  CHECK_THROWS_WITH(opt.step(p, g, slot, 0.1f), ROAST_CONTAINS("different devices"));
 }

@@ -200,8 +200,8 @@ TEST_CASE("train: precision and deterministic are top-level keys with defaults",
   CHECK(c.precision == "tf32");
   CHECK(c.deterministic);
   config["precision"] = "fp16";
-  CHECK_THROWS_WITH(parse_run_config(config, "test.json", &resolved), Catch::Contains("precision"));
+  CHECK_THROWS_WITH(parse_run_config(config, "test.json", &resolved), ROAST_CONTAINS("precision"));
   config["precision"] = "fp32";
   config["device"] = "gpu";
-  CHECK_THROWS_WITH(parse_run_config(config, "test.json", &resolved), Catch::Contains("device"));
+  CHECK_THROWS_WITH(parse_run_config(config, "test.json", &resolved), ROAST_CONTAINS("device"));
 }
