@@ -192,16 +192,47 @@ __device__ __forceinline__ void out_coord(int e, int* row, int* col) {
   }
 }
 
+// Writes the block's 128 x 128 results (times lambda) in four slabs of 32 rows staged through
+// shared memory, so that each warp writes (or, for dM, atomically adds) 32 consecutive
+// columns of one row: whole 128-byte lines of Y / dX, runs of one tile row of the memory.
 template <int PASS, bool TF32>
-__global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op) {
+__device__ __forceinline__ void epilogue(const Operands& op, const Acc& acc, std::int64_t m0, std::int64_t n0,
+                                         float* stage) {
+  constexpr int kRows = 32, kLd = kBN + 4;
+  static_assert(kRows * kLd <= 2 * kBK * kLdA, "the staging slab must fit in the A buffers");
+  for (int part = 0; part < kBM / kRows; ++part) {
+#pragma unroll
+    for (int e = 0; e < 64; ++e) {
+      int r, c;
+      out_coord<TF32>(e, &r, &c);
+      if (r / kRows == part) stage[(r - part * kRows) * kLd + c] = acc.v[e];
+    }
+    __syncthreads();
+    const int c = threadIdx.x % kBN;
+    for (int r = threadIdx.x / kBN; r < kRows; r += kThreads / kBN) {
+      const std::int64_t row = m0 + part * kRows + r, col = n0 + c;
+      const float v = op.w.lambda * stage[r * kLd + c];
+      if (PASS == 0) {
+        if (row < op.M && col < op.N) op.out[row * op.N + col] = v;
+      } else if (PASS == 1) {
+        if (row < op.M && col < op.K) op.out[row * op.K + col] = v;
+      } else if (row < op.K && col < op.N) {
+        float s;
+        const std::int64_t cell = op.w.cell(std::uint32_t(row), std::uint32_t(col), &s);
+        atomicAdd(op.out + cell, s * v);
+      }
+    }
+    __syncthreads();
+  }
+}
+
+template <int PASS, bool TF32>
+__global__ void __launch_bounds__(kThreads) gemm_kernel(Operands op) {
   __shared__ __align__(16) float As[2][kBK * kLdA];
   __shared__ __align__(16) float Bs[2][kBK * kLdB];
-  // GEMM dimensions of this pass.
-  const std::int64_t Mg = PASS == 2 ? op.K : op.M;
-  const std::int64_t Ng = PASS == 1 ? op.K : op.N;
+  // The reduction length of this pass (the output bounds are checked by the loaders/epilogue).
   const std::int64_t Kg = PASS == 0 ? op.K : (PASS == 1 ? op.N : op.M);
   const std::int64_t m0 = std::int64_t(blockIdx.y) * kBM, n0 = std::int64_t(blockIdx.x) * kBN;
-  (void)Mg;
 
   Acc acc;
 #pragma unroll
@@ -230,27 +261,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op) {
     __syncthreads();
   }
 
-  const float lambda = op.w.lambda;
-#pragma unroll
-  for (int e = 0; e < 64; ++e) {
-    int r, c;
-    out_coord<TF32>(e, &r, &c);
-    const std::int64_t row = m0 + r, col = n0 + c;
-    if (PASS == 0) {
-      if (row < op.M && col < op.N) op.out[row * op.N + col] = lambda * acc.v[e];
-    } else if (PASS == 1) {
-      if (row < op.M && col < op.K) op.out[row * op.K + col] = lambda * acc.v[e];
-    } else {
-      if (row < op.K && col < op.N) {
-        float s;
-        const std::int64_t cell = op.w.cell(std::uint32_t(row), std::uint32_t(col), &s);
-        atomicAdd(op.out + cell, lambda * s * acc.v[e]);
-      }
-    }
-  }
-  (void)Ng;
+  epilogue<PASS, TF32>(op, acc, m0, n0, &As[0][0]);
 }
-
 template <int PASS>
 void launch(const Operands& op) {
   const std::int64_t Mg = PASS == 2 ? op.K : op.M;

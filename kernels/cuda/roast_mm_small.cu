@@ -64,16 +64,22 @@ __global__ void __launch_bounds__(kColsPerBlock)
   const std::uint32_t tc = w.div_cols.div(std::uint32_t(n)), nc = std::uint32_t(n) - tc * w.tile_cols;
   std::uint32_t tr = w.div_rows.div(std::uint32_t(kbeg)), kr = std::uint32_t(kbeg) - tr * w.tile_rows;
   const TileInfo* tile = w.tiles + std::int64_t(tr) * w.n_tile_cols + tc;
-  TileInfo t = *tile;
-  for (std::int64_t kk = 0; kk < len; ++kk) {
-    const std::uint32_t wi = kr * std::uint32_t(w.tile_cols) + nc;
-    const float v = w.sign_of(t.sign_hash, wi) * __ldg(memory + t.start + wi);
-    fma_rows<MAXM>(xs + kk * MAXM, v, acc);
-    if (++kr == std::uint32_t(w.tile_rows)) {
-      kr = 0;
-      tile += w.n_tile_cols;
-      if (kk + 1 < len) t = *tile;
+  // Segment by segment (the rows of the chunk inside one tile): the loads of a segment are
+  // independent, so the unrolled loop keeps several in flight.
+  const bool per_element = w.sign == kElementSign;
+  for (std::int64_t kk = 0; kk < len; tile += w.n_tile_cols, kr = 0) {
+    const TileInfo t = *tile;
+    const std::int64_t seg = min(len - kk, std::int64_t(w.tile_rows) - kr);
+    const std::uint32_t w0 = kr * std::uint32_t(w.tile_cols) + nc;
+    const float* p = memory + t.start + w0;
+    const float s = w.sign_of(t.sign_hash, w0);  // the tile's sign (per-element signs below)
+#pragma unroll 8
+    for (std::int64_t j = 0; j < seg; ++j) {
+      const float v = __ldg(p + j * w.tile_cols);
+      const float sign = per_element ? w.sign_of(t.sign_hash, w0 + std::uint32_t(j) * w.tile_cols) : s;
+      fma_rows<MAXM>(xs + (kk + j) * MAXM, sign * v, acc);
     }
+    kk += seg;
   }
   for (int m = 0; m < M && m < MAXM; ++m) {
     if (partial != nullptr) partial[(std::int64_t(blockIdx.y) * M + m) * N + n] = acc[m];
@@ -167,8 +173,8 @@ struct LaunchBackwardInput {
 void small_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y) {
   const std::int64_t K = w.rows, N = w.cols;
   const std::int64_t col_blocks = (N + kColsPerBlock - 1) / kColsPerBlock;
-  // Enough blocks to fill the GPU (~4 per SM of a large part), chunks of 32..256 rows.
-  const std::int64_t want = std::max<std::int64_t>(1, (528 + col_blocks - 1) / col_blocks);
+  // Enough blocks to keep many loads in flight (~16 per SM of a large part), chunks of 32..256 rows.
+  const std::int64_t want = std::max<std::int64_t>(1, (2112 + col_blocks - 1) / col_blocks);
   const std::int64_t splits =
       std::max((K + kMaxChunk - 1) / kMaxChunk, std::min(want, (K + 31) / 32));
   const std::int64_t chunk = (K + splits - 1) / splits;
