@@ -3,8 +3,8 @@
 //   forward  a thread per column n of a K-chunk (split-K): it walks its column down the tile
 //            rows (a thread's cells are a tile column; a warp's cells are runs of a tile row),
 //            keeps M partial sums, and a second pass adds the chunks in a fixed order.
-//   dX       a warp per row k of W: lanes stride along the row (runs of the memory), each
-//            keeps M partial dot products, reduced by warp shuffles.
+//   dX       a thread per row k of W and chunk of N (split-N): it walks its row segment (runs of
+//            the memory), keeps M partial sums; the same fixed-order second pass adds the chunks.
 // (dM always runs the tiled kernel: its reduction is over the M rows, its outputs are all of W.)
 #include <cuda_runtime.h>
 
@@ -98,49 +98,48 @@ __global__ void add_chunks_kernel(const float* __restrict__ partial, std::int64_
   }
 }
 
-// dY[:, n0 .. n0 + kInputChunk) is staged as ys[nn][m] (zero-padded to MAXM rows) and shared
-// by the block's 8 rows of W.
-constexpr std::int64_t kInputChunk = 128;
+// dX, split along N: a thread per row k of W walks the chunk's columns of its row (a run of
+// the memory per tile: consecutive loads hit the same cache lines), with dY[:, chunk] staged
+// as ys[nn][m] (zero-padded to MAXM rows; every thread reads the same vector: a broadcast).
+// Each chunk writes partial[chunk, m, k]; add_chunks_kernel sums the chunks in order.
+constexpr std::int64_t kInputChunk = 256;
 
 template <int MAXM>
 __global__ void __launch_bounds__(256)
     backward_input_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ dY, int M,
-                          float* __restrict__ dX) {
+                          float* __restrict__ partial) {
   __shared__ __align__(16) float ys[MAXM * kInputChunk];
-  const int lane = threadIdx.x % 32;
   const std::int64_t K = w.rows, N = w.cols;
-  const std::int64_t k = std::int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
-  const bool active = k < K;
-  const std::uint32_t tr = active ? w.div_rows.div(std::uint32_t(k)) : 0;
-  const std::uint32_t kr = active ? std::uint32_t(k) - tr * w.tile_rows : 0;
+  const std::int64_t n0 = std::int64_t(blockIdx.y) * kInputChunk;
+  const std::int64_t len = min(kInputChunk, N - n0);
+  for (std::int64_t i = threadIdx.x; i < MAXM * len; i += blockDim.x) {
+    const std::int64_t nn = i / MAXM, m = i - nn * MAXM;
+    ys[i] = m < M ? dY[m * N + n0 + nn] : 0.0f;
+  }
+  __syncthreads();
+  const std::int64_t k = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= K) return;
+  const std::uint32_t tr = w.div_rows.div(std::uint32_t(k)), kr = std::uint32_t(k) - tr * w.tile_rows;
   const TileInfo* row = w.tiles + std::int64_t(tr) * w.n_tile_cols;
+  std::uint32_t tc = w.div_cols.div(std::uint32_t(n0)), nc = std::uint32_t(n0) - tc * w.tile_cols;
   float acc[MAXM];
 #pragma unroll
   for (int m = 0; m < MAXM; ++m) acc[m] = 0.0f;
-  for (std::int64_t n0 = 0; n0 < N; n0 += kInputChunk) {
-    const std::int64_t len = min(kInputChunk, N - n0);
-    __syncthreads();  // the previous chunk is consumed
-    for (std::int64_t i = threadIdx.x; i < MAXM * len; i += blockDim.x) {
-      const std::int64_t nn = i / MAXM, m = i - nn * MAXM;
-      ys[i] = m < M ? dY[m * N + n0 + nn] : 0.0f;
+  const bool per_element = w.sign == kElementSign;
+  for (std::int64_t nn = 0; nn < len; ++tc, nc = 0) {  // segment by segment: one tile at a time
+    const TileInfo t = row[tc];
+    const std::int64_t seg = min(len - nn, std::int64_t(w.tile_cols) - nc);
+    const std::uint32_t w0 = kr * std::uint32_t(w.tile_cols) + nc;
+    const float* p = memory + t.start + w0;
+    const float s = w.sign_of(t.sign_hash, w0);
+#pragma unroll 8
+    for (std::int64_t j = 0; j < seg; ++j) {
+      const float sign = per_element ? w.sign_of(t.sign_hash, w0 + std::uint32_t(j)) : s;
+      fma_rows<MAXM>(ys + (nn + j) * MAXM, sign * __ldg(p + j), acc);
     }
-    __syncthreads();
-    if (!active) continue;
-    for (std::int64_t nn = lane; nn < len; nn += 32) {
-      const std::uint32_t n = std::uint32_t(n0 + nn), tc = w.div_cols.div(n);
-      const std::uint32_t wi = kr * std::uint32_t(w.tile_cols) + n - tc * w.tile_cols;
-      const TileInfo t = row[tc];
-      fma_rows<MAXM>(ys + nn * MAXM, w.sign_of(t.sign_hash, wi) * __ldg(memory + t.start + wi), acc);
-    }
+    nn += seg;
   }
-  if (!active) return;
-#pragma unroll
-  for (int m = 0; m < MAXM; ++m) {
-    if (m >= M) break;
-    float v = acc[m];
-    for (int off = 16; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off);
-    if (lane == 0) dX[m * K + k] = w.lambda * v;
-  }
+  for (int m = 0; m < M && m < MAXM; ++m) partial[(std::int64_t(blockIdx.y) * M + m) * K + k] = acc[m];
 }
 
 template <template <int> class Launch, class... Args>
@@ -163,8 +162,8 @@ struct LaunchForward {
 
 template <int MAXM>
 struct LaunchBackwardInput {
-  static void run(unsigned blocks, const WeightView& w, const float* memory, const float* dY, int M, float* dX) {
-    backward_input_kernel<MAXM><<<blocks, 256, 0, stream()>>>(w, memory, dY, M, dX);
+  static void run(dim3 grid, const WeightView& w, const float* memory, const float* dY, int M, float* partial) {
+    backward_input_kernel<MAXM><<<grid, 256, 0, stream()>>>(w, memory, dY, M, partial);
   }
 };
 
@@ -191,9 +190,13 @@ void small_forward(const WeightView& w, const float* memory, const float* X, std
 }
 
 void small_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX) {
-  const unsigned blocks = unsigned((w.rows + 7) / 8);
-  by_rows<LaunchBackwardInput>(M, blocks, w, memory, dY, int(M), dX);
+  const std::int64_t K = w.rows, chunks = (w.cols + kInputChunk - 1) / kInputChunk;
+  float* partial = static_cast<float*>(roast::cuda::device_malloc(std::size_t(chunks * M * K) * sizeof(float)));
+  by_rows<LaunchBackwardInput>(M, dim3(unsigned((K + 255) / 256), unsigned(chunks)), w, memory, dY, int(M), partial);
   check_launch("roast_mm small backward_input");
+  add_chunks_kernel<<<blocks_for(M * K), 256, 0, stream()>>>(partial, chunks, M * K, w.lambda, dX);
+  check_launch("roast_mm small backward_input (chunk sum)");
+  roast::cuda::device_free(partial);
 }
 
 }  // namespace rmm
