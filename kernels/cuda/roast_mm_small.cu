@@ -3,7 +3,8 @@
 //   forward  a thread per column n of a K-chunk (split-K): it walks its column down the tile
 //            rows (a thread's cells are a tile column; a warp's cells are runs of a tile row),
 //            keeps M partial sums, and a second pass adds the chunks in a fixed order.
-//   dX       a thread per row k of W and chunk of N (split-N): it walks its row segment (runs of
+//   dX       M <= 4: a warp per row of W (lanes along the row). Otherwise a thread per row k of
+//            W and chunk of N (split-N): it walks its row segment (runs of
 //            the memory), keeps M partial sums; the same fixed-order second pass adds the chunks.
 // (dM always runs the tiled kernel: its reduction is over the M rows, its outputs are all of W.)
 #include <cuda_runtime.h>
@@ -142,6 +143,42 @@ __global__ void __launch_bounds__(256)
   for (int m = 0; m < M && m < MAXM; ++m) partial[(std::int64_t(blockIdx.y) * M + m) * K + k] = acc[m];
 }
 
+// dX for M <= kRowsPerWarpM: a warp per row k of W, lanes along the row (coalesced runs of the
+// memory), dY read through the cache, warp-shuffle reduction. Fewer passes than the split-N
+// kernel when each weight feeds only a few rows.
+constexpr std::int64_t kRowsPerWarpM = 4;
+
+template <int MAXM>
+__global__ void __launch_bounds__(256)
+    backward_input_warp_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ dY, int M,
+                               float* __restrict__ dX) {
+  const int lane = threadIdx.x % 32;
+  const std::int64_t K = w.rows, N = w.cols;
+  const std::int64_t k = std::int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  if (k >= K) return;
+  const std::uint32_t tr = w.div_rows.div(std::uint32_t(k)), kr = std::uint32_t(k) - tr * w.tile_rows;
+  const TileInfo* row = w.tiles + std::int64_t(tr) * w.n_tile_cols;
+  float acc[MAXM];
+#pragma unroll
+  for (int m = 0; m < MAXM; ++m) acc[m] = 0.0f;
+  for (std::int64_t n = lane; n < N; n += 32) {
+    const std::uint32_t tc = w.div_cols.div(std::uint32_t(n));
+    const std::uint32_t wi = kr * std::uint32_t(w.tile_cols) + std::uint32_t(n) - tc * w.tile_cols;
+    const TileInfo t = row[tc];
+    const float v = w.sign_of(t.sign_hash, wi) * __ldg(memory + t.start + wi);
+#pragma unroll
+    for (int m = 0; m < MAXM; ++m)
+      if (m < M) acc[m] = fmaf(__ldg(dY + m * N + n), v, acc[m]);
+  }
+#pragma unroll
+  for (int m = 0; m < MAXM; ++m) {
+    if (m >= M) break;
+    float v = acc[m];
+    for (int off = 16; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off);
+    if (lane == 0) dX[m * K + k] = w.lambda * v;
+  }
+}
+
 template <template <int> class Launch, class... Args>
 void by_rows(std::int64_t M, Args... args) {
   if (M <= 1) Launch<1>::run(args...);
@@ -190,6 +227,13 @@ void small_forward(const WeightView& w, const float* memory, const float* X, std
 }
 
 void small_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX) {
+  if (M <= kRowsPerWarpM) {
+    const unsigned blocks = unsigned((w.rows + 7) / 8);
+    if (M == 1) backward_input_warp_kernel<1><<<blocks, 256, 0, stream()>>>(w, memory, dY, int(M), dX);
+    else backward_input_warp_kernel<kRowsPerWarpM><<<blocks, 256, 0, stream()>>>(w, memory, dY, int(M), dX);
+    check_launch("roast_mm small backward_input (warp per row)");
+    return;
+  }
   const std::int64_t K = w.rows, chunks = (w.cols + kInputChunk - 1) / kInputChunk;
   float* partial = static_cast<float*>(roast::cuda::device_malloc(std::size_t(chunks * M * K) * sizeof(float)));
   by_rows<LaunchBackwardInput>(M, dim3(unsigned((K + 255) / 256), unsigned(chunks)), w, memory, dY, int(M), partial);
