@@ -44,70 +44,143 @@ __device__ __forceinline__ float to_tf32(float x) {
   return __uint_as_float(r);
 }
 
-// Reads this thread's 8 elements of the A block (rows m0.., reduction k0..) into regs and
-// writes them to As[kk][i] later (store_a). Index math per pass; out-of-range reads are 0.
-template <int PASS>
-__device__ __forceinline__ void load_a(const Operands& op, std::int64_t m0, std::int64_t k0, float (&r)[kPerThread]) {
+// Operand loads. Each thread reads 8 elements of the A block and 8 of the B block per K step
+// into registers (load_*) and writes them to shared memory after the step's compute
+// (store_*), as As[kk][i] and Bs[kk][j]. Out-of-range elements are 0.
+//
+// Plain matrices (X, dY) are read as float4 when `vec` (rows a multiple of 4 floats, 16-byte
+// aligned base): 4 threads read 64 contiguous bytes. W is read through the view: FAST means
+// that the block's 16 rows (pass 0) or 16 columns (pass 1) of W lie in one tile row (column)
+// and signs are per tile, so a thread looks its tile up once per step and its reads are
+// strided walks of one run; otherwise every element goes through WeightView::load.
+
+__device__ __forceinline__ float4 load4(const float* p, std::int64_t row, std::int64_t rows, std::int64_t col,
+                                        std::int64_t cols, std::int64_t ld) {
+  if (row >= rows) return make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  const float* q = p + row * ld + col;
+  if (col + 3 < cols) return __ldg(reinterpret_cast<const float4*>(q));
+  return make_float4(col < cols ? __ldg(q) : 0.0f, col + 1 < cols ? __ldg(q + 1) : 0.0f,
+                     col + 2 < cols ? __ldg(q + 2) : 0.0f, 0.0f);
+}
+
+// A plain row-major matrix block for the GEMM operand: element (i, kk) of the block is
+// S[r0 + kk][c0 + i] when TRANS (pass 2: X^T, dY as B), else S[r0 + i][c0 + kk].
+template <bool TRANS>
+__device__ __forceinline__ void load_plain(const float* S, std::int64_t rows, std::int64_t cols, std::int64_t r0,
+                                           std::int64_t c0, bool vec, float (&r)[kPerThread]) {
   const int t = threadIdx.x;
-  if (PASS == 2) {  // A[i][kk] = X[k0 + kk][m0 + i]: i (a column of X) fastest
-    const int i = t % kBM;
+  if (vec) {
 #pragma unroll
-    for (int q = 0; q < kPerThread; ++q) {
-      const int kk = t / kBM + 2 * q;
-      const std::int64_t row = k0 + kk, col = m0 + i;
-      r[q] = (row < op.M && col < op.K) ? __ldg(op.X + row * op.K + col) : 0.0f;
+    for (int h = 0; h < 2; ++h) {
+      const float4 v = TRANS ? load4(S, r0 + t / 32 + 8 * h, rows, c0 + (t % 32) * 4, cols, cols)
+                             : load4(S, r0 + t / 4 + 64 * h, rows, c0 + (t % 4) * 4, cols, cols);
+      r[4 * h] = v.x, r[4 * h + 1] = v.y, r[4 * h + 2] = v.z, r[4 * h + 3] = v.w;
     }
-  } else {  // A[i][kk] = S[m0 + i][k0 + kk] with S = X (ld K) or dY (ld N): kk fastest
-    const float* S = PASS == 0 ? op.X : op.dY;
-    const std::int64_t ld = PASS == 0 ? op.K : op.N;
-    const int kk = t % kBK;
+    return;
+  }
 #pragma unroll
-    for (int q = 0; q < kPerThread; ++q) {
-      const int i = t / kBK + 16 * q;
-      const std::int64_t row = m0 + i, col = k0 + kk;
-      r[q] = (row < op.M && col < ld) ? __ldg(S + row * ld + col) : 0.0f;
-    }
+  for (int q = 0; q < kPerThread; ++q) {
+    const std::int64_t row = TRANS ? r0 + t / kBM + 2 * q : r0 + t / kBK + 16 * q;
+    const std::int64_t col = TRANS ? c0 + t % kBM : c0 + t % kBK;
+    r[q] = (row < rows && col < cols) ? __ldg(S + row * cols + col) : 0.0f;
   }
 }
 
-template <int PASS, bool TF32>
-__device__ __forceinline__ void store_a(float* As, const float (&r)[kPerThread]) {
+// Where load_plain's element q goes in the [kk][i] shared layout.
+template <bool TRANS, bool TF32>
+__device__ __forceinline__ void store_plain(float* S, int ld, bool vec, const float (&r)[kPerThread]) {
   const int t = threadIdx.x;
 #pragma unroll
   for (int q = 0; q < kPerThread; ++q) {
-    const int i = PASS == 2 ? t % kBM : t / kBK + 16 * q;
-    const int kk = PASS == 2 ? t / kBM + 2 * q : t % kBK;
-    As[kk * kLdA + i] = TF32 ? to_tf32(r[q]) : r[q];
+    int i, kk;
+    if (vec) {
+      const int h = q / 4, c = q % 4;
+      i = TRANS ? (t % 32) * 4 + c : t / 4 + 64 * h;
+      kk = TRANS ? t / 32 + 8 * h : (t % 4) * 4 + c;
+    } else {
+      i = TRANS ? t % kBM : t / kBK + 16 * q;
+      kk = TRANS ? t / kBM + 2 * q : t % kBK;
+    }
+    S[kk * ld + i] = TF32 ? to_tf32(r[q]) : r[q];
   }
 }
 
 template <int PASS>
-__device__ __forceinline__ void load_b(const Operands& op, std::int64_t n0, std::int64_t k0, float (&r)[kPerThread]) {
+__device__ __forceinline__ void load_a(const Operands& op, bool vec, std::int64_t m0, std::int64_t k0,
+                                       float (&r)[kPerThread]) {
+  if (PASS == 2) load_plain<true>(op.X, op.M, op.K, k0, m0, vec, r);
+  else if (PASS == 0) load_plain<false>(op.X, op.M, op.K, m0, k0, vec, r);
+  else load_plain<false>(op.dY, op.M, op.N, m0, k0, vec, r);
+}
+
+template <int PASS, bool FAST>
+__device__ __forceinline__ void load_b(const Operands& op, bool vec, std::int64_t n0, std::int64_t k0,
+                                       float (&r)[kPerThread]) {
   const int t = threadIdx.x;
-  if (PASS == 1) {  // B[kk][j] = W[n0 + j][k0 + kk] (W^T): kk (n of W, along a tile row) fastest
-    const int kk = t % kBK;
+  const WeightView& w = op.w;
+  if (PASS == 2) {
+    load_plain<true>(op.dY, op.M, op.N, k0, n0, vec, r);
+  } else if (PASS == 0 && FAST) {  // W[k0 + kk][n0 + j]: rows k0..k0+15 in one tile row
+    const std::int64_t col = n0 + t % kBN;
+    const std::uint32_t tr = w.div_rows.div(std::uint32_t(k0)), kr0 = std::uint32_t(k0) - tr * w.tile_rows;
+    if (col >= op.N) {
 #pragma unroll
-    for (int q = 0; q < kPerThread; ++q) {
-      const int j = t / kBK + 16 * q;
-      const std::int64_t wk = n0 + j, wn = k0 + kk;
-      r[q] = (wk < op.K && wn < op.N) ? op.w.load(op.memory, std::uint32_t(wk), std::uint32_t(wn)) : 0.0f;
+      for (int q = 0; q < kPerThread; ++q) r[q] = 0.0f;
+      return;
     }
-  } else {  // j fastest: W[k0 + kk][n0 + j] (pass 0) or dY[k0 + kk][n0 + j] (pass 2)
-    const int j = t % kBN;
+    const std::uint32_t tc = w.div_cols.div(std::uint32_t(col)), nc = std::uint32_t(col) - tc * w.tile_cols;
+    const TileInfo ti = w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
+    const float s = w.sign_of(ti.sign_hash, 0);
+    const float* p = op.memory + ti.start + std::int64_t(kr0) * w.tile_cols + nc;
 #pragma unroll
     for (int q = 0; q < kPerThread; ++q) {
       const int kk = t / kBN + 2 * q;
-      const std::int64_t row = k0 + kk, col = n0 + j;
-      if (PASS == 0)
-        r[q] = (row < op.K && col < op.N) ? op.w.load(op.memory, std::uint32_t(row), std::uint32_t(col)) : 0.0f;
-      else
-        r[q] = (row < op.M && col < op.N) ? __ldg(op.dY + row * op.N + col) : 0.0f;
+      r[q] = k0 + kk < op.K ? s * __ldg(p + std::int64_t(kk) * w.tile_cols) : 0.0f;
+    }
+  } else if (PASS == 1 && FAST) {  // W[n0 + j][k0 + kk]: columns k0..k0+15 in one tile column
+    const int kk = t % kBK;
+    const std::int64_t wn = k0 + kk;
+    const std::uint32_t tc = w.div_cols.div(std::uint32_t(k0));
+    const std::uint32_t nc = std::uint32_t(k0) - tc * w.tile_cols + std::uint32_t(kk);
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const std::int64_t wk = n0 + t / kBK + 16 * q;
+      if (wk < op.K && wn < op.N) {
+        const std::uint32_t tr = w.div_rows.div(std::uint32_t(wk)), kr = std::uint32_t(wk) - tr * w.tile_rows;
+        const TileInfo ti = w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
+        r[q] = w.sign_of(ti.sign_hash, 0) * __ldg(op.memory + ti.start + std::int64_t(kr) * w.tile_cols + nc);
+      } else {
+        r[q] = 0.0f;
+      }
+    }
+  } else if (PASS == 1) {  // any mapping: B[kk][j] = W[n0 + j][k0 + kk], kk fastest
+    const int kk = t % kBK;
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const std::int64_t wk = n0 + t / kBK + 16 * q, wn = k0 + kk;
+      r[q] = (wk < op.K && wn < op.N) ? w.load(op.memory, std::uint32_t(wk), std::uint32_t(wn)) : 0.0f;
+    }
+  } else {  // any mapping: B[kk][j] = W[k0 + kk][n0 + j], j fastest
+    const int j = t % kBN;
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const std::int64_t row = k0 + t / kBN + 2 * q, col = n0 + j;
+      r[q] = (row < op.K && col < op.N) ? w.load(op.memory, std::uint32_t(row), std::uint32_t(col)) : 0.0f;
     }
   }
 }
 
 template <int PASS, bool TF32>
-__device__ __forceinline__ void store_b(float* Bs, const float (&r)[kPerThread]) {
+__device__ __forceinline__ void store_a(float* As, bool vec, const float (&r)[kPerThread]) {
+  store_plain<PASS == 2, TF32>(As, kLdA, vec, r);
+}
+
+template <int PASS, bool TF32>
+__device__ __forceinline__ void store_b(float* Bs, bool vec, const float (&r)[kPerThread]) {
+  if (PASS == 2) {
+    store_plain<true, TF32>(Bs, kLdB, vec, r);
+    return;
+  }
   const int t = threadIdx.x;
 #pragma unroll
   for (int q = 0; q < kPerThread; ++q) {
@@ -226,8 +299,8 @@ __device__ __forceinline__ void epilogue(const Operands& op, const Acc& acc, std
   }
 }
 
-template <int PASS, bool TF32>
-__global__ void __launch_bounds__(kThreads) gemm_kernel(Operands op) {
+template <int PASS, bool TF32, bool FAST>
+__global__ void __launch_bounds__(kThreads) gemm_kernel(Operands op, bool vec_a, bool vec_b) {
   __shared__ __align__(16) float As[2][kBK * kLdA];
   __shared__ __align__(16) float Bs[2][kBK * kLdB];
   // The reduction length of this pass (the output bounds are checked by the loaders/epilogue).
@@ -239,38 +312,53 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(Operands op) {
   for (int e = 0; e < 64; ++e) acc.v[e] = 0.0f;
 
   float ra[kPerThread], rb[kPerThread];
-  load_a<PASS>(op, m0, 0, ra);
-  load_b<PASS>(op, n0, 0, rb);
-  store_a<PASS, TF32>(As[0], ra);
-  store_b<PASS, TF32>(Bs[0], rb);
+  load_a<PASS>(op, vec_a, m0, 0, ra);
+  load_b<PASS, FAST>(op, vec_b, n0, 0, rb);
+  store_a<PASS, TF32>(As[0], vec_a, ra);
+  store_b<PASS, TF32>(Bs[0], vec_b, rb);
   __syncthreads();
   const std::int64_t steps = (Kg + kBK - 1) / kBK;
   for (std::int64_t s = 0; s < steps; ++s) {
     const int cur = int(s & 1);
     const bool more = s + 1 < steps;
     if (more) {
-      load_a<PASS>(op, m0, (s + 1) * kBK, ra);
-      load_b<PASS>(op, n0, (s + 1) * kBK, rb);
+      load_a<PASS>(op, vec_a, m0, (s + 1) * kBK, ra);
+      load_b<PASS, FAST>(op, vec_b, n0, (s + 1) * kBK, rb);
     }
     if (TF32) mma_step(As[cur], Bs[cur], acc);
     else fma_step(As[cur], Bs[cur], acc);
     if (more) {
-      store_a<PASS, TF32>(As[cur ^ 1], ra);
-      store_b<PASS, TF32>(Bs[cur ^ 1], rb);
+      store_a<PASS, TF32>(As[cur ^ 1], vec_a, ra);
+      store_b<PASS, TF32>(Bs[cur ^ 1], vec_b, rb);
     }
     __syncthreads();
   }
 
   epilogue<PASS, TF32>(op, acc, m0, n0, &As[0][0]);
 }
+bool aligned4(const float* p, std::int64_t ld) {
+  return p != nullptr && ld % 4 == 0 && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
+
+template <int PASS, bool TF32>
+void launch_precision(dim3 grid, const Operands& op, bool fast, bool vec_a, bool vec_b) {
+  if (fast) gemm_kernel<PASS, TF32, true><<<grid, kThreads, 0, stream()>>>(op, vec_a, vec_b);
+  else gemm_kernel<PASS, TF32, false><<<grid, kThreads, 0, stream()>>>(op, vec_a, vec_b);
+}
+
 template <int PASS>
 void launch(const Operands& op) {
   const std::int64_t Mg = PASS == 2 ? op.K : op.M;
   const std::int64_t Ng = PASS == 1 ? op.K : op.N;
   const dim3 grid(unsigned((Ng + kBN - 1) / kBN), unsigned((Mg + kBM - 1) / kBM));
   if (grid.y > 65535) fail("roast_matmul: ", Mg, " rows exceed the CUDA grid (at most ", 65535 * kBM, ")");
-  if (roast::precision() == Precision::tf32) gemm_kernel<PASS, true><<<grid, kThreads, 0, stream()>>>(op);
-  else gemm_kernel<PASS, false><<<grid, kThreads, 0, stream()>>>(op);
+  // The per-tile fast loaders need a step's 16 rows (columns) of W inside one tile, per-tile signs.
+  const bool per_tile = op.w.sign != kElementSign;
+  const bool fast = per_tile && (PASS == 0 ? op.w.tile_rows % kBK == 0 : PASS == 1 ? op.w.tile_cols % kBK == 0 : false);
+  const bool vec_a = PASS == 1 ? aligned4(op.dY, op.N) : aligned4(op.X, op.K);
+  const bool vec_b = PASS == 2 && aligned4(op.dY, op.N);
+  if (roast::precision() == Precision::tf32) launch_precision<PASS, true>(grid, op, fast, vec_a, vec_b);
+  else launch_precision<PASS, false>(grid, op, fast, vec_a, vec_b);
   check_launch("roast_mm gemm kernel");
 }
 
