@@ -300,7 +300,7 @@ __device__ __forceinline__ void epilogue(const Operands& op, const Acc& acc, std
 }
 
 template <int PASS, bool TF32, bool FAST>
-__global__ void __launch_bounds__(kThreads) gemm_kernel(Operands op, bool vec_a, bool vec_b) {
+__global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op, bool vec_a, bool vec_b) {
   __shared__ __align__(16) float As[2][kBK * kLdA];
   __shared__ __align__(16) float Bs[2][kBK * kLdB];
   // The reduction length of this pass (the output bounds are checked by the loaders/epilogue).
