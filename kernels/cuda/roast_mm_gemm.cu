@@ -336,14 +336,204 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op, bool vec
 
   epilogue<PASS, TF32>(op, acc, m0, n0, &As[0][0]);
 }
+// ---- the pipelined kernel: asynchronous copies, three stages ---------------------------
+// Used whenever no element needs its own hash (pass 2 always; passes 0 and 1 when FAST).
+// Each thread copies its elements of a stage straight into shared memory (cp.async, zero
+// fill beyond the edges), two stages ahead of the one being computed. Tile signs and the
+// TF32 rounding cannot be applied by a copy: after its copies land, each thread fixes up
+// its own elements in place (sign bits kept per stage), before the block's barrier.
+constexpr int kStages = 3;
+constexpr int kStageFloats = kBK * kLdA + kBK * kLdB;
+constexpr int kAsyncSmemBytes = kStages * kStageFloats * int(sizeof(float));
+static_assert(32 * (kBN + 4) <= kStages * kStageFloats, "the epilogue's slab must fit");
+
+__device__ __forceinline__ void cp_async4(float* dst, const float* src, bool valid) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void cp_async16(float* dst, const float* src, int bytes) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Element q of this thread in load_plain's layout: block coordinates (i, kk).
+template <bool TRANS>
+__device__ __forceinline__ void plain_pos(bool vec, int q, int* i, int* kk) {
+  const int t = threadIdx.x;
+  if (vec) {
+    const int h = q / 4, c = q % 4;
+    *i = TRANS ? (t % 32) * 4 + c : t / 4 + 64 * h;
+    *kk = TRANS ? t / 32 + 8 * h : (t % 4) * 4 + c;
+  } else {
+    *i = TRANS ? t % kBM : t / kBK + 16 * q;
+    *kk = TRANS ? t / kBM + 2 * q : t % kBK;
+  }
+}
+
+// Asynchronous counterpart of load_plain + store_plain.
+template <bool TRANS>
+__device__ __forceinline__ void copy_plain(float* dst, int ld, const float* S, std::int64_t rows, std::int64_t cols,
+                                           std::int64_t r0, std::int64_t c0, bool vec) {
+  const int t = threadIdx.x;
+  if (vec && TRANS) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int kk = t / 32 + 8 * h, i4 = (t % 32) * 4;
+      const std::int64_t row = r0 + kk, col = c0 + i4;
+      const std::int64_t n = row < rows ? max(std::int64_t(0), min(std::int64_t(4), cols - col)) : 0;
+      cp_async16(dst + kk * ld + i4, n > 0 ? S + row * cols + col : S, int(n * 4));
+    }
+    return;
+  }
+#pragma unroll
+  for (int q = 0; q < kPerThread; ++q) {
+    int i, kk;
+    plain_pos<TRANS>(vec, q, &i, &kk);
+    const std::int64_t row = TRANS ? r0 + kk : r0 + i, col = TRANS ? c0 + i : c0 + kk;
+    const bool valid = row < rows && col < cols;
+    cp_async4(dst + kk * ld + i, valid ? S + row * cols + col : S, valid);
+  }
+}
+
+// Issues the copies of K step k0 into one stage; returns this thread's sign bits of W
+// (bit q set: element q of B is negated at fix-up).
+template <int PASS>
+__device__ __forceinline__ std::uint32_t issue_stage(const Operands& op, float* As, float* Bs, bool vec_a,
+                                                     bool vec_b, std::int64_t m0, std::int64_t n0, std::int64_t k0) {
+  const int t = threadIdx.x;
+  const WeightView& w = op.w;
+  if (PASS == 2) copy_plain<true>(As, kLdA, op.X, op.M, op.K, k0, m0, vec_a);
+  else if (PASS == 0) copy_plain<false>(As, kLdA, op.X, op.M, op.K, m0, k0, vec_a);
+  else copy_plain<false>(As, kLdA, op.dY, op.M, op.N, m0, k0, vec_a);
+  std::uint32_t bits = 0;
+  if (PASS == 2) {
+    copy_plain<true>(Bs, kLdB, op.dY, op.M, op.N, k0, n0, vec_b);
+  } else if (PASS == 0) {  // rows k0..k0+15 of W lie in one tile row
+    const int j = t % kBN;
+    const std::int64_t col = n0 + j;
+    const std::uint32_t tr = w.div_rows.div(std::uint32_t(k0)), kr0 = std::uint32_t(k0) - tr * w.tile_rows;
+    const float* p = op.memory;
+    if (col < op.N) {
+      const std::uint32_t tc = w.div_cols.div(std::uint32_t(col)), nc = std::uint32_t(col) - tc * w.tile_cols;
+      const TileInfo ti = w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
+      p = op.memory + ti.start + std::int64_t(kr0) * w.tile_cols + nc;
+      if (w.sign == kTileSign && (ti.sign_hash >> 63)) bits = 0xFFu;
+    }
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const int kk = t / kBN + 2 * q;
+      const bool valid = col < op.N && k0 + kk < op.K;
+      cp_async4(Bs + kk * kLdB + j, valid ? p + std::int64_t(kk) * w.tile_cols : op.memory, valid);
+    }
+  } else {  // PASS 1: columns k0..k0+15 of W lie in one tile column
+    const int kk = t % kBK;
+    const std::int64_t wn = k0 + kk;
+    const std::uint32_t tc = w.div_cols.div(std::uint32_t(k0));
+    const std::uint32_t nc = std::uint32_t(k0) - tc * w.tile_cols + std::uint32_t(kk);
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const int j = t / kBK + 16 * q;
+      const std::int64_t wk = n0 + j;
+      const bool valid = wk < op.K && wn < op.N;
+      const float* src = op.memory;
+      if (valid) {
+        const std::uint32_t tr = w.div_rows.div(std::uint32_t(wk)), kr = std::uint32_t(wk) - tr * w.tile_rows;
+        const TileInfo ti = w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
+        src = op.memory + ti.start + std::int64_t(kr) * w.tile_cols + nc;
+        if (w.sign == kTileSign && (ti.sign_hash >> 63)) bits |= 1u << q;
+      }
+      cp_async4(Bs + kk * kLdB + j, src, valid);
+    }
+  }
+  return bits;
+}
+
+// Signs and TF32 rounding of this thread's own elements of a landed stage.
+template <int PASS, bool TF32>
+__device__ __forceinline__ void fix_stage(float* As, float* Bs, bool vec_a, bool vec_b, std::uint32_t bits) {
+  const int t = threadIdx.x;
+  if (TF32) {
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      int i, kk;
+      plain_pos<PASS == 2>(vec_a, q, &i, &kk);
+      As[kk * kLdA + i] = to_tf32(As[kk * kLdA + i]);
+    }
+  }
+  if (!TF32 && bits == 0) return;
+#pragma unroll
+  for (int q = 0; q < kPerThread; ++q) {
+    int j, kk;
+    if (PASS == 2) plain_pos<true>(vec_b, q, &j, &kk);
+    else if (PASS == 0) j = t % kBN, kk = t / kBN + 2 * q;
+    else j = t / kBK + 16 * q, kk = t % kBK;
+    float v = Bs[kk * kLdB + j];
+    if ((bits >> q) & 1u) v = -v;
+    Bs[kk * kLdB + j] = TF32 ? to_tf32(v) : v;
+  }
+}
+
+template <int PASS, bool TF32>
+__global__ void __launch_bounds__(kThreads, 2) gemm_async_kernel(Operands op, bool vec_a, bool vec_b) {
+  extern __shared__ __align__(16) float smem[];
+  const std::int64_t Kg = PASS == 0 ? op.K : (PASS == 1 ? op.N : op.M);
+  const std::int64_t m0 = std::int64_t(blockIdx.y) * kBM, n0 = std::int64_t(blockIdx.x) * kBN;
+  const std::int64_t steps = (Kg + kBK - 1) / kBK;
+  auto as = [&](int st) { return smem + st * kStageFloats; };
+  auto bs = [&](int st) { return smem + st * kStageFloats + kBK * kLdA; };
+
+  Acc acc;
+#pragma unroll
+  for (int e = 0; e < 64; ++e) acc.v[e] = 0.0f;
+  std::uint32_t bits = 0;  // 8 sign bits per stage
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st) {
+    if (st < steps) bits |= issue_stage<PASS>(op, as(st), bs(st), vec_a, vec_b, m0, n0, st * kBK) << (8 * st);
+    cp_async_commit();
+  }
+  for (std::int64_t step = 0; step < steps; ++step) {
+    const int cur = int(step % kStages);
+    cp_async_wait<kStages - 2>();
+    fix_stage<PASS, TF32>(as(cur), bs(cur), vec_a, vec_b, (bits >> (8 * cur)) & 0xFFu);
+    __syncthreads();  // every thread's copies and fix-ups are in; the stage computed last is free
+    const std::int64_t next = step + kStages - 1;
+    if (next < steps) {
+      const int st = int(next % kStages);
+      bits = (bits & ~(0xFFu << (8 * st))) |
+             (issue_stage<PASS>(op, as(st), bs(st), vec_a, vec_b, m0, n0, next * kBK) << (8 * st));
+    }
+    cp_async_commit();
+    if (TF32) mma_step(as(cur), bs(cur), acc);
+    else fma_step(as(cur), bs(cur), acc);
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+  epilogue<PASS, TF32>(op, acc, m0, n0, smem);
+}
+
 bool aligned4(const float* p, std::int64_t ld) {
   return p != nullptr && ld % 4 == 0 && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
 }
 
 template <int PASS, bool TF32>
 void launch_precision(dim3 grid, const Operands& op, bool fast, bool vec_a, bool vec_b) {
-  if (fast) gemm_kernel<PASS, TF32, true><<<grid, kThreads, 0, stream()>>>(op, vec_a, vec_b);
-  else gemm_kernel<PASS, TF32, false><<<grid, kThreads, 0, stream()>>>(op, vec_a, vec_b);
+  if (PASS == 2 || fast) {
+    static const bool attribute_set = [] {  // 51 KB of stages: above the 48 KB default
+      check(cudaFuncSetAttribute(gemm_async_kernel<PASS, TF32>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 kAsyncSmemBytes),
+            "cudaFuncSetAttribute (roast_mm)");
+      return true;
+    }();
+    (void)attribute_set;
+    gemm_async_kernel<PASS, TF32><<<grid, kThreads, kAsyncSmemBytes, stream()>>>(op, vec_a, vec_b);
+  } else {
+    gemm_kernel<PASS, TF32, false><<<grid, kThreads, 0, stream()>>>(op, vec_a, vec_b);
+  }
 }
 
 template <int PASS>
