@@ -343,7 +343,11 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op, bool vec
 // TF32 rounding cannot be applied by a copy: after its copies land, each thread fixes up
 // its own elements in place (sign bits kept per stage), before the block's barrier.
 constexpr int kStages = 3;
-constexpr int kStageFloats = kBK * kLdA + kBK * kLdB;
+// Passes 0 and 1 keep A as rows (As[i][kk], row stride kLdAr) so that a thread copies 16
+// contiguous bytes of X / dY at a time; the padding keeps the fragment reads conflict-free.
+constexpr int kLdAr = kBK + 4;
+constexpr int kStageA = kBM * kLdAr > kBK * kLdA ? kBM * kLdAr : kBK * kLdA;
+constexpr int kStageFloats = kStageA + kBK * kLdB;
 constexpr int kAsyncSmemBytes = kStages * kStageFloats * int(sizeof(float));
 static_assert(32 * (kBN + 4) <= kStages * kStageFloats, "the epilogue's slab must fit");
 
@@ -400,6 +404,85 @@ __device__ __forceinline__ void copy_plain(float* dst, int ld, const float* S, s
   }
 }
 
+// A block of S[m0 .. m0+127][k0 .. k0+15] as rows As[i][kk] (stride kLdAr).
+__device__ __forceinline__ void copy_rows(float* As, const float* S, std::int64_t rows, std::int64_t cols,
+                                          std::int64_t m0, std::int64_t k0, bool vec) {
+  const int t = threadIdx.x;
+  if (vec) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int i = t / 4 + 64 * h, kq = (t % 4) * 4;
+      const std::int64_t row = m0 + i, col = k0 + kq;
+      const std::int64_t n = row < rows ? max(std::int64_t(0), min(std::int64_t(4), cols - col)) : 0;
+      cp_async16(As + i * kLdAr + kq, n > 0 ? S + row * cols + col : S, int(n * 4));
+    }
+    return;
+  }
+#pragma unroll
+  for (int q = 0; q < kPerThread; ++q) {
+    const int i = t / kBK + 16 * q, kk = t % kBK;
+    const std::int64_t row = m0 + i, col = k0 + kk;
+    const bool valid = row < rows && col < cols;
+    cp_async4(As + i * kLdAr + kk, valid ? S + row * cols + col : S, valid);
+  }
+}
+
+// fma_step / mma_step for A stored as rows (As[i][kk]).
+__device__ __forceinline__ void fma_step_rows(const float* As, const float* Bs, Acc& acc) {
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+#pragma unroll
+  for (int k4 = 0; k4 < kBK; k4 += 4) {
+    float4 a[8];
+#pragma unroll
+    for (int x = 0; x < 8; ++x) {
+      const int row = x < 4 ? ty * 4 + x : 64 + ty * 4 + x - 4;
+      a[x] = *reinterpret_cast<const float4*>(As + row * kLdAr + k4);
+    }
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const float4 b0 = *reinterpret_cast<const float4*>(Bs + (k4 + c) * kLdB + tx * 4);
+      const float4 b1 = *reinterpret_cast<const float4*>(Bs + (k4 + c) * kLdB + 64 + tx * 4);
+      const float b[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+      for (int x = 0; x < 8; ++x) {
+        const float av = c == 0 ? a[x].x : c == 1 ? a[x].y : c == 2 ? a[x].z : a[x].w;
+#pragma unroll
+        for (int y = 0; y < 8; ++y) acc.v[x * 8 + y] = fmaf(av, b[y], acc.v[x * 8 + y]);
+      }
+    }
+  }
+}
+
+__device__ __forceinline__ void mma_step_rows(const float* As, const float* Bs, Acc& acc) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int wm = (warp / 4) * 64, wn = (warp % 4) * 32, g = lane / 4, t4 = lane % 4;
+#pragma unroll
+  for (int k8 = 0; k8 < kBK; k8 += 8) {
+    std::uint32_t a[4][4], b[4][2];
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi) {
+      const float* r0 = As + (wm + mi * 16 + g) * kLdAr + k8 + t4;
+      a[mi][0] = __float_as_uint(r0[0]);
+      a[mi][1] = __float_as_uint(r0[8 * kLdAr]);
+      a[mi][2] = __float_as_uint(r0[4]);
+      a[mi][3] = __float_as_uint(r0[8 * kLdAr + 4]);
+    }
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni) {
+      const int c = wn + ni * 8 + g;
+      b[ni][0] = __float_as_uint(Bs[(k8 + t4) * kLdB + c]);
+      b[ni][1] = __float_as_uint(Bs[(k8 + t4 + 4) * kLdB + c]);
+    }
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni) {
+        float(&c)[4] = *reinterpret_cast<float(*)[4]>(&acc.v[(mi * 4 + ni) * 4]);
+        mma_tf32(c, a[mi], b[ni]);
+      }
+  }
+}
+
 // Issues the copies of K step k0 into one stage; returns this thread's sign bits of W
 // (bit q set: element q of B is negated at fix-up).
 template <int PASS>
@@ -408,8 +491,8 @@ __device__ __forceinline__ std::uint32_t issue_stage(const Operands& op, float* 
   const int t = threadIdx.x;
   const WeightView& w = op.w;
   if (PASS == 2) copy_plain<true>(As, kLdA, op.X, op.M, op.K, k0, m0, vec_a);
-  else if (PASS == 0) copy_plain<false>(As, kLdA, op.X, op.M, op.K, m0, k0, vec_a);
-  else copy_plain<false>(As, kLdA, op.dY, op.M, op.N, m0, k0, vec_a);
+  else if (PASS == 0) copy_rows(As, op.X, op.M, op.K, m0, k0, vec_a);
+  else copy_rows(As, op.dY, op.M, op.N, m0, k0, vec_a);
   std::uint32_t bits = 0;
   if (PASS == 2) {
     copy_plain<true>(Bs, kLdB, op.dY, op.M, op.N, k0, n0, vec_b);
@@ -478,7 +561,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_async_kernel(Operands op, bo
   const std::int64_t m0 = std::int64_t(blockIdx.y) * kBM, n0 = std::int64_t(blockIdx.x) * kBN;
   const std::int64_t steps = (Kg + kBK - 1) / kBK;
   auto as = [&](int st) { return smem + st * kStageFloats; };
-  auto bs = [&](int st) { return smem + st * kStageFloats + kBK * kLdA; };
+  auto bs = [&](int st) { return smem + st * kStageFloats + kStageA; };
 
   Acc acc;
 #pragma unroll
@@ -502,8 +585,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_async_kernel(Operands op, bo
              (issue_stage<PASS>(op, as(st), bs(st), vec_a, vec_b, m0, n0, next * kBK) << (8 * st));
     }
     cp_async_commit();
-    if (TF32) mma_step(as(cur), bs(cur), acc);
-    else fma_step(as(cur), bs(cur), acc);
+    if (PASS == 2) TF32 ? mma_step(as(cur), bs(cur), acc) : fma_step(as(cur), bs(cur), acc);
+    else TF32 ? mma_step_rows(as(cur), bs(cur), acc) : fma_step_rows(as(cur), bs(cur), acc);
   }
   cp_async_wait<0>();
   __syncthreads();
