@@ -7,8 +7,14 @@
 //   pass 2 dM        dM[loc]  += lambda * sign * (X^T dY)     A = X^T,  B = dY; the epilogue
 //                                                             scatters into the memory (atomics)
 // GEMM view: C[Mg, Ng] = sum over Kg of A[Mg, Kg] * B[Kg, Ng]. Blocks of 128 x 128 outputs,
-// 256 threads, K steps of 16 staged through registers into double-buffered shared memory.
-// fp32: each thread owns 8 x 8 outputs. TF32: each warp owns 64 x 32 outputs as m16n8k8 MMAs.
+// 256 threads (two blocks per SM), K steps of 16. fp32: each thread owns 8 x 8 outputs.
+// TF32: each warp owns 64 x 32 outputs as m16n8k8 MMAs. Two kernels share that core:
+//   gemm_async_kernel  three stages of asynchronous copies (cp.async). Used for dM, and for
+//                      forward / dX when a K step's 16 rows (columns) of W lie in one tile
+//                      row (column) with per-tile signs (the usual 32 x 64 tiles): a thread
+//                      then looks its tile up once per step and copies strided runs.
+//   gemm_kernel        register-staged double buffering, every W element through
+//                      WeightView::load: any tile shape and element signs.
 // Loads are arranged so that consecutive threads read consecutive addresses: along k of a
 // row of X / dY, along n of a tile row of W (runs of the memory).
 #include <cuda_runtime.h>
@@ -49,10 +55,7 @@ __device__ __forceinline__ float to_tf32(float x) {
 // (store_*), as As[kk][i] and Bs[kk][j]. Out-of-range elements are 0.
 //
 // Plain matrices (X, dY) are read as float4 when `vec` (rows a multiple of 4 floats, 16-byte
-// aligned base): 4 threads read 64 contiguous bytes. W is read through the view: FAST means
-// that the block's 16 rows (pass 0) or 16 columns (pass 1) of W lie in one tile row (column)
-// and signs are per tile, so a thread looks its tile up once per step and its reads are
-// strided walks of one run; otherwise every element goes through WeightView::load.
+// aligned base): 4 threads read 64 contiguous bytes. W elements go through WeightView::load.
 
 __device__ __forceinline__ float4 load4(const float* p, std::int64_t row, std::int64_t rows, std::int64_t col,
                                         std::int64_t cols, std::int64_t ld) {
@@ -113,46 +116,13 @@ __device__ __forceinline__ void load_a(const Operands& op, bool vec, std::int64_
   else load_plain<false>(op.dY, op.M, op.N, m0, k0, vec, r);
 }
 
-template <int PASS, bool FAST>
+template <int PASS>
 __device__ __forceinline__ void load_b(const Operands& op, bool vec, std::int64_t n0, std::int64_t k0,
                                        float (&r)[kPerThread]) {
   const int t = threadIdx.x;
   const WeightView& w = op.w;
   if (PASS == 2) {
     load_plain<true>(op.dY, op.M, op.N, k0, n0, vec, r);
-  } else if (PASS == 0 && FAST) {  // W[k0 + kk][n0 + j]: rows k0..k0+15 in one tile row
-    const std::int64_t col = n0 + t % kBN;
-    const std::uint32_t tr = w.div_rows.div(std::uint32_t(k0)), kr0 = std::uint32_t(k0) - tr * w.tile_rows;
-    if (col >= op.N) {
-#pragma unroll
-      for (int q = 0; q < kPerThread; ++q) r[q] = 0.0f;
-      return;
-    }
-    const std::uint32_t tc = w.div_cols.div(std::uint32_t(col)), nc = std::uint32_t(col) - tc * w.tile_cols;
-    const TileInfo ti = w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
-    const float s = w.sign_of(ti.sign_hash, 0);
-    const float* p = op.memory + ti.start + std::int64_t(kr0) * w.tile_cols + nc;
-#pragma unroll
-    for (int q = 0; q < kPerThread; ++q) {
-      const int kk = t / kBN + 2 * q;
-      r[q] = k0 + kk < op.K ? s * __ldg(p + std::int64_t(kk) * w.tile_cols) : 0.0f;
-    }
-  } else if (PASS == 1 && FAST) {  // W[n0 + j][k0 + kk]: columns k0..k0+15 in one tile column
-    const int kk = t % kBK;
-    const std::int64_t wn = k0 + kk;
-    const std::uint32_t tc = w.div_cols.div(std::uint32_t(k0));
-    const std::uint32_t nc = std::uint32_t(k0) - tc * w.tile_cols + std::uint32_t(kk);
-#pragma unroll
-    for (int q = 0; q < kPerThread; ++q) {
-      const std::int64_t wk = n0 + t / kBK + 16 * q;
-      if (wk < op.K && wn < op.N) {
-        const std::uint32_t tr = w.div_rows.div(std::uint32_t(wk)), kr = std::uint32_t(wk) - tr * w.tile_rows;
-        const TileInfo ti = w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
-        r[q] = w.sign_of(ti.sign_hash, 0) * __ldg(op.memory + ti.start + std::int64_t(kr) * w.tile_cols + nc);
-      } else {
-        r[q] = 0.0f;
-      }
-    }
   } else if (PASS == 1) {  // any mapping: B[kk][j] = W[n0 + j][k0 + kk], kk fastest
     const int kk = t % kBK;
 #pragma unroll
@@ -299,7 +269,7 @@ __device__ __forceinline__ void epilogue(const Operands& op, const Acc& acc, std
   }
 }
 
-template <int PASS, bool TF32, bool FAST>
+template <int PASS, bool TF32>
 __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op, bool vec_a, bool vec_b) {
   __shared__ __align__(16) float As[2][kBK * kLdA];
   __shared__ __align__(16) float Bs[2][kBK * kLdB];
@@ -313,7 +283,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op, bool vec
 
   float ra[kPerThread], rb[kPerThread];
   load_a<PASS>(op, vec_a, m0, 0, ra);
-  load_b<PASS, FAST>(op, vec_b, n0, 0, rb);
+  load_b<PASS>(op, vec_b, n0, 0, rb);
   store_a<PASS, TF32>(As[0], vec_a, ra);
   store_b<PASS, TF32>(Bs[0], vec_b, rb);
   __syncthreads();
@@ -323,7 +293,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op, bool vec
     const bool more = s + 1 < steps;
     if (more) {
       load_a<PASS>(op, vec_a, m0, (s + 1) * kBK, ra);
-      load_b<PASS, FAST>(op, vec_b, n0, (s + 1) * kBK, rb);
+      load_b<PASS>(op, vec_b, n0, (s + 1) * kBK, rb);
     }
     if (TF32) mma_step(As[cur], Bs[cur], acc);
     else fma_step(As[cur], Bs[cur], acc);
@@ -337,7 +307,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op, bool vec
   epilogue<PASS, TF32>(op, acc, m0, n0, &As[0][0]);
 }
 // ---- the pipelined kernel: asynchronous copies, three stages ---------------------------
-// Used whenever no element needs its own hash (pass 2 always; passes 0 and 1 when FAST).
+// Used for pass 2 always, and for passes 0 and 1 when a step's W block lies in one tile
+// row (column) with per-tile signs.
 // Each thread copies its elements of a stage straight into shared memory (cp.async, zero
 // fill beyond the edges), two stages ahead of the one being computed. Tile signs and the
 // TF32 rounding cannot be applied by a copy: after its copies land, each thread fixes up
@@ -609,7 +580,7 @@ void launch_precision(dim3 grid, const Operands& op, bool fast, bool vec_a, bool
     (void)attribute_set;
     gemm_async_kernel<PASS, TF32><<<grid, kThreads, kAsyncSmemBytes, stream()>>>(op, vec_a, vec_b);
   } else {
-    gemm_kernel<PASS, TF32, false><<<grid, kThreads, 0, stream()>>>(op, vec_a, vec_b);
+    gemm_kernel<PASS, TF32><<<grid, kThreads, 0, stream()>>>(op, vec_a, vec_b);
   }
 }
 
