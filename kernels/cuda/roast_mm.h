@@ -3,10 +3,10 @@
 //
 // Two paths compute each product:
 //   fused        the weight is never materialised. Large products run a tiled GEMM (128 x 128
-//                blocks, fp32 FMA or TF32 tensor cores by roast::precision()) whose operand
-//                loader reads W straight from the memory: per element, the tile comes from a
-//                per-mapping table of tile starts and signs (computed once per mapping and
-//                cached on the device), so a block's loads are runs of consecutive cells.
+//                blocks, fp32 FMA or TF32 tensor cores by roast::precision(), three-stage
+//                asynchronous copies) whose loader reads W straight from the memory: the tile
+//                comes from a per-mapping table of tile starts and signs (computed once per
+//                mapping and cached on the device), so a block's loads are runs of cells.
 //                Small products (M <= 32, inference and small batches) run GEMV-style
 //                kernels: split-K with a fixed-order second pass (forward), a warp per row
 //                of W (dX); dM always runs the tiled kernel with atomic adds in its epilogue.
