@@ -324,6 +324,10 @@ bool fused_wins(int pass, const Mapping& map, const float* a, const float* b, st
   return wins;
 }
 
+// The path of auto_select in deterministic mode: the fused kernels for small M (where they
+// win at every measured shape), materialize-then-cuBLAS above.
+bool deterministic_choice(std::int64_t M) { return M <= rmm::kSmallM; }
+
 void run(int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
   if (M <= 0) return;
   // Deterministic dM sums per cell in a fixed order, which needs the dense gradient.
@@ -332,7 +336,11 @@ void run(int pass, const Mapping& map, const float* a, const float* b, std::int6
     switch (roast::matmul_path()) {
       case MatmulPath::fused: break;
       case MatmulPath::materialize: use_fused = false; break;
-      case MatmulPath::auto_select: use_fused = fused_wins(pass, map, a, b, M, out); break;
+      case MatmulPath::auto_select:
+        // Timing could pick differently from run to run, and the two paths round
+        // differently: deterministic runs use a fixed rule instead.
+        use_fused = deterministic() ? deterministic_choice(M) : fused_wins(pass, map, a, b, M, out);
+        break;
     }
   }
   (use_fused ? fused : materialized)(pass, map, a, b, M, out);
@@ -379,6 +387,7 @@ const char* roast_mm_selected_path(const Mapping& map, std::int64_t M, int pass)
   if (!rmm::has_view(map) || (pass == 2 && deterministic())) return "materialize";
   if (roast::matmul_path() != MatmulPath::auto_select)
     return roast::matmul_path() == MatmulPath::fused ? "fused" : "materialize";
+  if (deterministic()) return deterministic_choice(M) ? "fused" : "materialize";
   std::lock_guard<std::mutex> lock(g_choice_mutex);
   auto it = g_fused_wins.find(choice_key(map, M, pass));
   if (it == g_fused_wins.end()) return "untimed";

@@ -12,7 +12,9 @@
 //                of W (dX); dM always runs the tiled kernel with atomic adds in its epilogue.
 //   materialize  W = lambda * sign .* M[loc] is built (kernel), then cuBLAS; dM builds
 //                dW = X^T dY with cuBLAS and scatters it back.
-// roast::matmul_path() picks one; auto_select times both once per shape and keeps the faster.
+// roast::matmul_path() picks one; auto_select times both once per shape and keeps the faster
+// (in deterministic mode it uses a fixed rule instead: fused for M <= 32, else materialize,
+// since a timing-based choice could differ between runs).
 // dM accumulates with atomics (race-free, order-dependent rounding) unless
 // roast::deterministic() is set: then dW is built densely and reduced per memory cell in a
 // fixed order (sort by cell, sequential sum per cell), bitwise reproducible.

@@ -44,7 +44,8 @@ struct TinyRuns {
     write_split(dir, "t10k", 100, 2);
   }
   // Writes a config for `model` and trains it on `device`.
-  TrainSummary train(const std::string& name, const nlohmann::json& model, const std::string& device) const {
+  TrainSummary train(const std::string& name, const nlohmann::json& model, const std::string& device,
+                     const std::vector<std::string>& extra_overrides = {}) const {
     const nlohmann::json config = {{"name", name},
                                    {"seed", 3},
                                    {"data", {{"dataset", "mnist"}, {"path", dir.path()}, {"validation_fraction", 0.2}}},
@@ -56,6 +57,7 @@ struct TinyRuns {
     TrainOptions o;
     o.config_path = dir.file(name + ".json");
     o.overrides = {"device=" + device};  // the generic --set path
+    o.overrides.insert(o.overrides.end(), extra_overrides.begin(), extra_overrides.end());
     o.out_dir = dir.file(name + "-" + device);
     o.progress = false;
     return roast::train(o);
@@ -204,4 +206,21 @@ TEST_CASE("train: precision and deterministic are top-level keys with defaults",
   config["precision"] = "fp32";
   config["device"] = "gpu";
   CHECK_THROWS_WITH(parse_run_config(config, "test.json", &resolved), ROAST_CONTAINS("device"));
+}
+
+TEST_CASE("cuda train: deterministic runs are bitwise reproducible on the GPU", "[cuda][train]") {
+  if (skip_without_gpu()) return;
+  TinyRuns runs;
+  const nlohmann::json models[] = {
+      {{"type", "mlp"}, {"hidden", {32}}, {"dropout", 0.1}},
+      {{"type", "cnn"}, {"stages", {{{"channels", 8}, {"convs", 1}}}}, {"batch_norm", true}, {"hidden", 32}}};
+  for (const nlohmann::json& model : models) {
+    const std::string name = model["type"].get<std::string>();
+    INFO(name);
+    const TrainSummary a = runs.train(name + "-det-a", model, "cuda", {"deterministic=true"});
+    const TrainSummary b = runs.train(name + "-det-b", model, "cuda", {"deterministic=true"});
+    CHECK(a.test_loss == b.test_loss);  // bitwise: same kernels, same order, no timing-based choice
+    CHECK(a.test_accuracy == b.test_accuracy);
+    CHECK(a.test_accuracy > 0.8);
+  }
 }
