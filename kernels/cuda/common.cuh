@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/runtime.h"
 #include "roast/error.h"
 
 namespace roast {
@@ -33,6 +34,23 @@ inline unsigned blocks_for(i64 n, int threads = 256) {
   const i64 b = (n + threads - 1) / threads;
   return unsigned(b < 1 ? 1 : (b > 65535 * 8 ? 65535 * 8 : b));
 }
+
+// Scratch device memory from the engine's stream-ordered allocator, freed at scope exit
+// (stream-ordered too, so kernels already issued may still use it).
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(std::size_t n_bytes) : ptr_(n_bytes ? roast::cuda::device_malloc(n_bytes) : nullptr) {}
+  ~DeviceBuffer() {
+    if (ptr_) roast::cuda::device_free(ptr_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  template <typename T>
+  T* as() const { return static_cast<T*>(ptr_); }
+
+ private:
+  void* ptr_;
+};
 
 }  // namespace cuda
 }  // namespace kernels

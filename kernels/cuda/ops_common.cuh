@@ -14,23 +14,6 @@ namespace cuda {
 
 constexpr int kThreads = 256;  // block size of every kernel here (a multiple of 32)
 
-// Scratch device memory from the engine's stream-ordered allocator, freed at scope exit
-// (stream-ordered too, so kernels already issued may still use it).
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(std::size_t n_bytes) : ptr_(n_bytes ? roast::cuda::device_malloc(n_bytes) : nullptr) {}
-  ~DeviceBuffer() {
-    if (ptr_) roast::cuda::device_free(ptr_);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  template <typename T>
-  T* as() const { return static_cast<T*>(ptr_); }
-
- private:
-  void* ptr_;
-};
-
 // ids[i] of an i32 (id_bytes 4) or i64 (id_bytes 8) array.
 __device__ __forceinline__ i64 id_at(const void* ids, int id_bytes, i64 i) {
   return id_bytes == 8 ? i64(static_cast<const std::int64_t*>(ids)[i]) : i64(static_cast<const std::int32_t*>(ids)[i]);

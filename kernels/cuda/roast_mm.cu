@@ -1,6 +1,5 @@
 // ROAST-MM on CUDA: entry points, the per-mapping tile tables, the materialize path, the
 // deterministic memory gradient and the per-shape choice between fused and materialize.
-#include <cub/device/device_radix_sort.cuh>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 
 #include "kernels/cpu/roast_mm.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/ops_common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/roast_mm.h"
 #include "kernels/cuda/roast_mm_device.cuh"
@@ -94,24 +94,6 @@ WeightView view_of(const Mapping& map) {
 
 namespace {
 
-// A device buffer from the stream-ordered pool, freed (in stream order) at scope exit.
-class Scratch {
- public:
-  explicit Scratch(std::size_t n_bytes) : ptr_(n_bytes ? roast::cuda::device_malloc(n_bytes) : nullptr) {}
-  ~Scratch() {
-    if (ptr_ != nullptr) roast::cuda::device_free(ptr_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  void* ptr_;
-};
-
 // The mapping's weight is the memory itself, row-major: dense or exact cells without signs.
 bool identity_layout(const Mapping& map) {
   return (map.scheme == Scheme::dense || map.scheme == Scheme::exact) &&
@@ -194,52 +176,26 @@ __global__ void accumulate_hashed_kernel(Mapping map, const float* __restrict__ 
   }
 }
 
-// Deterministic accumulation, step 1: (cell, lambda * sign * dW) per weight, cells relative
-// to the region (so the sort needs only the region's bits).
-__global__ void cell_pairs_kernel(Mapping map, const float* __restrict__ dW, std::uint64_t* __restrict__ cells,
+// Deterministic accumulation: (cell, lambda * sign * dW) per weight, cells relative to the
+// region (so the sort needs only the region's bits), then sorted_scatter_add: a stable sort
+// by cell and one fixed-order sum per cell. Bitwise reproducible.
+__global__ void cell_pairs_kernel(Mapping map, const float* __restrict__ dW, std::int64_t* __restrict__ cells,
                                   float* __restrict__ values) {
   const std::int64_t total = map.rows * map.cols;
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
        i += std::int64_t(gridDim.x) * blockDim.x) {
     const std::int64_t k = i / map.cols, n = i - k * map.cols;
-    cells[i] = std::uint64_t(map.loc(k, n) - map.region_base);
+    cells[i] = map.loc(k, n) - map.region_base;
     values[i] = map.lambda * map.sign(k, n) * dW[i];
-  }
-}
-
-// Step 3, after a stable sort by cell: the first entry of each run of equal cells sums the
-// run in order and adds it to its cell. One writer per cell, a fixed order: reproducible.
-__global__ void sum_runs_kernel(const std::uint64_t* __restrict__ cells, const float* __restrict__ values,
-                                std::int64_t n, std::int64_t base, float* __restrict__ dM) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    if (i > 0 && cells[i - 1] == cells[i]) continue;
-    float sum = 0.0f;
-    for (std::int64_t j = i; j < n && cells[j] == cells[i]; ++j) sum += values[j];
-    dM[base + std::int64_t(cells[i])] += sum;
   }
 }
 
 void accumulate_deterministic(const Mapping& map, const float* dW, float* dM) {
   const std::int64_t n = map.rows * map.cols;
-  Scratch cells(std::size_t(n) * 8), values(std::size_t(n) * 4), cells_sorted(std::size_t(n) * 8),
-      values_sorted(std::size_t(n) * 4);
-  cell_pairs_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, dW, cells.as<std::uint64_t>(), values.as<float>());
+  DeviceBuffer cells(std::size_t(n) * sizeof(std::int64_t)), values(std::size_t(n) * sizeof(float));
+  cell_pairs_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, dW, cells.as<std::int64_t>(), values.as<float>());
   check_launch("roast_mm deterministic dM (pairs)");
-  int bits = 1;
-  while (bits < 63 && (std::uint64_t(1) << bits) < std::uint64_t(map.region_size)) ++bits;
-  std::size_t temp_bytes = 0;
-  check(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, cells.as<std::uint64_t>(), cells_sorted.as<std::uint64_t>(),
-                                        values.as<float>(), values_sorted.as<float>(), n, 0, bits, stream()),
-        "cub::DeviceRadixSort (size)");
-  Scratch temp(temp_bytes);
-  check(cub::DeviceRadixSort::SortPairs(temp.as<void>(), temp_bytes, cells.as<std::uint64_t>(),
-                                        cells_sorted.as<std::uint64_t>(), values.as<float>(), values_sorted.as<float>(),
-                                        n, 0, bits, stream()),
-        "cub::DeviceRadixSort");
-  sum_runs_kernel<<<blocks_for(n), 256, 0, stream()>>>(cells_sorted.as<std::uint64_t>(), values_sorted.as<float>(), n,
-                                                       map.region_base, dM);
-  check_launch("roast_mm deterministic dM (sums)");
+  sorted_scatter_add(cells.as<std::int64_t>(), values.as<float>(), n, bits_for(map.region_size), dM + map.region_base);
 }
 
 // ---- the two paths ---------------------------------------------------------------------
@@ -256,7 +212,7 @@ void fused(int pass, const Mapping& map, const float* a, const float* b, std::in
 void materialized(int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
   const std::int64_t K = map.rows, N = map.cols;
   if (pass == 2) {
-    Scratch dW(std::size_t(K * N) * sizeof(float));
+    DeviceBuffer dW(std::size_t(K * N) * sizeof(float));
     gemm(true, false, K, N, M, 1.0f, a, K, b, N, 0.0f, dW.as<float>(), N);
     if (deterministic()) accumulate_deterministic(map, dW.as<float>(), out);
     else roast_mm_accumulate_dense(map, dW.as<float>(), out);
@@ -264,7 +220,7 @@ void materialized(int pass, const Mapping& map, const float* a, const float* b, 
   }
   // The weight: the memory itself for identity layouts (lambda as alpha), else built.
   const bool identity = identity_layout(map);
-  Scratch built(identity ? 0 : std::size_t(K * N) * sizeof(float));
+  DeviceBuffer built(identity ? 0 : std::size_t(K * N) * sizeof(float));
   const float* W = identity ? a + map.region_base : built.as<float>();
   if (!identity) roast_mm_materialize(map, a, built.as<float>());
   const float alpha = identity ? map.lambda : 1.0f;
@@ -310,7 +266,7 @@ bool fused_wins(int pass, const Mapping& map, const float* a, const float* b, st
   }
   float fused_ms, materialized_ms;
   if (pass == 2) {
-    Scratch region(std::size_t(map.region_size) * sizeof(float));
+    DeviceBuffer region(std::size_t(map.region_size) * sizeof(float));
     float* shifted = region.as<float>() - map.region_base;  // cells are absolute indices
     fused_ms = time_path(fused, pass, map, a, b, M, shifted);
     materialized_ms = time_path(materialized, pass, map, a, b, M, shifted);

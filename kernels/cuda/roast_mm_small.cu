@@ -215,14 +215,13 @@ void small_forward(const WeightView& w, const float* memory, const float* X, std
       std::max((K + kMaxChunk - 1) / kMaxChunk, std::min(want, (K + 31) / 32));
   const std::int64_t chunk = (K + splits - 1) / splits;
   const std::int64_t chunks = (K + chunk - 1) / chunk;
-  float* partial = nullptr;
-  if (chunks > 1) partial = static_cast<float*>(roast::cuda::device_malloc(std::size_t(chunks * M * N) * sizeof(float)));
+  DeviceBuffer partial_buffer(chunks > 1 ? std::size_t(chunks * M * N) * sizeof(float) : 0);
+  float* partial = partial_buffer.as<float>();
   by_rows<LaunchForward>(M, dim3(unsigned(col_blocks), unsigned(chunks)), w, memory, X, int(M), chunk, partial, Y);
   check_launch("roast_mm small forward");
   if (partial != nullptr) {
     add_chunks_kernel<<<blocks_for(M * N), 256, 0, stream()>>>(partial, chunks, M * N, w.lambda, Y);
     check_launch("roast_mm small forward (chunk sum)");
-    roast::cuda::device_free(partial);
   }
 }
 
@@ -235,12 +234,12 @@ void small_backward_input(const WeightView& w, const float* memory, const float*
     return;
   }
   const std::int64_t K = w.rows, chunks = (w.cols + kInputChunk - 1) / kInputChunk;
-  float* partial = static_cast<float*>(roast::cuda::device_malloc(std::size_t(chunks * M * K) * sizeof(float)));
+  DeviceBuffer partial_buffer(std::size_t(chunks * M * K) * sizeof(float));
+  float* partial = partial_buffer.as<float>();
   by_rows<LaunchBackwardInput>(M, dim3(unsigned((K + 255) / 256), unsigned(chunks)), w, memory, dY, int(M), partial);
   check_launch("roast_mm small backward_input");
   add_chunks_kernel<<<blocks_for(M * K), 256, 0, stream()>>>(partial, chunks, M * K, w.lambda, dX);
   check_launch("roast_mm small backward_input (chunk sum)");
-  roast::cuda::device_free(partial);
 }
 
 }  // namespace rmm
