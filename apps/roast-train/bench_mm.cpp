@@ -149,6 +149,15 @@ double op_flops(const std::string& op, i64 M, i64 K, i64 N) {
   return (op == "forward_backward" ? 6.0 : 2.0) * double(M) * double(K) * double(N);
 }
 
+Measurement measurement(i64 M, i64 K, i64 N, i64 memory_floats, double compression, const std::string& scheme,
+                        const std::string& op, double median_ms, double dense_ms) {
+  Measurement m;
+  m.m = M, m.k = K, m.n = N, m.memory_floats = memory_floats, m.compression = compression;
+  m.scheme = scheme, m.op = op, m.median_ms = median_ms, m.gflops = op_flops(op, M, K, N) / (median_ms * 1e6);
+  m.ratio_to_dense = dense_ms / median_ms;
+  return m;
+}
+
 std::vector<std::pair<double, i64>> memory_sizes(const MmOptions& opt, i64 K, i64 N) {
   // --memory-floats replaces the compression list by the one compression it implies.
   if (opt.memory_floats > 0) return {{double(K) * double(N) / double(opt.memory_floats), opt.memory_floats}};
@@ -206,12 +215,7 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, std::vector<Measurem
     for (std::size_t i = 0; i < contenders.size(); ++i) {
       const Contender& c = contenders[i];
       if (c.scheme == "dense" && !has("dense")) continue;
-      const double ms = median(times[i]);
-      Measurement m;
-      m.m = M, m.k = K, m.n = N, m.memory_floats = c.memory_floats, m.compression = c.compression;
-      m.scheme = c.scheme, m.op = op, m.median_ms = ms, m.gflops = op_flops(op, M, K, N) / (ms * 1e6);
-      m.ratio_to_dense = dense_ms / ms;
-      out.push_back(m);
+      out.push_back(measurement(M, K, N, c.memory_floats, c.compression, c.scheme, op, median(times[i]), dense_ms));
     }
   }
 }

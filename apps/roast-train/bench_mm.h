@@ -47,6 +47,10 @@ struct Measurement {
   std::string path;  // CUDA `auto`: the path the per-shape choice took ("fused" / "materialize")
 };
 
+// A row of the result: the shape, the contender's memory, op, median and ratio to dense.
+Measurement measurement(i64 M, i64 K, i64 N, i64 memory_floats, double compression, const std::string& scheme,
+                        const std::string& op, double median_ms, double dense_ms);
+
 std::vector<float> random_floats(i64 n, std::uint64_t seed);
 double median(std::vector<double> times);
 roast::Mapping make_mapping(roast::Scheme scheme, const MmOptions& opt, i64 K, i64 N, i64 memory_floats);

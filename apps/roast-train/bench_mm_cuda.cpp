@@ -170,11 +170,7 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, const std::string& p
     for (std::size_t i = 0; i < contenders.size(); ++i) {
       const Contender& c = contenders[i];
       if (c.scheme == "dense" && !has("dense")) continue;
-      const double ms = median(times[i]);
-      Measurement m;
-      m.m = M, m.k = K, m.n = N, m.memory_floats = c.memory_floats, m.compression = c.compression;
-      m.scheme = c.scheme, m.op = op, m.median_ms = ms, m.gflops = op_flops(op, M, K, N) / (ms * 1e6);
-      m.ratio_to_dense = dense_ms / ms;
+      Measurement m = measurement(M, K, N, c.memory_floats, c.compression, c.scheme, op, median(times[i]), dense_ms);
       m.device = dev.str();
       m.precision = precision;
       if (c.scheme == "auto" || c.scheme == "hashednet") m.path = chosen_paths(c.map, M, op);

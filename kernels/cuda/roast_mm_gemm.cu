@@ -32,6 +32,10 @@ namespace {
 constexpr int kBM = 128, kBN = 128, kBK = 16, kThreads = 256;
 constexpr int kPad = 8;  // keeps the MMA fragment reads and the float4 reads free of bank conflicts
 constexpr int kLdA = kBM + kPad, kLdB = kBN + kPad;
+// The pipelined kernel keeps the A block of passes 0 and 1 as rows (As[i][kk], stride kLdAr)
+// so that a thread copies 16 contiguous bytes of X / dY; the padding keeps the fragment
+// reads free of bank conflicts.
+constexpr int kLdAr = kBK + 4;
 constexpr int kPerThread = kBM * kBK / kThreads;  // 8 elements of A and of B per thread per step
 
 struct Operands {
@@ -190,6 +194,14 @@ __device__ __forceinline__ void mma_tf32(float (&c)[4], const std::uint32_t (&a)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+// A[row][k] of the A block: stored as As[k][row] (the register-staged kernel, and pass 2),
+// or as rows As[row][k] (ROWS: the pipelined kernel's passes 0 and 1).
+template <bool ROWS>
+__device__ __forceinline__ float a_at(const float* As, int row, int k) {
+  return ROWS ? As[row * kLdAr + k] : As[k * kLdA + row];
+}
+
+template <bool ROWS>
 __device__ __forceinline__ void mma_step(const float* As, const float* Bs, Acc& acc) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int wm = (warp / 4) * 64, wn = (warp % 4) * 32, g = lane / 4, t4 = lane % 4;
@@ -199,10 +211,10 @@ __device__ __forceinline__ void mma_step(const float* As, const float* Bs, Acc& 
 #pragma unroll
     for (int mi = 0; mi < 4; ++mi) {
       const int r0 = wm + mi * 16 + g;
-      a[mi][0] = __float_as_uint(As[(k8 + t4) * kLdA + r0]);
-      a[mi][1] = __float_as_uint(As[(k8 + t4) * kLdA + r0 + 8]);
-      a[mi][2] = __float_as_uint(As[(k8 + t4 + 4) * kLdA + r0]);
-      a[mi][3] = __float_as_uint(As[(k8 + t4 + 4) * kLdA + r0 + 8]);
+      a[mi][0] = __float_as_uint(a_at<ROWS>(As, r0, k8 + t4));
+      a[mi][1] = __float_as_uint(a_at<ROWS>(As, r0 + 8, k8 + t4));
+      a[mi][2] = __float_as_uint(a_at<ROWS>(As, r0, k8 + t4 + 4));
+      a[mi][3] = __float_as_uint(a_at<ROWS>(As, r0 + 8, k8 + t4 + 4));
     }
 #pragma unroll
     for (int ni = 0; ni < 4; ++ni) {
@@ -295,7 +307,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op, bool vec
       load_a<PASS>(op, vec_a, m0, (s + 1) * kBK, ra);
       load_b<PASS>(op, vec_b, n0, (s + 1) * kBK, rb);
     }
-    if (TF32) mma_step(As[cur], Bs[cur], acc);
+    if (TF32) mma_step<false>(As[cur], Bs[cur], acc);
     else fma_step(As[cur], Bs[cur], acc);
     if (more) {
       store_a<PASS, TF32>(As[cur ^ 1], vec_a, ra);
@@ -314,9 +326,6 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op, bool vec
 // TF32 rounding cannot be applied by a copy: after its copies land, each thread fixes up
 // its own elements in place (sign bits kept per stage), before the block's barrier.
 constexpr int kStages = 3;
-// Passes 0 and 1 keep A as rows (As[i][kk], row stride kLdAr) so that a thread copies 16
-// contiguous bytes of X / dY at a time; the padding keeps the fragment reads conflict-free.
-constexpr int kLdAr = kBK + 4;
 constexpr int kStageA = kBM * kLdAr > kBK * kLdA ? kBM * kLdAr : kBK * kLdA;
 constexpr int kStageFloats = kStageA + kBK * kLdB;
 constexpr int kAsyncSmemBytes = kStages * kStageFloats * int(sizeof(float));
@@ -398,7 +407,7 @@ __device__ __forceinline__ void copy_rows(float* As, const float* S, std::int64_
   }
 }
 
-// fma_step / mma_step for A stored as rows (As[i][kk]).
+// fma_step for A stored as rows (As[i][kk]).
 __device__ __forceinline__ void fma_step_rows(const float* As, const float* Bs, Acc& acc) {
   const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
 #pragma unroll
@@ -421,36 +430,6 @@ __device__ __forceinline__ void fma_step_rows(const float* As, const float* Bs, 
         for (int y = 0; y < 8; ++y) acc.v[x * 8 + y] = fmaf(av, b[y], acc.v[x * 8 + y]);
       }
     }
-  }
-}
-
-__device__ __forceinline__ void mma_step_rows(const float* As, const float* Bs, Acc& acc) {
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int wm = (warp / 4) * 64, wn = (warp % 4) * 32, g = lane / 4, t4 = lane % 4;
-#pragma unroll
-  for (int k8 = 0; k8 < kBK; k8 += 8) {
-    std::uint32_t a[4][4], b[4][2];
-#pragma unroll
-    for (int mi = 0; mi < 4; ++mi) {
-      const float* r0 = As + (wm + mi * 16 + g) * kLdAr + k8 + t4;
-      a[mi][0] = __float_as_uint(r0[0]);
-      a[mi][1] = __float_as_uint(r0[8 * kLdAr]);
-      a[mi][2] = __float_as_uint(r0[4]);
-      a[mi][3] = __float_as_uint(r0[8 * kLdAr + 4]);
-    }
-#pragma unroll
-    for (int ni = 0; ni < 4; ++ni) {
-      const int c = wn + ni * 8 + g;
-      b[ni][0] = __float_as_uint(Bs[(k8 + t4) * kLdB + c]);
-      b[ni][1] = __float_as_uint(Bs[(k8 + t4 + 4) * kLdB + c]);
-    }
-#pragma unroll
-    for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-      for (int ni = 0; ni < 4; ++ni) {
-        float(&c)[4] = *reinterpret_cast<float(*)[4]>(&acc.v[(mi * 4 + ni) * 4]);
-        mma_tf32(c, a[mi], b[ni]);
-      }
   }
 }
 
@@ -556,8 +535,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_async_kernel(Operands op, bo
              (issue_stage<PASS>(op, as(st), bs(st), vec_a, vec_b, m0, n0, next * kBK) << (8 * st));
     }
     cp_async_commit();
-    if (PASS == 2) TF32 ? mma_step(as(cur), bs(cur), acc) : fma_step(as(cur), bs(cur), acc);
-    else TF32 ? mma_step_rows(as(cur), bs(cur), acc) : fma_step_rows(as(cur), bs(cur), acc);
+    if (PASS == 2) TF32 ? mma_step<false>(as(cur), bs(cur), acc) : fma_step(as(cur), bs(cur), acc);
+    else TF32 ? mma_step<true>(as(cur), bs(cur), acc) : fma_step_rows(as(cur), bs(cur), acc);
   }
   cp_async_wait<0>();
   __syncthreads();
