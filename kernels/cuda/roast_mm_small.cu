@@ -209,12 +209,15 @@ struct LaunchBackwardInput {
 void small_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y) {
   const std::int64_t K = w.rows, N = w.cols;
   const std::int64_t col_blocks = (N + kColsPerBlock - 1) / kColsPerBlock;
-  // Enough blocks to keep many loads in flight (~16 per SM of a large part), chunks of 32..256 rows.
+  // Enough blocks to keep many loads in flight (~16 per SM of a large part), chunks of 32..256
+  // rows. The chunks' partial sums cost 2 * splits * M * N floats of traffic against K * N
+  // reads of W: above 4 blocks per SM, keep that under a quarter (splits <= K / (8 M)).
   const std::int64_t want = std::max<std::int64_t>(1, (2112 + col_blocks - 1) / col_blocks);
-  // The chunks' partial sums cost 2 * splits * M * N floats of traffic against K * N reads
-  // of W: keep that under a quarter (splits <= K / (8 M)), chunks of 32..256 rows.
+  const std::int64_t fill = std::max<std::int64_t>(1, (528 + col_blocks - 1) / col_blocks);
   const std::int64_t traffic_cap = std::max<std::int64_t>(1, K / (8 * M));
-  const std::int64_t splits = std::max((K + kMaxChunk - 1) / kMaxChunk, std::min({want, (K + 31) / 32, traffic_cap}));
+  std::int64_t splits = std::min(want, (K + 31) / 32);
+  if (splits > traffic_cap) splits = std::max(traffic_cap, std::min(splits, fill));
+  splits = std::max(splits, (K + kMaxChunk - 1) / kMaxChunk);
   const std::int64_t chunk = (K + splits - 1) / splits;
   const std::int64_t chunks = (K + chunk - 1) / chunk;
   DeviceBuffer partial_buffer(chunks > 1 ? std::size_t(chunks * M * N) * sizeof(float) : 0);
