@@ -17,6 +17,7 @@
 #include "roast/mapping.h"
 #include "roast/tensor.h"
 #include "support/catch.h"
+#include "support/mapping_fixture.h"
 #if ROAST_WITH_CUDA
 #include "kernels/cuda/roast_mm.h"
 #endif
@@ -29,31 +30,8 @@ namespace {
 namespace kc = roast::kernels::cpu;
 namespace kg = roast::kernels::cuda;
 
-std::vector<float> random_vector(i64 n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-Mapping make_mapping(Scheme scheme, SignMode sign, i64 K, i64 N, int bk, int bn, std::uint64_t seed) {
-  Mapping map;
-  map.scheme = scheme;
-  map.sign_mode = sign;
-  map.seed = seed;
-  map.layer = 2;
-  map.rows = K;
-  map.cols = N;
-  map.tile_rows = bk;
-  map.tile_cols = bn;
-  map.region_base = 7;
-  map.lambda = 0.61f;
-  if (scheme == Scheme::dense || scheme == Scheme::exact) map.region_size = K * N;
-  else if (scheme == Scheme::hashednet) map.region_size = std::max<i64>(1, K * N / 5);
-  else map.region_size = std::max<i64>(map.tile_size() + 5, K * N / 5);
-  return map;
-}
+using test::make_mapping;
+using test::random_vector;
 
 // max |got - want| / max |want| below tol.
 void check_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& want, double tol) {

@@ -14,8 +14,8 @@
 #include "kernels/cpu/roast_mm.h"
 #include "roast/error.h"
 #include "roast/plan.h"
-#include "roast/plan.h"
 #include "support/catch.h"
+#include "support/mapping_fixture.h"
 
 using namespace roast;
 namespace kc = roast::kernels::cpu;
@@ -23,34 +23,8 @@ using i64 = std::int64_t;
 
 namespace {
 
-std::vector<float> random_vector(i64 n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-
-// A K x N mapping laid out by hand: the region starts at cell 5 and, for the hashed
-// schemes, holds about a quarter of the weights (so cells are shared), at least one tile.
-Mapping make_mapping(Scheme scheme, SignMode sign, i64 K, i64 N, int bk, int bn, std::uint64_t seed) {
-  Mapping map;
-  map.scheme = scheme;
-  map.sign_mode = sign;
-  map.seed = seed;
-  map.layer = 3;
-  map.rows = K;
-  map.cols = N;
-  map.tile_rows = bk;
-  map.tile_cols = bn;
-  map.region_base = 5;
-  map.lambda = 0.37f;
-  if (scheme == Scheme::dense || scheme == Scheme::exact) map.region_size = K * N;
-  else if (scheme == Scheme::hashednet) map.region_size = std::max<i64>(1, K * N / 4);
-  else map.region_size = std::max<i64>(map.tile_size() + 3, K * N / 4);
-  return map;
-}
+using test::make_mapping;
+using test::random_vector;
 
 // Reference W[k, n] = lambda * sign(k, n) * memory[loc(k, n)], from the mapping's own functions.
 std::vector<double> reference_w(const Mapping& map, const std::vector<float>& memory) {
