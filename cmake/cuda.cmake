@@ -13,7 +13,7 @@ else()
   if(CMAKE_CUDA_COMPILER)
     # Never "native": the build machine may have no GPU.
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-      set(CMAKE_CUDA_ARCHITECTURES "80;90" CACHE STRING "CUDA architectures")
+      set(CMAKE_CUDA_ARCHITECTURES "80;90a" CACHE STRING "CUDA architectures")
     endif()
     enable_language(CUDA)
     set(CMAKE_CUDA_STANDARD 17)

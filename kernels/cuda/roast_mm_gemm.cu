@@ -17,10 +17,13 @@
 //                      WeightView::load: any tile shape and element signs.
 // Loads are arranged so that consecutive threads read consecutive addresses: along k of a
 // row of X / dY, along n of a tile row of W (runs of the memory).
+// In TF32 on sm_90a, forward and dX first try the wgmma kernels (roast_mm_wgmma.cu), which
+// serve the usual tiles; these kernels take the rest, and every dM.
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/roast_mm_device.cuh"
+#include "kernels/cuda/roast_mm_tiled.cuh"
 #include "roast/backend.h"
 
 namespace roast {
@@ -38,15 +41,6 @@ constexpr int kLdA = kBM + kPad, kLdB = kBN + kPad;
 constexpr int kLdAr = kBK + 4;
 constexpr int kPerThread = kBM * kBK / kThreads;  // 8 elements of A and of B per thread per step
 
-struct Operands {
-  int pass;
-  std::int64_t M, K, N;   // the product's own dimensions (X is M x K, W is K x N)
-  const float* X;         // pass 0, 2
-  const float* dY;        // pass 1, 2
-  const float* memory;    // pass 0, 1
-  float* out;             // Y (pass 0), dX (pass 1), dM (pass 2)
-  WeightView w;
-};
 
 __device__ __forceinline__ float to_tf32(float x) {
   std::uint32_t r;
@@ -165,7 +159,7 @@ __device__ __forceinline__ void store_b(float* Bs, bool vec, const float (&r)[kP
 }
 
 // Accumulators: fp32 keeps acc[8][8] for rows {ty*4 + a, 64 + ty*4 + a} and cols
-// {tx*4 + b, 64 + tx*4 + b}; TF32 keeps acc[4][4][4] MMA fragments (see out_coord).
+// {tx*4 + b, 64 + tx*4 + b}; TF32 keeps acc[4][4][4] MMA fragments (see OutLayout).
 struct Acc {
   float v[64];
 };
@@ -234,52 +228,21 @@ __device__ __forceinline__ void mma_step(const float* As, const float* Bs, Acc& 
 
 // Block-relative (row, col) of accumulator e.
 template <bool TF32>
-__device__ __forceinline__ void out_coord(int e, int* row, int* col) {
-  if (!TF32) {
-    const int ty = threadIdx.x / 16, tx = threadIdx.x % 16, x = e / 8, y = e % 8;
-    *row = (x < 4 ? ty * 4 + x : 64 + ty * 4 + x - 4);
-    *col = (y < 4 ? tx * 4 + y : 64 + tx * 4 + y - 4);
-  } else {
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int frag = e / 4, c = e % 4, mi = frag / 4, ni = frag % 4;
-    *row = (warp / 4) * 64 + mi * 16 + lane / 4 + (c >= 2 ? 8 : 0);
-    *col = (warp % 4) * 32 + ni * 8 + (lane % 4) * 2 + (c & 1);
-  }
-}
-
-// Writes the block's 128 x 128 results (times lambda) in four slabs of 32 rows staged through
-// shared memory, so that each warp writes (or, for dM, atomically adds) 32 consecutive
-// columns of one row: whole 128-byte lines of Y / dX, runs of one tile row of the memory.
-template <int PASS, bool TF32>
-__device__ __forceinline__ void epilogue(const Operands& op, const Acc& acc, std::int64_t m0, std::int64_t n0,
-                                         float* stage) {
-  constexpr int kRows = 32, kLd = kBN + 4;
-  static_assert(kRows * kLd <= 2 * kBK * kLdA, "the staging slab must fit in the A buffers");
-  for (int part = 0; part < kBM / kRows; ++part) {
-#pragma unroll
-    for (int e = 0; e < 64; ++e) {
-      int r, c;
-      out_coord<TF32>(e, &r, &c);
-      if (r / kRows == part) stage[(r - part * kRows) * kLd + c] = acc.v[e];
+struct OutLayout {
+  __device__ __forceinline__ static void coord(int e, int* row, int* col) {
+    if (!TF32) {
+      const int ty = threadIdx.x / 16, tx = threadIdx.x % 16, x = e / 8, y = e % 8;
+      *row = (x < 4 ? ty * 4 + x : 64 + ty * 4 + x - 4);
+      *col = (y < 4 ? tx * 4 + y : 64 + tx * 4 + y - 4);
+    } else {
+      const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+      const int frag = e / 4, c = e % 4, mi = frag / 4, ni = frag % 4;
+      *row = (warp / 4) * 64 + mi * 16 + lane / 4 + (c >= 2 ? 8 : 0);
+      *col = (warp % 4) * 32 + ni * 8 + (lane % 4) * 2 + (c & 1);
     }
-    __syncthreads();
-    const int c = threadIdx.x % kBN;
-    for (int r = threadIdx.x / kBN; r < kRows; r += kThreads / kBN) {
-      const std::int64_t row = m0 + part * kRows + r, col = n0 + c;
-      const float v = op.w.lambda * stage[r * kLd + c];
-      if (PASS == 0) {
-        if (row < op.M && col < op.N) op.out[row * op.N + col] = v;
-      } else if (PASS == 1) {
-        if (row < op.M && col < op.K) op.out[row * op.K + col] = v;
-      } else if (row < op.K && col < op.N) {
-        float s;
-        const std::int64_t cell = op.w.cell(std::uint32_t(row), std::uint32_t(col), &s);
-        atomicAdd(op.out + cell, s * v);
-      }
-    }
-    __syncthreads();
   }
-}
+};
+static_assert(32 * (kBN + 4) <= 2 * kBK * kLdA, "the epilogue's slab must fit in the A buffers");
 
 template <int PASS, bool TF32>
 __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op, bool vec_a, bool vec_b) {
@@ -316,7 +279,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Operands op, bool vec
     __syncthreads();
   }
 
-  epilogue<PASS, TF32>(op, acc, m0, n0, &As[0][0]);
+  epilogue<PASS, OutLayout<TF32>, kThreads>(op, acc.v, m0, n0, &As[0][0]);
 }
 // ---- the pipelined kernel: asynchronous copies, three stages ---------------------------
 // Used for pass 2 always, and for passes 0 and 1 when a step's W block lies in one tile
@@ -330,20 +293,6 @@ constexpr int kStageA = kBM * kLdAr > kBK * kLdA ? kBM * kLdAr : kBK * kLdA;
 constexpr int kStageFloats = kStageA + kBK * kLdB;
 constexpr int kAsyncSmemBytes = kStages * kStageFloats * int(sizeof(float));
 static_assert(32 * (kBN + 4) <= kStages * kStageFloats, "the epilogue's slab must fit");
-
-__device__ __forceinline__ void cp_async4(float* dst, const float* src, bool valid) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 4 : 0));
-}
-__device__ __forceinline__ void cp_async16(float* dst, const float* src, int bytes) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
 
 // Element q of this thread in load_plain's layout: block coordinates (i, kk).
 template <bool TRANS>
@@ -540,7 +489,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_async_kernel(Operands op, bo
   }
   cp_async_wait<0>();
   __syncthreads();
-  epilogue<PASS, TF32>(op, acc, m0, n0, smem);
+  epilogue<PASS, OutLayout<TF32>, kThreads>(op, acc.v, m0, n0, smem);
 }
 
 bool aligned4(const float* p, std::int64_t ld) {
@@ -565,6 +514,7 @@ void launch_precision(dim3 grid, const Operands& op, bool fast, bool vec_a, bool
 
 template <int PASS>
 void launch(const Operands& op) {
+  if (wgmma_gemm(op)) return;
   const std::int64_t Mg = PASS == 2 ? op.K : op.M;
   const std::int64_t Ng = PASS == 1 ? op.K : op.N;
   const dim3 grid(unsigned((Ng + kBN - 1) / kBN), unsigned((Mg + kBM - 1) / kBM));

@@ -1,0 +1,88 @@
+// Pieces shared by the tiled ROAST-MM GEMM kernels (roast_mm_gemm.cu: fp32 FMA and TF32
+// mma.sync; roast_mm_wgmma.cu: TF32 wgmma on sm_90a): the operands of one product, the
+// asynchronous-copy wrappers and the epilogue that writes a block of 128 x 128 results.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/roast_mm_device.cuh"
+
+namespace roast {
+namespace kernels {
+namespace cuda {
+namespace rmm {
+
+// One product in GEMM form: C[Mg, Ng] = sum over Kg of A[Mg, Kg] * B[Kg, Ng], where
+//   pass 0 forward   Y[M, N]  = lambda * X[M, K] * W          A = X,    B = W
+//   pass 1 dX        dX[M, K] = lambda * dY[M, N] * W^T       A = dY,   B = W^T
+//   pass 2 dM        dM[loc]  += lambda * sign * (X^T dY)     A = X^T,  B = dY
+struct Operands {
+  int pass;
+  std::int64_t M, K, N;   // the product's own dimensions (X is M x K, W is K x N)
+  const float* X;         // pass 0, 2
+  const float* dY;        // pass 1, 2
+  const float* memory;    // pass 0, 1
+  float* out;             // Y (pass 0), dX (pass 1), dM (pass 2)
+  WeightView w;
+};
+
+__device__ __forceinline__ void cp_async4(float* dst, const float* src, bool valid) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void cp_async16(float* dst, const float* src, int bytes) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Writes a block's ROWS x 128 results (times lambda) in slabs of 32 rows staged through
+// shared memory (at least 32 x 132 floats at `stage`), so that each warp writes (or, for dM,
+// atomically adds) 32 consecutive columns of one row: whole 128-byte lines of Y / dX, runs of
+// one tile row of the memory. Layout::coord(e, &row, &col) places this thread's value e; the
+// block has THREADS threads.
+template <int PASS, class Layout, int THREADS, int NV, int ROWS = 128>
+__device__ __forceinline__ void epilogue(const Operands& op, const float (&acc)[NV], std::int64_t m0,
+                                         std::int64_t n0, float* stage) {
+  constexpr int kRows = 32, kCols = 128, kLd = kCols + 4;
+  for (int part = 0; part < ROWS / kRows; ++part) {
+#pragma unroll
+    for (int e = 0; e < NV; ++e) {
+      int r, c;
+      Layout::coord(e, &r, &c);
+      if (r / kRows == part) stage[(r - part * kRows) * kLd + c] = acc[e];
+    }
+    __syncthreads();
+    const int c = threadIdx.x % kCols;
+    for (int r = threadIdx.x / kCols; r < kRows; r += THREADS / kCols) {
+      const std::int64_t row = m0 + part * kRows + r, col = n0 + c;
+      const float v = op.w.lambda * stage[r * kLd + c];
+      if (PASS == 0) {
+        if (row < op.M && col < op.N) op.out[row * op.N + col] = v;
+      } else if (PASS == 1) {
+        if (row < op.M && col < op.K) op.out[row * op.K + col] = v;
+      } else if (row < op.K && col < op.N) {
+        float s;
+        const std::int64_t cell = op.w.cell(std::uint32_t(row), std::uint32_t(col), &s);
+        atomicAdd(op.out + cell, s * v);
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// The tensor-core (wgmma, sm_90a) kernels of roast_mm_wgmma.cu. Each returns false, having
+// done nothing, when it cannot serve the product: no sm_90a code or device, precision not
+// TF32, or a mapping / operand layout outside its fast path (see the file's header).
+bool wgmma_gemm(const Operands& op);
+
+}  // namespace rmm
+}  // namespace cuda
+}  // namespace kernels
+}  // namespace roast
