@@ -181,13 +181,6 @@ __device__ __forceinline__ void fma_step(const float* As, const float* Bs, Acc& 
   }
 }
 
-__device__ __forceinline__ void mma_tf32(float (&c)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
 // A[row][k] of the A block: stored as As[k][row] (the register-staged kernel, and pass 2),
 // or as rows As[row][k] (ROWS: the pipelined kernel's passes 0 and 1).
 template <bool ROWS>

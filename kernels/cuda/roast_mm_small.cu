@@ -1,11 +1,18 @@
 // ROAST-MM kernels for few rows (M <= kSmallM: inference, small batches). These products are
-// bound by reading W once, so they walk W in the memory's order, with fp32 FMAs.
-//   forward  a thread per column n of a K-chunk (split-K): it walks its column down the tile
-//            rows (a thread's cells are a tile column; a warp's cells are runs of a tile row),
-//            keeps M partial sums, and a second pass adds the chunks in a fixed order.
-//   dX       M <= 4: a warp per row of W (lanes along the row). Otherwise a thread per row k of
-//            W and chunk of N (split-N): it walks its row segment (runs of
-//            the memory), keeps M partial sums; the same fixed-order second pass adds the chunks.
+// bound by reading W once (16M weights at 4096^2 against 32 rows of X), so they walk W in the
+// memory's order and split the long dimension into chunks to fill the GPU; a second pass adds
+// the chunks' partial sums in a fixed order (deterministic).
+//   fp32 forward  a thread per C columns n of a K-chunk (split-K): it walks its columns down
+//                 the tile rows (a warp's loads are runs of a tile row), keeps C x M sums, and
+//                 reads X[:, chunk] from shared memory as vectors broadcast to the warp.
+//   fp32 dX       M <= 4: a warp per row of W (lanes along the row). Otherwise a thread per
+//                 row k of W and chunk of N (split-N), dY[:, chunk] staged as vectors.
+//   TF32 (M > 4)  the same splits on the tensor cores (mma.sync m16n8k8), computed transposed
+//                 so that W is the A operand, read from the memory straight into registers
+//                 (its tile sign one XOR of the sign bit) and X / dY the B operand, staged as
+//                 rows in shared memory. Needs per-tile (or no) signs and tiles that hold
+//                 whole MMA steps: forward tile_rows % 8 == 0 and tile_cols % 32 == 0; dX
+//                 tile_rows % 16 == 0 and tile_cols % 8 == 0 (the default 32 x 64 qualifies).
 // (dM always runs the tiled kernel: its reduction is over the M rows, its outputs are all of W.)
 #include <cuda_runtime.h>
 
@@ -13,7 +20,9 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/roast_mm_device.cuh"
+#include "kernels/cuda/roast_mm_tiled.cuh"
 #include "kernels/cuda/runtime.h"
+#include "roast/backend.h"
 
 namespace roast {
 namespace kernels {
@@ -21,126 +30,202 @@ namespace cuda {
 namespace rmm {
 namespace {
 
-constexpr int kColsPerBlock = 128;
-constexpr std::int64_t kMaxChunk = 256;
+constexpr int kColsPerBlock = 128;  // threads per block of the forward kernels
+constexpr int kMaxChunk = 256;      // longest K-chunk of the forward kernels
+constexpr int kInputChunk = 256;    // N-chunk of the split-N dX kernels
 
-// acc[m] += x[m] * v for m < MAXM, x 16-byte aligned in shared memory.
+// Columns per thread of the fp32 forward kernel: two above 4 rows, so that each vector read
+// of X feeds 8 FMAs (shared-memory reads, not FMAs, bounded the one-column kernel).
+constexpr int cols_per_thread(int maxm) { return maxm > 4 ? 2 : 1; }
+
+// Row stride of a slab staged as [kk][m] (MAXM rows of X or dY per kk): 4 floats of padding
+// put the 16-byte stores of 8 consecutive kk (a quarter warp) on distinct banks; the reads
+// are warp-wide broadcasts of one vector.
 template <int MAXM>
-__device__ __forceinline__ void fma_rows(const float* x, float v, float (&acc)[MAXM]) {
+constexpr int slab_ld() {
+  return MAXM >= 4 ? MAXM + 4 : MAXM;
+}
+
+// dst[kk][m] = src[m * ld + c0 + kk] for kk < len and m < MAXM, zero for m >= M. Threads run
+// along kk, so the reads are coalesced runs of one row.
+template <int MAXM>
+__device__ __forceinline__ void stage_transposed(float* dst, const float* __restrict__ src, std::int64_t ld, int M,
+                                                 std::int64_t c0, int len) {
+  constexpr int kLd = slab_ld<MAXM>();
+  for (int kk = threadIdx.x; kk < len; kk += blockDim.x) {
+    const float* s = src + c0 + kk;
+    float v[MAXM];
+#pragma unroll
+    for (int m = 0; m < MAXM; ++m) v[m] = m < M ? __ldg(s + m * ld) : 0.0f;
+    if constexpr (MAXM >= 4) {
+#pragma unroll
+      for (int m = 0; m < MAXM; m += 4)
+        *reinterpret_cast<float4*>(dst + kk * kLd + m) = make_float4(v[m], v[m + 1], v[m + 2], v[m + 3]);
+    } else {
+#pragma unroll
+      for (int m = 0; m < MAXM; ++m) dst[kk * kLd + m] = v[m];
+    }
+  }
+}
+
+// acc[c][m] += x[m] * v[c] for m < MAXM, x 16-byte aligned in shared memory.
+template <int MAXM, int C>
+__device__ __forceinline__ void fma_rows(const float* x, const float (&v)[C], float (&acc)[C][MAXM]) {
   if constexpr (MAXM >= 4) {
 #pragma unroll
     for (int m = 0; m < MAXM; m += 4) {
       const float4 q = *reinterpret_cast<const float4*>(x + m);
-      acc[m] = fmaf(q.x, v, acc[m]);
-      acc[m + 1] = fmaf(q.y, v, acc[m + 1]);
-      acc[m + 2] = fmaf(q.z, v, acc[m + 2]);
-      acc[m + 3] = fmaf(q.w, v, acc[m + 3]);
+#pragma unroll
+      for (int c = 0; c < C; ++c) {
+        acc[c][m] = fmaf(q.x, v[c], acc[c][m]);
+        acc[c][m + 1] = fmaf(q.y, v[c], acc[c][m + 1]);
+        acc[c][m + 2] = fmaf(q.z, v[c], acc[c][m + 2]);
+        acc[c][m + 3] = fmaf(q.w, v[c], acc[c][m + 3]);
+      }
     }
   } else {
 #pragma unroll
-    for (int m = 0; m < MAXM; ++m) acc[m] = fmaf(x[m], v, acc[m]);
+    for (int m = 0; m < MAXM; ++m) {
+      const float q = x[m];
+#pragma unroll
+      for (int c = 0; c < C; ++c) acc[c][m] = fmaf(q, v[c], acc[c][m]);
+    }
   }
 }
 
-template <int MAXM>
+// fp32 forward, split-K. A warp owns 32 * C consecutive columns (column c of a lane is
+// lane + 32 c: every load is a coalesced run of a tile row) and walks them down the chunk's
+// rows tile segment by tile segment; the loads of a segment are independent, so the
+// unrolled loop keeps several in flight.
+template <int MAXM, int C>
 __global__ void __launch_bounds__(kColsPerBlock)
-    forward_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ X, int M,
-                   std::int64_t chunk, float* __restrict__ partial, float* __restrict__ Y) {
-  // X[:, chunk] as xs[kk][m], zero-padded to MAXM rows: one vector read serves 4 rows.
-  __shared__ __align__(16) float xs[MAXM * kMaxChunk];
+    forward_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ X, int M, int chunk,
+                   float* __restrict__ partial, float* __restrict__ Y) {
+  constexpr int kLd = slab_ld<MAXM>();
+  __shared__ __align__(16) float xs[kLd * kMaxChunk];
   const std::int64_t K = w.rows, N = w.cols;
   const std::int64_t kbeg = std::int64_t(blockIdx.y) * chunk;
-  const std::int64_t len = min(K, kbeg + chunk) - kbeg;
-  for (std::int64_t i = threadIdx.x; i < MAXM * len; i += blockDim.x) {
-    const std::int64_t kk = i / MAXM, m = i - kk * MAXM;
-    xs[i] = m < M ? X[m * K + kbeg + kk] : 0.0f;
-  }
+  const int len = int(min(K - kbeg, std::int64_t(chunk)));
+  stage_transposed<MAXM>(xs, X, K, M, kbeg, len);
   __syncthreads();
-  const std::int64_t n = std::int64_t(blockIdx.x) * kColsPerBlock + threadIdx.x;
-  if (n >= N || len <= 0) return;
-
-  float acc[MAXM];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const std::int64_t n0 = (std::int64_t(blockIdx.x) * kColsPerBlock + warp * 32) * C + lane;
+  if (n0 >= N) return;
+  // A column past N reads column n0's cells (valid) and is never written.
+  std::uint32_t tc[C], nc[C];
 #pragma unroll
-  for (int m = 0; m < MAXM; ++m) acc[m] = 0.0f;
-  const std::uint32_t tc = w.div_cols.div(std::uint32_t(n)), nc = std::uint32_t(n) - tc * w.tile_cols;
-  std::uint32_t tr = w.div_rows.div(std::uint32_t(kbeg)), kr = std::uint32_t(kbeg) - tr * w.tile_rows;
-  const TileInfo* tile = w.tiles + std::int64_t(tr) * w.n_tile_cols + tc;
-  // Segment by segment (the rows of the chunk inside one tile): the loads of a segment are
-  // independent, so the unrolled loop keeps several in flight.
+  for (int c = 0; c < C; ++c) {
+    const std::uint32_t n = std::uint32_t(n0 + 32 * c < N ? n0 + 32 * c : n0);
+    tc[c] = w.div_cols.div(n);
+    nc[c] = n - tc[c] * w.tile_cols;
+  }
+  float acc[C][MAXM];
+#pragma unroll
+  for (int c = 0; c < C; ++c)
+#pragma unroll
+    for (int m = 0; m < MAXM; ++m) acc[c][m] = 0.0f;
+  const std::uint32_t tr = w.div_rows.div(std::uint32_t(kbeg));
+  std::uint32_t kr = std::uint32_t(kbeg) - tr * w.tile_rows;
+  const TileInfo* row_tiles = w.tiles + std::int64_t(tr) * w.n_tile_cols;
   const bool per_element = w.sign == kElementSign;
-  for (std::int64_t kk = 0; kk < len; tile += w.n_tile_cols, kr = 0) {
-    const TileInfo t = *tile;
-    const std::int64_t seg = min(len - kk, std::int64_t(w.tile_rows) - kr);
-    const std::uint32_t w0 = kr * std::uint32_t(w.tile_cols) + nc;
-    const float* p = memory + t.start + w0;
-    const float s = w.sign_of(t.sign_hash, w0);  // the tile's sign (per-element signs below)
-#pragma unroll 8
-    for (std::int64_t j = 0; j < seg; ++j) {
-      const float v = __ldg(p + j * w.tile_cols);
-      const float sign = per_element ? w.sign_of(t.sign_hash, w0 + std::uint32_t(j) * w.tile_cols) : s;
-      fma_rows<MAXM>(xs + (kk + j) * MAXM, sign * v, acc);
+  for (int kk = 0; kk < len; row_tiles += w.n_tile_cols, kr = 0) {
+    const int seg = min(len - kk, int(w.tile_rows - kr));
+    const float* p[C];
+    std::uint64_t th[C];
+    std::uint32_t w0[C];
+    float s[C];
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+      const TileInfo t = row_tiles[tc[c]];
+      w0[c] = kr * std::uint32_t(w.tile_cols) + nc[c];
+      p[c] = memory + t.start + w0[c];
+      th[c] = t.sign_hash;
+      s[c] = w.sign_of(th[c], w0[c]);  // the tile's sign (per-element signs below)
+    }
+#pragma unroll 4
+    for (int j = 0; j < seg; ++j) {
+      float v[C];
+#pragma unroll
+      for (int c = 0; c < C; ++c) {
+        const float sign = per_element ? w.sign_of(th[c], w0[c] + std::uint32_t(j * w.tile_cols)) : s[c];
+        v[c] = sign * __ldg(p[c] + j * w.tile_cols);
+      }
+      fma_rows<MAXM, C>(xs + (kk + j) * kLd, v, acc);
     }
     kk += seg;
   }
-  for (int m = 0; m < M && m < MAXM; ++m) {
-    if (partial != nullptr) partial[(std::int64_t(blockIdx.y) * M + m) * N + n] = acc[m];
-    else Y[m * N + n] = w.lambda * acc[m];
+  float* out = partial != nullptr ? partial + std::int64_t(blockIdx.y) * M * N : Y;
+  const float scale = partial != nullptr ? 1.0f : w.lambda;
+#pragma unroll
+  for (int c = 0; c < C; ++c) {
+    if (n0 + 32 * c >= N) break;
+#pragma unroll
+    for (int m = 0; m < MAXM; ++m)
+      if (m < M) out[m * N + n0 + 32 * c] = scale * acc[c][m];
   }
 }
 
-// Y[m, n] = lambda * sum over chunks s (in order) of partial[s, m, n].
+// Y[i] = lambda * sum over chunks s (in order) of partial[s, i]; the loads of 8 chunks are
+// issued together.
 __global__ void add_chunks_kernel(const float* __restrict__ partial, std::int64_t chunks, std::int64_t MN, float lambda,
                                   float* __restrict__ Y) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < MN;
        i += std::int64_t(gridDim.x) * blockDim.x) {
     float sum = 0.0f;
-    for (std::int64_t s = 0; s < chunks; ++s) sum += partial[s * MN + i];
+    std::int64_t s = 0;
+    for (; s + 8 <= chunks; s += 8) {
+      float v[8];
+#pragma unroll
+      for (int u = 0; u < 8; ++u) v[u] = partial[(s + u) * MN + i];
+#pragma unroll
+      for (int u = 0; u < 8; ++u) sum += v[u];
+    }
+    for (; s < chunks; ++s) sum += partial[s * MN + i];
     Y[i] = lambda * sum;
   }
 }
 
-// dX, split along N: a thread per row k of W walks the chunk's columns of its row (a run of
-// the memory per tile: consecutive loads hit the same cache lines), with dY[:, chunk] staged
-// as ys[nn][m] (zero-padded to MAXM rows; every thread reads the same vector: a broadcast).
-// Each chunk writes partial[chunk, m, k]; add_chunks_kernel sums the chunks in order.
-constexpr std::int64_t kInputChunk = 256;
-
+// fp32 dX, split along N: a thread per row k of W walks the chunk's columns of its row (a run
+// of the memory per tile: consecutive loads hit the same cache lines), with dY[:, chunk]
+// staged as ys[nn][m] (every thread reads the same vector: a broadcast). Each chunk writes
+// partial[chunk, m, k]; add_chunks_kernel sums the chunks in order.
 template <int MAXM>
 __global__ void __launch_bounds__(256)
     backward_input_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ dY, int M,
                           float* __restrict__ partial) {
-  __shared__ __align__(16) float ys[MAXM * kInputChunk];
+  constexpr int kLd = slab_ld<MAXM>();
+  __shared__ __align__(16) float ys[kLd * kInputChunk];
   const std::int64_t K = w.rows, N = w.cols;
   const std::int64_t n0 = std::int64_t(blockIdx.y) * kInputChunk;
-  const std::int64_t len = min(kInputChunk, N - n0);
-  for (std::int64_t i = threadIdx.x; i < MAXM * len; i += blockDim.x) {
-    const std::int64_t nn = i / MAXM, m = i - nn * MAXM;
-    ys[i] = m < M ? dY[m * N + n0 + nn] : 0.0f;
-  }
+  const int len = int(min(std::int64_t(kInputChunk), N - n0));
+  stage_transposed<MAXM>(ys, dY, N, M, n0, len);
   __syncthreads();
   const std::int64_t k = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= K) return;
   const std::uint32_t tr = w.div_rows.div(std::uint32_t(k)), kr = std::uint32_t(k) - tr * w.tile_rows;
   const TileInfo* row = w.tiles + std::int64_t(tr) * w.n_tile_cols;
   std::uint32_t tc = w.div_cols.div(std::uint32_t(n0)), nc = std::uint32_t(n0) - tc * w.tile_cols;
-  float acc[MAXM];
+  float acc[1][MAXM];
 #pragma unroll
-  for (int m = 0; m < MAXM; ++m) acc[m] = 0.0f;
+  for (int m = 0; m < MAXM; ++m) acc[0][m] = 0.0f;
   const bool per_element = w.sign == kElementSign;
-  for (std::int64_t nn = 0; nn < len; ++tc, nc = 0) {  // segment by segment: one tile at a time
+  for (int nn = 0; nn < len; ++tc, nc = 0) {  // segment by segment: one tile at a time
     const TileInfo t = row[tc];
-    const std::int64_t seg = min(len - nn, std::int64_t(w.tile_cols) - nc);
+    const int seg = min(len - nn, int(w.tile_cols - nc));
     const std::uint32_t w0 = kr * std::uint32_t(w.tile_cols) + nc;
     const float* p = memory + t.start + w0;
     const float s = w.sign_of(t.sign_hash, w0);
 #pragma unroll 8
-    for (std::int64_t j = 0; j < seg; ++j) {
+    for (int j = 0; j < seg; ++j) {
       const float sign = per_element ? w.sign_of(t.sign_hash, w0 + std::uint32_t(j)) : s;
-      fma_rows<MAXM>(ys + (nn + j) * MAXM, sign * __ldg(p + j), acc);
+      const float v[1] = {sign * __ldg(p + j)};
+      fma_rows<MAXM, 1>(ys + (nn + j) * kLd, v, acc);
     }
     nn += seg;
   }
-  for (int m = 0; m < M && m < MAXM; ++m) partial[(std::int64_t(blockIdx.y) * M + m) * K + k] = acc[m];
+#pragma unroll
+  for (int m = 0; m < MAXM; ++m)
+    if (m < M) partial[(std::int64_t(blockIdx.y) * M + m) * K + k] = acc[0][m];
 }
 
 // dX for M <= kRowsPerWarpM: a warp per row k of W, lanes along the row (coalesced runs of the
@@ -179,6 +264,213 @@ __global__ void __launch_bounds__(256)
   }
 }
 
+// ---- TF32 on the tensor cores (M > 4) ---------------------------------------------------
+// Row strides of the staged rows of X / dY, chosen so that the B-fragment reads of a warp hit
+// distinct banks: forward reads (row g, column t): 4 g + t, stride = 4 mod 32; dX reads 8
+// bytes at (row g, column 2 t): 8 g + 2 t, stride = 8 mod 32.
+constexpr int kMmaLdX = kMaxChunk + 4, kMmaLdY = kInputChunk + 8;
+constexpr int kMmaSteps = 4;  // 8-deep MMA steps whose W fragments are loaded together
+
+// dst[m][kk] = src[m * ld + c0 + kk] for m < ROWS and kk < lenp: zero for m >= M or kk >= len.
+// A warp per row, lanes along it (16 bytes each where the rows allow): coalesced reads,
+// conflict-free writes. dst rows are 16-byte aligned, lenp % 8 == 0.
+template <int ROWS>
+__device__ __forceinline__ void stage_rows(float* dst, int ld_dst, const float* __restrict__ src, std::int64_t ld,
+                                           int M, std::int64_t c0, int len, int lenp) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  if (ld % 4 == 0 && reinterpret_cast<std::uintptr_t>(src + c0) % 16 == 0) {
+    for (int m = warp; m < ROWS; m += warps)
+      for (int kk = 4 * lane; kk < lenp; kk += 128) {
+        const float* q = src + m * ld + c0 + kk;
+        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (m < M && kk + 4 <= len) v = __ldg(reinterpret_cast<const float4*>(q));
+        else if (m < M && kk < len) v = make_float4(q[0], kk + 1 < len ? q[1] : 0.0f, kk + 2 < len ? q[2] : 0.0f, 0.0f);
+        *reinterpret_cast<float4*>(dst + m * ld_dst + kk) = v;
+      }
+    return;
+  }
+  for (int m = warp; m < ROWS; m += warps)
+    for (int kk = lane; kk < lenp; kk += 32)
+      dst[m * ld_dst + kk] = m < M && kk < len ? __ldg(src + m * ld + c0 + kk) : 0.0f;
+}
+
+// The tile sign as a mask of the fp32 sign bit.
+__device__ __forceinline__ std::uint32_t sign_bit(const WeightView& w, std::uint64_t sign_hash) {
+  return w.sign == kTileSign ? std::uint32_t(sign_hash >> 63) << 31 : 0u;
+}
+// A weight's fp32 bits with its sign applied (read as TF32 by the MMA); 0 outside W.
+__device__ __forceinline__ std::uint32_t weight_bits(const float* p, bool valid, std::uint32_t sign) {
+  return valid ? __float_as_uint(__ldg(p)) ^ sign : 0u;
+}
+
+// Forward, split-K: Y^T[n][m] = sum over the chunk's k of W[k][n] X[m][k]. A warp owns 32
+// columns (two 16-row A tiles; one tile column of W, as tile_cols % 32 == 0) and X[:, chunk]
+// is staged as rows xs[m][kk] (8 NT rows, zero past M). Each 8-deep step lies in one tile row
+// (tile_rows % 8 == 0, chunks start at multiples of 8): one table read per step.
+template <int NT>
+__global__ void __launch_bounds__(kColsPerBlock)
+    forward_mma_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ X, int M, int chunk,
+                       float* __restrict__ partial, float* __restrict__ Y) {
+  __shared__ __align__(16) float xs[8 * NT * kMmaLdX];
+  const int K = int(w.rows), N = int(w.cols), ld = w.tile_cols;
+  const int kbeg = int(blockIdx.y) * chunk, len = min(K - kbeg, chunk), lenp = (len + 7) & ~7;
+  stage_rows<8 * NT>(xs, kMmaLdX, X, K, M, kbeg, len, lenp);
+  __syncthreads();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int nw = int(blockIdx.x) * kColsPerBlock + warp * 32;
+  if (nw >= N) return;
+  // Columns past N (inside the warp's tile) are read but never written.
+  const std::uint32_t tc = w.div_cols.div(std::uint32_t(nw));
+  const int col = nw - int(tc) * ld + g;  // in-tile column of fragment row g
+  float acc[2][NT][4] = {};
+  for (int kk = 0; kk < len;) {  // tile segments: the chunk's rows inside one tile row
+    const int k = kbeg + kk;
+    const std::uint32_t tr = w.div_rows.div(std::uint32_t(k));
+    const int kr = k - int(tr) * w.tile_rows, seg = min(len - kk, w.tile_rows - kr);
+    const TileInfo ti = w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
+    const std::uint32_t sb = sign_bit(w, ti.sign_hash);
+    const float* p = memory + ti.start + std::int64_t(kr + t) * ld + col;
+    for (int s0 = 0; s0 < seg; s0 += 8 * kMmaSteps) {
+      std::uint32_t a[kMmaSteps][2][4];
+#pragma unroll
+      for (int s = 0; s < kMmaSteps; ++s) {
+        const int r = s0 + 8 * s;  // step rows r .. r + 7 of the segment
+        if (r >= seg) break;
+        const float* q = p + std::int64_t(r) * ld;
+        const bool r0 = r + t < seg, r1 = r + t + 4 < seg;  // false only past K
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          a[s][i][0] = weight_bits(q + 16 * i, r0, sb);
+          a[s][i][1] = weight_bits(q + 16 * i + 8, r0, sb);
+          a[s][i][2] = weight_bits(q + 4 * ld + 16 * i, r1, sb);
+          a[s][i][3] = weight_bits(q + 4 * ld + 16 * i + 8, r1, sb);
+        }
+      }
+#pragma unroll
+      for (int s = 0; s < kMmaSteps; ++s) {
+        const int r = s0 + 8 * s;
+        if (r >= seg) break;
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          const float* x = xs + (8 * j + g) * kMmaLdX + kk + r + t;
+          const std::uint32_t b[2] = {__float_as_uint(x[0]), __float_as_uint(x[4])};
+#pragma unroll
+          for (int i = 0; i < 2; ++i) mma_tf32(acc[i][j], a[s][i], b);
+        }
+      }
+    }
+    kk += seg;
+  }
+  // acc[i][j][r] is column nw + 16 i + g + 8 (r / 2), row 8 j + 2 t + r % 2.
+  float* out = partial != nullptr ? partial + std::int64_t(blockIdx.y) * M * N : Y;
+  const float scale = partial != nullptr ? 1.0f : w.lambda;
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const int n = nw + 16 * i + g + 8 * (r / 2), m = 8 * j + 2 * t + r % 2;
+        if (m < M && n < N) out[std::int64_t(m) * N + n] = scale * acc[i][j][r];
+      }
+}
+
+// dX, split-N: dX^T[k][m] = sum over the chunk's n of W[k][n] dY[m][n]. A warp owns 32 rows
+// of W (two 16-row A tiles, each inside one tile row as tile_rows % 16 == 0); dY[:, chunk] is
+// staged as rows ys[m][nn]. The reduction index of a step is permuted (MMA column t is n = 2 t,
+// column t + 4 is n = 2 t + 1, the same for A and B), so that a thread's two weights of a row
+// are neighbours and its two dY values one 8-byte read.
+template <int NT>
+__global__ void __launch_bounds__(kColsPerBlock)
+    backward_input_mma_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ dY, int M,
+                              float* __restrict__ partial) {
+  __shared__ __align__(16) float ys[8 * NT * kMmaLdY];
+  const int K = int(w.rows), N = int(w.cols), ld = w.tile_cols;
+  const int n0 = int(blockIdx.y) * kInputChunk, len = min(N - n0, kInputChunk), lenp = (len + 7) & ~7;
+  stage_rows<8 * NT>(ys, kMmaLdY, dY, N, M, n0, len, lenp);
+  __syncthreads();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int kw = int(blockIdx.x) * kColsPerBlock + warp * 32;
+  if (kw >= K) return;
+  const TileInfo* row_tiles[2];
+  int row[2];         // in-tile row of fragment row g of A tile i
+  bool live[2][2];    // row kw + 16 i + 8 h + g inside W
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int k = min(kw + 16 * i, K - 1);  // a tile past K reads row K - 1's tile (never used)
+    const std::uint32_t tr = w.div_rows.div(std::uint32_t(k));
+    row_tiles[i] = w.tiles + std::int64_t(tr) * w.n_tile_cols;
+    row[i] = (k & ~15) - int(tr) * w.tile_rows + g;
+    live[i][0] = kw + 16 * i + g < K;
+    live[i][1] = kw + 16 * i + 8 + g < K;
+  }
+  float acc[2][NT][4] = {};
+  for (int nn = 0; nn < len;) {  // tile segments: the chunk's columns inside one tile column
+    const int n = n0 + nn;
+    const std::uint32_t tc = w.div_cols.div(std::uint32_t(n));
+    const int nc = n - int(tc) * ld, seg = min(len - nn, ld - nc);
+    const float* p[2];
+    std::uint32_t sb[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const TileInfo ti = row_tiles[i][tc];
+      sb[i] = sign_bit(w, ti.sign_hash);
+      p[i] = memory + ti.start + std::int64_t(row[i]) * ld + nc + 2 * t;
+    }
+    for (int s0 = 0; s0 < seg; s0 += 8 * kMmaSteps) {
+      std::uint32_t a[kMmaSteps][2][4];
+#pragma unroll
+      for (int s = 0; s < kMmaSteps; ++s) {
+        const int c = s0 + 8 * s;  // step columns c .. c + 7 of the segment
+        if (c >= seg) break;
+        const bool c0 = c + 2 * t < seg, c1 = c + 2 * t + 1 < seg;  // false only past N
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          const float* q = p[i] + c;
+          a[s][i][0] = weight_bits(q, c0 && live[i][0], sb[i]);
+          a[s][i][1] = weight_bits(q + 8 * ld, c0 && live[i][1], sb[i]);
+          a[s][i][2] = weight_bits(q + 1, c1 && live[i][0], sb[i]);
+          a[s][i][3] = weight_bits(q + 8 * ld + 1, c1 && live[i][1], sb[i]);
+        }
+      }
+#pragma unroll
+      for (int s = 0; s < kMmaSteps; ++s) {
+        const int c = s0 + 8 * s;
+        if (c >= seg) break;
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          const float2 q = *reinterpret_cast<const float2*>(ys + (8 * j + g) * kMmaLdY + nn + c + 2 * t);
+          const std::uint32_t b[2] = {__float_as_uint(q.x), __float_as_uint(q.y)};
+#pragma unroll
+          for (int i = 0; i < 2; ++i) mma_tf32(acc[i][j], a[s][i], b);
+        }
+      }
+    }
+    nn += seg;
+  }
+  // acc[i][j][r] is row kw + 16 i + g + 8 (r / 2) of W, row 8 j + 2 t + r % 2 of dY.
+  float* out = partial + std::int64_t(blockIdx.y) * M * K;
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const int k = kw + 16 * i + g + 8 * (r / 2), m = 8 * j + 2 * t + r % 2;
+        if (m < M && k < K) out[std::int64_t(m) * K + k] = acc[i][j][r];
+      }
+}
+
+bool tile_signs(const WeightView& w) { return w.sign != kElementSign; }
+bool mma_forward_ok(const WeightView& w, std::int64_t M) {
+  return M > 4 && roast::precision() == Precision::tf32 && tile_signs(w) && w.tile_rows % 8 == 0 &&
+         w.tile_cols % 32 == 0;
+}
+bool mma_input_ok(const WeightView& w, std::int64_t M) {
+  return M > 4 && roast::precision() == Precision::tf32 && tile_signs(w) && w.tile_rows % 16 == 0 &&
+         w.tile_cols % 8 == 0;
+}
+
 template <template <int> class Launch, class... Args>
 void by_rows(std::int64_t M, Args... args) {
   if (M <= 1) Launch<1>::run(args...);
@@ -191,15 +483,30 @@ void by_rows(std::int64_t M, Args... args) {
 
 template <int MAXM>
 struct LaunchForward {
-  static void run(dim3 grid, const WeightView& w, const float* memory, const float* X, int M, std::int64_t chunk,
+  static void run(dim3 grid, bool mma, const WeightView& w, const float* memory, const float* X, int M, int chunk,
                   float* partial, float* Y) {
-    forward_kernel<MAXM><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, X, M, chunk, partial, Y);
+    if constexpr (MAXM >= 8) {
+      if (mma) {
+        forward_mma_kernel<MAXM / 8><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, X, M, chunk, partial, Y);
+        return;
+      }
+    }
+    forward_kernel<MAXM, cols_per_thread(MAXM)><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, X, M, chunk, partial, Y);
   }
 };
 
 template <int MAXM>
 struct LaunchBackwardInput {
-  static void run(dim3 grid, const WeightView& w, const float* memory, const float* dY, int M, float* partial) {
+  static void run(std::int64_t K, std::int64_t chunks, bool mma, const WeightView& w, const float* memory,
+                  const float* dY, int M, float* partial) {
+    if constexpr (MAXM >= 8) {
+      if (mma) {
+        const dim3 grid(unsigned((K + kColsPerBlock - 1) / kColsPerBlock), unsigned(chunks));
+        backward_input_mma_kernel<MAXM / 8><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, dY, M, partial);
+        return;
+      }
+    }
+    const dim3 grid(unsigned((K + 255) / 256), unsigned(chunks));
     backward_input_kernel<MAXM><<<grid, 256, 0, stream()>>>(w, memory, dY, M, partial);
   }
 };
@@ -208,7 +515,9 @@ struct LaunchBackwardInput {
 
 void small_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y) {
   const std::int64_t K = w.rows, N = w.cols;
-  const std::int64_t col_blocks = (N + kColsPerBlock - 1) / kColsPerBlock;
+  const bool mma = mma_forward_ok(w, M);
+  const std::int64_t cols_per_block = kColsPerBlock * (mma ? 1 : cols_per_thread(int(M)));
+  const std::int64_t col_blocks = (N + cols_per_block - 1) / cols_per_block;
   // Enough blocks to keep many loads in flight (~16 per SM of a large part), chunks of 32..256
   // rows. The chunks' partial sums cost 2 * splits * M * N floats of traffic against K * N
   // reads of W: above 4 blocks per SM, keep that under a quarter (splits <= K / (8 M)).
@@ -218,11 +527,13 @@ void small_forward(const WeightView& w, const float* memory, const float* X, std
   std::int64_t splits = std::min(want, (K + 31) / 32);
   if (splits > traffic_cap) splits = std::max(traffic_cap, std::min(splits, fill));
   splits = std::max(splits, (K + kMaxChunk - 1) / kMaxChunk);
-  const std::int64_t chunk = (K + splits - 1) / splits;
+  std::int64_t chunk = (K + splits - 1) / splits;
+  if (mma) chunk = (chunk + 7) / 8 * 8;  // MMA steps never straddle chunks (still <= kMaxChunk)
   const std::int64_t chunks = (K + chunk - 1) / chunk;
   DeviceBuffer partial_buffer(chunks > 1 ? std::size_t(chunks * M * N) * sizeof(float) : 0);
   float* partial = partial_buffer.as<float>();
-  by_rows<LaunchForward>(M, dim3(unsigned(col_blocks), unsigned(chunks)), w, memory, X, int(M), chunk, partial, Y);
+  by_rows<LaunchForward>(M, dim3(unsigned(col_blocks), unsigned(chunks)), mma, w, memory, X, int(M), int(chunk),
+                         partial, Y);
   check_launch("roast_mm small forward");
   if (partial != nullptr) {
     add_chunks_kernel<<<blocks_for(M * N), 256, 0, stream()>>>(partial, chunks, M * N, w.lambda, Y);
@@ -241,7 +552,7 @@ void small_backward_input(const WeightView& w, const float* memory, const float*
   const std::int64_t K = w.rows, chunks = (w.cols + kInputChunk - 1) / kInputChunk;
   DeviceBuffer partial_buffer(std::size_t(chunks * M * K) * sizeof(float));
   float* partial = partial_buffer.as<float>();
-  by_rows<LaunchBackwardInput>(M, dim3(unsigned((K + 255) / 256), unsigned(chunks)), w, memory, dY, int(M), partial);
+  by_rows<LaunchBackwardInput>(M, K, chunks, mma_input_ok(w, M), w, memory, dY, int(M), partial);
   check_launch("roast_mm small backward_input");
   add_chunks_kernel<<<blocks_for(M * K), 256, 0, stream()>>>(partial, chunks, M * K, w.lambda, dX);
   check_launch("roast_mm small backward_input (chunk sum)");
