@@ -82,7 +82,8 @@ void gemm_forward(const WeightView& w, const float* memory, const float* X, std:
 void gemm_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX);
 void gemm_backward_memory(const WeightView& w, const float* X, const float* dY, std::int64_t M, float* dM);
 
-// The small-M kernels (roast_mm_small.cu), M <= kSmallM; always fp32. (dM has none: the tiled
+// The small-M kernels (roast_mm_small.cu), M <= kSmallM; fp32 FMAs, or TF32 tensor cores above 4
+// rows in TF32 precision. (dM has none: the tiled
 // kernel serves every M.)
 constexpr std::int64_t kSmallM = 32;
 void small_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y);
