@@ -306,10 +306,28 @@ __device__ __forceinline__ std::uint32_t weight_bits(const float* p, bool valid,
   return valid ? __float_as_uint(__ldg(p)) ^ sign : 0u;
 }
 
+// Writes a warp's results out[m][row] = scale * D[row][m] for m < M and row < rows, where the
+// warp computed D = (the product)^T for rows row0 .. row0 + 31: acc[i][j][r] is D[row0 + 16 i
+// + g + 8 (r / 2)][8 j + 2 t + r % 2] (the m16n8 accumulator layout).
+template <int NT>
+__device__ __forceinline__ void store_transposed(const float (&acc)[2][NT][4], float* __restrict__ out, int rows,
+                                                 int row0, int M, float scale) {
+  const int g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const int row = row0 + 16 * i + g + 8 * (r / 2), m = 8 * j + 2 * t + r % 2;
+        if (m < M && row < rows) out[std::int64_t(m) * rows + row] = scale * acc[i][j][r];
+      }
+}
+
 // Forward, split-K: Y^T[n][m] = sum over the chunk's k of W[k][n] X[m][k]. A warp owns 32
 // columns (two 16-row A tiles; one tile column of W, as tile_cols % 32 == 0) and X[:, chunk]
 // is staged as rows xs[m][kk] (8 NT rows, zero past M). Each 8-deep step lies in one tile row
-// (tile_rows % 8 == 0, chunks start at multiples of 8): one table read per step.
+// (tile_rows % 8 == 0, chunks start at multiples of 8): one table read per tile segment.
 template <int NT>
 __global__ void __launch_bounds__(kColsPerBlock)
     forward_mma_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ X, int M, int chunk,
@@ -364,18 +382,8 @@ __global__ void __launch_bounds__(kColsPerBlock)
     }
     kk += seg;
   }
-  // acc[i][j][r] is column nw + 16 i + g + 8 (r / 2), row 8 j + 2 t + r % 2.
   float* out = partial != nullptr ? partial + std::int64_t(blockIdx.y) * M * N : Y;
-  const float scale = partial != nullptr ? 1.0f : w.lambda;
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int n = nw + 16 * i + g + 8 * (r / 2), m = 8 * j + 2 * t + r % 2;
-        if (m < M && n < N) out[std::int64_t(m) * N + n] = scale * acc[i][j][r];
-      }
+  store_transposed<NT>(acc, out, N, nw, M, partial != nullptr ? 1.0f : w.lambda);
 }
 
 // dX, split-N: dX^T[k][m] = sum over the chunk's n of W[k][n] dY[m][n]. A warp owns 32 rows
@@ -451,17 +459,7 @@ __global__ void __launch_bounds__(kColsPerBlock)
     }
     nn += seg;
   }
-  // acc[i][j][r] is row kw + 16 i + g + 8 (r / 2) of W, row 8 j + 2 t + r % 2 of dY.
-  float* out = partial + std::int64_t(blockIdx.y) * M * K;
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int k = kw + 16 * i + g + 8 * (r / 2), m = 8 * j + 2 * t + r % 2;
-        if (m < M && k < K) out[std::int64_t(m) * K + k] = acc[i][j][r];
-      }
+  store_transposed<NT>(acc, partial + std::int64_t(blockIdx.y) * M * K, K, kw, M, 1.0f);
 }
 
 bool tile_signs(const WeightView& w) { return w.sign != kElementSign; }
