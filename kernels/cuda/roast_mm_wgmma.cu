@@ -20,11 +20,12 @@
 // (MT = 256 needs every register: ptxas spills ~190 bytes per thread there.)
 //
 // Where the time goes (H100, ncu, 4096^3 forward): 0.69 ms under the profiler, 2.1 GB from L2
-// at 3.1 TB/s (32% of its peak; cuBLAS: 2.4 GB at 5.7 TB/s), SM throughput 51%. It is not
-// bandwidth but latency: with 8 warps per SM and a barrier per step, warps mostly wait on the
-// 4-byte W loads (long scoreboard) and on fixed-latency dependencies. Producer / consumer
-// warp specialisation (copies in their own warps, mbarriers instead of the block barrier) is
-// the next step.
+// at 3.1 TB/s (32% of its peak; cuBLAS: 2.4 GB at 5.7 TB/s), SM throughput 51%, warps
+// waiting on the 4-byte W loads. A fragment register spans 4 reduction indices, so each load
+// instruction touches 4 tile rows (4-8 cache lines); timing-only builds with one line per
+// instruction ran at 0.92x of cuBLAS (512 x 4096^2), so those loads are the gap. Warp
+// specialisation, X / dY multicast and W through shared memory were measured and were not
+// faster (docs/benchmarks.md, "Tried and not kept").
 //
 // Fast-path conditions (else the caller runs the mma.sync / FMA kernels): TF32 precision, a
 // device and binary with sm_90a, per-tile (or no) signs, the plain operand's rows a multiple
