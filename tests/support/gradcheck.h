@@ -36,7 +36,9 @@ std::string gradient_mismatches(const TensorFn& f, const std::vector<Tensor>& in
 std::string leaf_gradient_mismatches(const std::function<Tensor()>& f, Tensor leaf,
                                      const GradCheckOptions& options = {});
 
-// Max |a - b| / (max |b| + tiny) over two equally shaped f32 tensors, and a printable report.
+// Max |a - b| / (max |b| + tiny) over two equally shaped f32 tensors (or vectors; infinity
+// when the sizes differ), and a printable report.
+double relative_error(const std::vector<float>& a, const std::vector<float>& b);
 double relative_error(const Tensor& a, const Tensor& b);
 std::string first_mismatches(const Tensor& a, const Tensor& b, double tol, int n_show = 5);
 

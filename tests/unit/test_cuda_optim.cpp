@@ -7,8 +7,10 @@
 #include "roast/config.h"
 #include "roast/optim.h"
 #include "support/catch.h"
+#include "support/gradcheck.h"
 
 using namespace roast;
+using roast::testing::relative_error;
 
 namespace {
 constexpr std::int64_t kCells = 50000;  // above the CPU's parallel threshold, several CUDA blocks
@@ -42,17 +44,6 @@ Trajectory run(const OptimizerConfig& c, Device device) {
   t.params = p.to_vector();
   for (const auto& entry : slots) t.slots[entry.first] = entry.second.to_vector();
   return t;
-}
-
-// max |a - b| / max |b|.
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double diff = 0, scale = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));
-    scale = std::max(scale, std::abs(double(b[i])));
-  }
-  return scale > 0 ? diff / scale : diff;
 }
 
 std::vector<OptimizerConfig> every_optimizer() {

@@ -12,10 +12,12 @@
 #include "roast/config.h"
 #include "roast/nn/models.h"
 #include "roast/trainer.h"
+#include "support/gradcheck.h"
 #include "test_data_fixtures.h"
 #include "train/run_config.h"
 
 using namespace roast;
+using roast::testing::relative_error;
 using data_fixtures::TempDir;
 
 namespace {
@@ -63,17 +65,6 @@ struct TinyRuns {
     return roast::train(o);
   }
 };
-
-// max |a - b| / max |b|.
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double diff = 0, scale = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));
-    scale = std::max(scale, std::abs(double(b[i])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
 
 // Logits of `model` (declared once) for `batch` with a memory on `device`, in evaluation mode.
 std::vector<float> logits_on(nn::Model& model, const MemoryPlan& plan, const nn::Batch& batch, Device device) {
