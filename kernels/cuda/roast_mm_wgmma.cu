@@ -1,36 +1,44 @@
 // ROAST-MM on Hopper tensor cores (wgmma, sm_90a), TF32: forward and dX.
 //
-// Both products are computed transposed, so that W is the MMA's A operand and comes straight
-// from the memory into registers, and the plain operand (X or dY) is B, in shared memory:
+// Both products are computed transposed, so that W is the MMA's A operand, held in registers
+// (W's tile starts are not 16-byte aligned, so its elements are read 4 bytes at a time), and
+// the plain operand (X or dY) is B, in shared memory:
 //   pass 0 (forward)  Y^T [N x M]  = W^T [N x K] * X^T [K x M]
 //   pass 1 (dX)       dX^T [K x M] = W [K x N]   * dY^T [N x M]
-// Shared memory then only ever holds rows of X / dY (the reduction dimension contiguous, as
-// TF32 wgmma requires), copied 16 bytes at a time (cp.async) into 128-byte rows with the
-// 128-byte swizzle; W is never transposed through shared memory, and its tile sign is one XOR
-// of the sign bit per register. (W's tile starts are not 16-byte aligned, so its elements are
-// read 4 bytes at a time either way; in registers that is one load per element.)
+// Shared memory holds rows of X / dY (the reduction dimension contiguous, as TF32 wgmma
+// requires), copied 16 bytes at a time (cp.async) into 128-byte rows with the 128-byte
+// swizzle, in a ring of four stages. Each tile's sign is one XOR of the sign bit per register.
 //
 // A block of 256 threads (two warpgroups) computes 128 W-rows (n for the forward, k for dX)
 // x MT rows of X / dY (128, or 256 when the grid stays full), one m64nMTk8 MMA per warpgroup
-// and 8-deep slice, in steps of 32 along the reduction. X / dY go through a ring of four
-// shared-memory stages; each thread's W fragments rotate through three register sets, loaded
-// two steps ahead of the MMAs that read them (the tile lookup one step before that). The MMA
-// reads the fp32 bits as TF32 (the low mantissa bits are ignored: truncation, within the TF32
-// tolerance; tested). The epilogue writes Y / dX through shared memory in coalesced rows.
-// (MT = 256 needs every register: ptxas spills ~190 bytes per thread there.)
+// and 8-deep slice, in steps of 32 along the reduction. The MMA reads the fp32 bits as TF32
+// (the low mantissa bits are ignored: truncation, within the TF32 tolerance; tested). The
+// epilogue writes Y / dX through shared memory in coalesced rows. (MT = 256 needs every
+// register: ptxas spills ~140-190 bytes per thread, in the epilogue.)
+//
+// How W reaches the registers differs, because a fragment register spans 4 reduction indices
+// and 8 W-rows:
+//   forward: straight from the memory (a warp's load touches 4 tile rows, 32 bytes each),
+//            in three register sets loaded two steps ahead of the MMAs that read them;
+//   dX:      a warp's load would touch 8 tile rows, 16 bytes each. W goes through shared
+//            memory instead (WStages): runs of one tile row copied 16 bytes at a time, then
+//            conflict-free 4-byte loads into two register sets.
+// Measured on the H100 (TF32, 512 x 4096^2, docs/benchmarks.md): staging W made dX 8% faster
+// (0.133 -> 0.122 ms) and the forward 13% slower (0.106 -> 0.120 ms), so only dX stages it.
 //
 // Where the time goes (H100, ncu, 4096^3 forward): 0.69 ms under the profiler, 2.1 GB from L2
 // at 3.1 TB/s (32% of its peak; cuBLAS: 2.4 GB at 5.7 TB/s), SM throughput 51%, warps
-// waiting on the 4-byte W loads. A fragment register spans 4 reduction indices, so each load
-// instruction touches 4 tile rows (4-8 cache lines); timing-only builds with one line per
-// instruction ran at 0.92x of cuBLAS (512 x 4096^2), so those loads are the gap. Warp
-// specialisation, X / dY multicast and W through shared memory were measured and were not
-// faster (docs/benchmarks.md, "Tried and not kept").
+// waiting on the 4-byte W loads; timing-only builds with one cache line per load ran at 0.92x
+// of cuBLAS (512 x 4096^2). Staged through shared memory, W's copies, stores and loads cost
+// about what the direct loads do (a timing-only build without W's copies ran the forward at
+// 0.085 ms). Warp specialisation, X / dY multicast and W as a shared-memory wgmma operand were
+// measured and were not faster (docs/benchmarks.md, "Tried and not kept").
 //
 // Fast-path conditions (else the caller runs the mma.sync / FMA kernels): TF32 precision, a
 // device and binary with sm_90a, per-tile (or no) signs, the plain operand's rows a multiple
-// of 4 floats on a 16-byte aligned base, and W's tiles covering whole steps: tile_rows % 32 == 0
-// and tile_cols % 64 (forward) or % 32 (dX) == 0. The default 32 x 64 tiles qualify.
+// of 4 floats on a 16-byte aligned base (and, for dX, the memory 16-byte aligned), and W's
+// tiles covering whole steps: tile_rows % 32 == 0 and tile_cols % 64 (forward) or % 32 (dX)
+// == 0. The default 32 x 64 tiles qualify.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -52,9 +60,14 @@ namespace {
 
 constexpr int kWRows = 128, kBK = 32, kThreads = 256, kStages = 4;
 
-template <int MT>
+// dX's W ring (see WStages): 4608 floats per stage, plus four run starts and four words.
+constexpr int kWStages = 4, kWStageFloats = 4608;
+
+// The X / dY ring (+ room to align it to 1024 B), and for dX W's ring after it.
+template <int PASS, int MT>
 constexpr int smem_bytes() {
-  return kStages * MT * kBK * int(sizeof(float)) + 1024;  // + room to align the ring to 1024 B
+  return kStages * MT * kBK * int(sizeof(float)) + 1024 +
+         (PASS == 1 ? kWStages * (kWStageFloats * int(sizeof(float)) + 48) : 0);
 }
 
 #if defined(ROAST_MM_WGMMA)  // the device code below exists only in the sm_90a compilation
@@ -119,90 +132,21 @@ struct TransposedLayout {
   }
 };
 
-// This thread's W fragments of one step (4 slices x 4 registers; register 4 s + e of slice s
-// is W-row r + 8 (e & 1), reduction index 8 s + 4 (e >> 1) + lane % 4, with r = the warp's
-// first W-row + lane / 4) and their tile sign. The step's 32 reduction indices and the warp's
-// 16 W-rows lie in one tile, looked up a step before the fragments are loaded (lookup() only
-// issues the table read: nothing waits for it until load()).
-struct TileRef {
-  TileInfo tile;
-  std::uint32_t within;  // this thread's first element, relative to the tile's start
-};
+// Rows m0 .. m0 + MT - 1 of the plain operand P (M x red), reduction indices 32 step ..
+// 32 step + 31, into a stage; zeros past the ends. (Rows row + 32 i share row's swizzle: their
+// offsets differ by constants.)
+template <int MT>
+struct PlainRows {
+  const float* __restrict__ P;
+  int M, red, m0, row0, ch;
+  const float* __restrict__ src0;
 
-template <int PASS>
-struct WFragments {
-  const Operands& op;
-  int r;     // this thread's first W-row (n for pass 0, k for pass 1)
-  int rows;  // W-rows in all (N or K)
-  int red;   // the reduction length (K or N)
+  __device__ __forceinline__ PlainRows(const float* P_, int M_, int red_, int m0_)
+      : P(P_), M(M_), red(red_), m0(m0_), row0(int(threadIdx.x) / 8), ch(int(threadIdx.x) % 8),
+        src0(P_ + std::int64_t(m0_ + int(threadIdx.x) / 8) * red_ + 4 * (int(threadIdx.x) % 8)) {}
 
-  __device__ __forceinline__ TileRef lookup(int k0) const {
-    const WeightView& w = op.w;
-    const int q = threadIdx.x % 4;
-    std::uint32_t tr, tc;
-    TileRef ref;
-    if (PASS == 0) {  // W[k][n]: W-row n, reduction k
-      tr = w.div_rows.div(std::uint32_t(k0));
-      tc = w.div_cols.div(std::uint32_t(r < rows ? r : 0));
-      ref.within = (std::uint32_t(k0) - tr * w.tile_rows + q) * w.tile_cols + (std::uint32_t(r) - tc * w.tile_cols);
-    } else {          // W[k][n]: W-row k, reduction n
-      tr = w.div_rows.div(std::uint32_t(r < rows ? r : 0));
-      tc = w.div_cols.div(std::uint32_t(k0));
-      ref.within = (std::uint32_t(r) - tr * w.tile_rows) * w.tile_cols + (std::uint32_t(k0) - tc * w.tile_cols) + q;
-    }
-    ref.tile = w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
-    return ref;
-  }
-
-  __device__ __forceinline__ void load(int k0, const TileRef& ref, std::uint32_t (&f)[16], std::uint32_t* sign) const {
-    const WeightView& w = op.w;
-    const int q = threadIdx.x % 4;
-    const std::uint32_t stride_e1 = PASS == 0 ? 8 : 8 * w.tile_cols, stride_e2 = PASS == 0 ? 4 * w.tile_cols : 4;
-    const std::uint32_t stride_s = PASS == 0 ? 8 * w.tile_cols : 8;
-    *sign = (w.sign == kTileSign && (ref.tile.sign_hash >> 63)) ? 0x80000000u : 0u;
-    const float* base = op.memory + ref.tile.start + ref.within;
-    if (r + 8 < rows && k0 + kBK <= red) {  // the usual case: no bounds checks
-#pragma unroll
-      for (int s = 0; s < 4; ++s) {
-        const float* p = base + s * stride_s;
-        f[4 * s] = __float_as_uint(__ldg(p));
-        f[4 * s + 1] = __float_as_uint(__ldg(p + stride_e1));
-        f[4 * s + 2] = __float_as_uint(__ldg(p + stride_e2));
-        f[4 * s + 3] = __float_as_uint(__ldg(p + stride_e1 + stride_e2));
-      }
-      return;
-    }
-#pragma unroll
-    for (int s = 0; s < 4; ++s)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const bool valid = r + 8 * (e & 1) < rows && k0 + 8 * s + 4 * (e >> 1) + q < red;
-        f[4 * s + e] = valid ? __float_as_uint(__ldg(base + s * stride_s + (e & 1) * stride_e1 + (e >> 1) * stride_e2)) : 0u;
-      }
-  }
-};
-
-template <int PASS, int MT>
-__global__ void __launch_bounds__(kThreads, 1) wgmma_kernel(Operands op) {
-  extern __shared__ unsigned char smem_raw[];
-  float* smem = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) & ~std::uintptr_t(1023));
-  constexpr int kStageFloats = MT * kBK;
-  const int t = threadIdx.x, lane = t % 32;
-  // 32-bit indices: has_view() keeps K and N below 2^31, and wgmma_gemm() M * (K or N).
-  const int red = int(PASS == 0 ? op.K : op.N);    // reduction length
-  const int wrows = int(PASS == 0 ? op.N : op.K);  // W-rows (the output's columns)
-  const int M = int(op.M);
-  const float* __restrict__ P = PASS == 0 ? op.X : op.dY;  // the plain operand, M x red
-  const int m0 = int(blockIdx.y) * MT, w0 = int(blockIdx.x) * kWRows;
-  const int steps = (red + kBK - 1) / kBK;
-  const WFragments<PASS> frags{op, w0 + (t / 128) * 64 + ((t % 128) / 32) * 16 + lane / 4, wrows, red};
-
-  // Rows m0 .. m0 + MT - 1 of P, reduction k0 .. k0 + 31, into stage `step % kStages`.
-  // (Rows row + 32 i share row's swizzle: their offsets differ by constants.)
-  const int row0 = t / 8, ch = t % 8;
-  const float* __restrict__ src0 = P + std::int64_t(m0 + row0) * red + 4 * ch;
-  auto copy_p = [&](int step) {
-    float* S = smem + (step % kStages) * kStageFloats + swz(row0, 4 * ch);
+  __device__ __forceinline__ void copy(float* stage, int step) const {
+    float* S = stage + swz(row0, 4 * ch);
     const int k0 = step * kBK;
     if (m0 + MT <= M && k0 + kBK <= red) {
 #pragma unroll
@@ -215,7 +159,85 @@ __global__ void __launch_bounds__(kThreads, 1) wgmma_kernel(Operands op) {
       const int n = r < M ? max(0, min(4, red - c)) : 0;
       cp_async16(S + 32 * i * kBK, n > 0 ? src0 + std::int64_t(32 * i) * red + k0 : P, n * 4);
     }
-  };
+  }
+};
+
+// MMAs of one step on the stage at `stage` (B) and this thread's fragments `a` (A).
+template <int MT>
+__device__ __forceinline__ void mma_step(float (&acc)[MT / 2], std::uint32_t (&a)[16], const float* stage) {
+  fence_registers(a);
+  const std::uint64_t b = smem_desc(stage);
+  wgmma_fence();
+#pragma unroll
+  for (int s8 = 0; s8 < kBK / 8; ++s8) wgmma_step<MT>(acc, a, s8, b + 2 * s8);  // +32 bytes per slice
+  wgmma_commit();
+}
+
+// ---- forward: W straight from the memory --------------------------------------------------
+
+// This thread's W fragments of one forward step (4 slices x 4 registers; register 4 s + e of
+// slice s is W-row (n) r + 8 (e & 1), reduction index (k) 8 s + 4 (e >> 1) + lane % 4, with
+// r = the warp's first W-row + lane / 4) and their tile sign. The step's 32 reduction indices
+// and the warp's 16 W-rows lie in one tile, looked up a step before the fragments are loaded
+// (lookup() only issues the table read: nothing waits for it until load()).
+struct TileRef {
+  TileInfo tile;
+  std::uint32_t within;  // this thread's first element, relative to the tile's start
+};
+
+struct WFragments {
+  const Operands& op;
+  int r;  // this thread's first W-row
+
+  __device__ __forceinline__ TileRef lookup(int k0) const {
+    const WeightView& w = op.w;
+    const int q = threadIdx.x % 4;
+    const std::uint32_t tr = w.div_rows.div(std::uint32_t(k0)), tc = w.div_cols.div(std::uint32_t(r < op.N ? r : 0));
+    TileRef ref;
+    ref.within = (std::uint32_t(k0) - tr * w.tile_rows + q) * w.tile_cols + (std::uint32_t(r) - tc * w.tile_cols);
+    ref.tile = w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
+    return ref;
+  }
+
+  __device__ __forceinline__ void load(int k0, const TileRef& ref, std::uint32_t (&f)[16], std::uint32_t* sign) const {
+    const WeightView& w = op.w;
+    const int q = threadIdx.x % 4;
+    const std::uint32_t stride_e2 = 4 * w.tile_cols, stride_s = 8 * w.tile_cols;  // stride_e1 = 8
+    *sign = (w.sign == kTileSign && (ref.tile.sign_hash >> 63)) ? 0x80000000u : 0u;
+    const float* base = op.memory + ref.tile.start + ref.within;
+    if (r + 8 < op.N && k0 + kBK <= op.K) {  // the usual case: no bounds checks
+#pragma unroll
+      for (int s = 0; s < 4; ++s) {
+        const float* p = base + s * stride_s;
+        f[4 * s] = __float_as_uint(__ldg(p));
+        f[4 * s + 1] = __float_as_uint(__ldg(p + 8));
+        f[4 * s + 2] = __float_as_uint(__ldg(p + stride_e2));
+        f[4 * s + 3] = __float_as_uint(__ldg(p + 8 + stride_e2));
+      }
+      return;
+    }
+#pragma unroll
+    for (int s = 0; s < 4; ++s)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const bool valid = r + 8 * (e & 1) < op.N && k0 + 8 * s + 4 * (e >> 1) + q < op.K;
+        f[4 * s + e] = valid ? __float_as_uint(__ldg(base + s * stride_s + (e & 1) * 8 + (e >> 1) * stride_e2)) : 0u;
+      }
+  }
+};
+
+template <int MT>
+__global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
+  extern __shared__ unsigned char smem_raw[];
+  float* smem = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) & ~std::uintptr_t(1023));
+  constexpr int kStageFloats = MT * kBK;
+  const int t = threadIdx.x, lane = t % 32;
+  // 32-bit indices: has_view() keeps K and N below 2^31, and wgmma_gemm() M * K.
+  const int K = int(op.K);
+  const int m0 = int(blockIdx.y) * MT, w0 = int(blockIdx.x) * kWRows;
+  const int steps = (K + kBK - 1) / kBK;
+  const WFragments frags{op, w0 + (t / 128) * 64 + ((t % 128) / 32) * 16 + lane / 4};
+  const PlainRows<MT> plain(op.X, int(op.M), K, m0);
 
   float acc[MT / 2];
 #pragma unroll
@@ -223,7 +245,7 @@ __global__ void __launch_bounds__(kThreads, 1) wgmma_kernel(Operands op) {
   std::uint32_t f0[16], f1[16], f2[16], s0 = 0, s1 = 0, s2 = 0;
 #pragma unroll
   for (int s = 0; s < kStages - 2; ++s) {
-    if (s < steps) copy_p(s);
+    if (s < steps) plain.copy(smem + s * kStageFloats, s);
     cp_async_commit();
   }
   frags.load(0, frags.lookup(0), f0, &s0);
@@ -237,16 +259,11 @@ __global__ void __launch_bounds__(kThreads, 1) wgmma_kernel(Operands op) {
     cp_async_wait<kStages - 3>();
     fence_proxy_async();
     __syncthreads();  // stage `step` has landed everywhere; every MMA of step - 2 has finished
-    if (step + kStages - 2 < steps) copy_p(step + kStages - 2);
+    if (step + kStages - 2 < steps) plain.copy(smem + ((step + kStages - 2) % kStages) * kStageFloats, step + kStages - 2);
     cp_async_commit();
 #pragma unroll
     for (int i = 0; i < 16; ++i) cur[i] ^= cs;
-    fence_registers(cur);
-    const std::uint64_t b = smem_desc(smem + int(step % kStages) * kStageFloats);
-    wgmma_fence();
-#pragma unroll
-    for (int s8 = 0; s8 < kBK / 8; ++s8) wgmma_step<MT>(acc, cur, s8, b + 2 * s8);  // +32 bytes per slice
-    wgmma_commit();
+    mma_step<MT>(acc, cur, smem + (step % kStages) * kStageFloats);
     wgmma_wait<1>();
     fence_registers(acc);
     fence_registers(later);
@@ -262,13 +279,174 @@ __global__ void __launch_bounds__(kThreads, 1) wgmma_kernel(Operands op) {
   fence_registers(acc);
   cp_async_wait<0>();
   __syncthreads();
-  epilogue<PASS, TransposedLayout, kThreads, MT / 2, MT>(op, acc, m0, w0, smem);
+  epilogue<0, TransposedLayout, kThreads, MT / 2, MT>(op, acc, m0, w0, smem);
 }
 
-#else  // no sm_90a code: the kernel exists for the host's launch code only
+// ---- dX: W through shared memory ------------------------------------------------------------
+//
+// Each step's W block (128 W-rows k x 32 reduction indices n) is copied into shared memory as
+// runs of one tile row (32 floats), 16 bytes per cp.async, and read from there into this
+// thread's fragments with conflict-free 4-byte loads. Runs start anywhere, so each copy covers
+// its run widened to 16-byte bounds (8 or 9 chunks) into a slot of 36 floats (rows 4 banks
+// apart), and the run's offset in its slot is kept with the stage. The 32 runs of a band of
+// 32 W-rows lie in one tile, so a band has one offset and one sign. The table reads run a
+// step ahead of the copies: thread g < 4 reads band g's tile (fetch) and publishes its first
+// run, offset and sign (publish) for the copies (issue) and loads (load) of later steps.
+struct WStages {
+  static constexpr int kRun = 32, kSlot = 36, kBands = 4;
 
-template <int PASS, int MT>
-__global__ void wgmma_kernel(Operands op) {
+  const Operands& op;
+  float* ring;           // kWStages x kWStageFloats
+  std::int64_t* starts;  // per stage and band: the memory cell of the band's first run
+  std::uint32_t* info;   // per stage and band: run offset (bits 0-1), sign bit (bit 31)
+  int w0;
+
+  __device__ __forceinline__ bool has_band(int g) const { return w0 + 32 * g < op.K; }
+
+  // The tile of band g at step `step` and where the band's first run lies in it.
+  __device__ __forceinline__ TileInfo tile_of(int step, int g, std::int64_t* first) const {
+    const WeightView& w = op.w;
+    const std::uint32_t n0 = std::uint32_t(step * kBK), k0 = std::uint32_t(w0 + 32 * g);
+    const std::uint32_t tr = w.div_rows.div(k0), tc = w.div_cols.div(n0);
+    *first = std::int64_t(k0 - tr * w.tile_rows) * w.tile_cols + (n0 - tc * w.tile_cols);
+    return w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
+  }
+  // Thread g: band g's table read for step `step`, a step before publish() needs it.
+  __device__ __forceinline__ TileInfo fetch(int step, int g) const {
+    std::int64_t first;
+    return tile_of(step, g, &first);
+  }
+  // Thread g: band g's first run, offset and sign for step `step`, read after the next barrier.
+  __device__ __forceinline__ void publish(int step, int g, const TileInfo& tile) const {
+    std::int64_t first;
+    tile_of(step, g, &first);  // the arithmetic again; the table read it issues is unused
+    const std::int64_t start = tile.start + first;
+    const int at = (step % kWStages) * 4 + g;
+    starts[at] = start;
+    info[at] = std::uint32_t(start & 3) | ((op.w.sign == kTileSign && (tile.sign_hash >> 63)) ? 0x80000000u : 0u);
+  }
+
+  // All threads: the copies of step `step` into its stage, in the caller's commit group.
+  // Round j copies chunk t % 8 of run t / 8 + 32 j (band j); a fifth copies the 9th chunk of
+  // the runs that straddle one more (only its floats of the run: none past the memory's end). Bands wholly past the last W-row are skipped (their
+  // results are never stored).
+  __device__ __forceinline__ void issue(int step) const {
+    const int t = threadIdx.x, stage = step % kWStages;
+    float* slots = ring + stage * kWStageFloats;
+    const std::int64_t ld = op.w.tile_cols;
+#pragma unroll
+    for (int g = 0; g < kBands; ++g) {
+      if (!has_band(g)) break;
+      const int run = t / 8 + 32 * g, chunk = t % 8;
+      const std::int64_t at = (starts[stage * 4 + g] & ~std::int64_t(3)) + (run % 32) * ld + 4 * chunk;
+      cp_async16(slots + run * kSlot + 4 * chunk, op.memory + at, 16);
+    }
+    if (t < kBands * 32 && has_band(t / 32)) {
+      const std::int64_t start = starts[stage * 4 + t / 32];
+      const int tail = int(start & 3);  // the run's floats in its 9th chunk (read no further)
+      if (tail) cp_async16(slots + t * kSlot + kRun, op.memory + (start & ~std::int64_t(3)) + (t % 32) * ld + kRun, 4 * tail);
+    }
+  }
+
+  // This thread's fragments of step `step` (register 4 s + e of slice s is W-row (k) r +
+  // 8 (e & 1), reduction index (n) 8 s + 4 (e >> 1) + lane % 4, with r = the warp's first
+  // W-row + lane / 4), signed; reduction indices past N read 0.
+  __device__ __forceinline__ void load(int step, std::uint32_t (&f)[16]) const {
+    const int t = threadIdx.x, lane = t % 32, stage = step % kWStages;
+    const int local = (t / 128) * 64 + ((t % 128) / 32) * 16 + lane / 4;  // W-row within the block
+    const int q = lane % 4;
+    const std::uint32_t word = info[stage * 4 + local / 32], sign = word & 0x80000000u;
+    const float* base = ring + stage * kWStageFloats + int(word & 3u) + local * kSlot + q;
+    const bool edge = (step + 1) * kBK > op.N;
+#pragma unroll
+    for (int s = 0; s < 4; ++s)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int red_off = 8 * s + 4 * (e >> 1);
+        std::uint32_t v = __float_as_uint(base[8 * (e & 1) * kSlot + red_off]) ^ sign;
+        if (edge && step * kBK + red_off + q >= op.N) v = 0u;
+        f[4 * s + e] = v;
+      }
+  }
+};
+
+template <int MT>
+__global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op) {
+  extern __shared__ unsigned char smem_raw[];
+  float* smem = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) & ~std::uintptr_t(1023));
+  constexpr int kStageFloats = MT * kBK;
+  float* wring = smem + kStages * kStageFloats;
+  std::int64_t* starts = reinterpret_cast<std::int64_t*>(wring + kWStages * kWStageFloats);
+  std::uint32_t* info = reinterpret_cast<std::uint32_t*>(starts + kWStages * 4);
+  const int t = threadIdx.x;
+  // 32-bit indices: has_view() keeps K and N below 2^31, and wgmma_gemm() M * N.
+  const int N = int(op.N);
+  const int m0 = int(blockIdx.y) * MT, w0 = int(blockIdx.x) * kWRows;
+  const int steps = (N + kBK - 1) / kBK;
+  const WStages W{op, wring, starts, info, w0};
+  const PlainRows<MT> plain(op.dY, int(op.M), N, m0);
+
+  // Thread g < 4 publishes band g of step + 4 at step, from `pending`, read at step - 1.
+  TileInfo pending{};
+  if (t < WStages::kBands && W.has_band(t)) {
+    for (int s = 0; s < kWStages && s < steps; ++s) W.publish(s, t, W.fetch(s, t));
+    if (kWStages < steps) pending = W.fetch(kWStages, t);
+  }
+  __syncthreads();
+  float acc[MT / 2];
+#pragma unroll
+  for (int e = 0; e < MT / 2; ++e) acc[e] = 0.0f;
+  // Commit group s holds dY of step s and W of step s + 1 (group 0 also W of step 0).
+  W.issue(0);
+  for (int s = 0; s < kStages - 2; ++s) {
+    if (s < steps) plain.copy(smem + s * kStageFloats, s);
+    if (s + 1 < steps) W.issue(s + 1);
+    cp_async_commit();
+  }
+  std::uint32_t fa[16], fb[16];
+  cp_async_wait<kStages - 3>();
+  __syncthreads();
+  W.load(0, fa);
+
+  // One step: MMAs on `cur` (loaded at the end of the previous step); once the MMAs of
+  // step - 1 have finished with `next`, the copies of dY for step + 2 and of W for step + 3,
+  // the tables of step + 4 and 5, and the fragments of step + 1.
+  auto step_with = [&](int step, std::uint32_t(&cur)[16], std::uint32_t(&next)[16]) {
+    cp_async_wait<kStages - 3>();
+    fence_proxy_async();
+    __syncthreads();  // stage `step` has landed everywhere; every MMA of step - 2 has finished
+    mma_step<MT>(acc, cur, smem + (step % kStages) * kStageFloats);
+    wgmma_wait<1>();
+    fence_registers(acc);
+    fence_registers(next);
+    if (step + kStages - 2 < steps) plain.copy(smem + ((step + kStages - 2) % kStages) * kStageFloats, step + kStages - 2);
+    if (step + kStages - 1 < steps) W.issue(step + kStages - 1);
+    cp_async_commit();
+    if (t < WStages::kBands && W.has_band(t)) {
+      if (step + kWStages < steps) W.publish(step + kWStages, t, pending);
+      if (step + kWStages + 1 < steps) pending = W.fetch(step + kWStages + 1, t);
+    }
+    if (step + 1 < steps) W.load(step + 1, next);
+  };
+  for (int step = 0; step < steps; step += 2) {
+    step_with(step, fa, fb);
+    if (step + 1 < steps) step_with(step + 1, fb, fa);
+  }
+  wgmma_wait<0>();
+  fence_registers(acc);
+  cp_async_wait<0>();
+  __syncthreads();
+  epilogue<1, TransposedLayout, kThreads, MT / 2, MT>(op, acc, m0, w0, smem);
+}
+
+#else  // no sm_90a code: the kernels exist for the host's launch code only
+
+template <int MT>
+__global__ void forward_kernel(Operands op) {
+  (void)op;
+}
+template <int MT>
+__global__ void backward_input_kernel(Operands op) {
   (void)op;
 }
 
@@ -310,15 +488,16 @@ bool aligned16(const float* p, std::int64_t ld) {
 
 template <int PASS, int MT>
 void launch(const Operands& op) {
-  static const bool attribute_set = [] {
-    check(cudaFuncSetAttribute(wgmma_kernel<PASS, MT>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<MT>()),
+  void (*kernel)(Operands) = PASS == 0 ? forward_kernel<MT> : backward_input_kernel<MT>;
+  static const bool attribute_set = [kernel] {
+    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<PASS, MT>()),
           "cudaFuncSetAttribute (roast_mm wgmma)");
     return true;
   }();
   (void)attribute_set;
   const std::int64_t wrows = PASS == 0 ? op.N : op.K;
   const dim3 grid(unsigned((wrows + kWRows - 1) / kWRows), unsigned((op.M + MT - 1) / MT));
-  wgmma_kernel<PASS, MT><<<grid, kThreads, smem_bytes<MT>(), stream()>>>(op);
+  kernel<<<grid, kThreads, smem_bytes<PASS, MT>(), stream()>>>(op);
   check_launch("roast_mm wgmma kernel");
 }
 
@@ -341,7 +520,7 @@ bool wgmma_gemm(const Operands& op) {
   const WeightView& w = op.w;
   if (w.sign == kElementSign || w.tile_rows % kBK != 0) return false;
   if (op.pass == 0 && !(w.tile_cols % 64 == 0 && aligned16(op.X, op.K))) return false;
-  if (op.pass == 1 && !(w.tile_cols % kBK == 0 && aligned16(op.dY, op.N))) return false;
+  if (op.pass == 1 && !(w.tile_cols % kBK == 0 && aligned16(op.dY, op.N) && aligned16(op.memory, 0))) return false;
   const std::int64_t limit = std::int64_t(1) << 31;
   if (op.M >= limit || op.M * (op.pass == 0 ? op.K : op.N) >= limit || (op.M + 127) / 128 > 65535) return false;
   if (!wgmma_runs_here()) return false;
