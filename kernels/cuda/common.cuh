@@ -28,6 +28,8 @@ inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel)
 inline cudaStream_t stream() { return 0; }
 // The cuBLAS handle of the current device, bound to stream(); created on first use.
 cublasHandle_t blas();
+// Streaming multiprocessors of the current device (asked once per device).
+int sm_count();
 
 // Blocks of `threads` covering n items, capped so that grid-stride loops take the rest.
 inline unsigned blocks_for(i64 n, int threads = 256) {

@@ -519,11 +519,12 @@ void small_forward(const WeightView& w, const float* memory, const float* X, std
   const bool mma = mma_forward_ok(w, M);
   const std::int64_t cols_per_block = kColsPerBlock * (mma ? 1 : cols_per_thread(int(M)));
   const std::int64_t col_blocks = (N + cols_per_block - 1) / cols_per_block;
-  // Enough blocks to keep many loads in flight (~16 per SM of a large part), chunks of 32..256
-  // rows. The chunks' partial sums cost 2 * splits * M * N floats of traffic against K * N
-  // reads of W: above 4 blocks per SM, keep that under a quarter (splits <= K / (8 M)).
-  const std::int64_t want = std::max<std::int64_t>(1, (2112 + col_blocks - 1) / col_blocks);
-  const std::int64_t fill = std::max<std::int64_t>(1, (528 + col_blocks - 1) / col_blocks);
+  // Enough blocks to keep many loads in flight (~16 per SM), chunks of 32..256 rows. The
+  // chunks' partial sums cost 2 * splits * M * N floats of traffic against K * N reads of W:
+  // above 4 blocks per SM, keep that under a quarter (splits <= K / (8 M)).
+  const std::int64_t sms = sm_count();
+  const std::int64_t want = std::max<std::int64_t>(1, (16 * sms + col_blocks - 1) / col_blocks);
+  const std::int64_t fill = std::max<std::int64_t>(1, (4 * sms + col_blocks - 1) / col_blocks);
   const std::int64_t traffic_cap = std::max<std::int64_t>(1, K / (8 * M));
   std::int64_t splits = std::min(want, (K + 31) / 32);
   if (splits > traffic_cap) splits = std::max(traffic_cap, std::min(splits, fill));

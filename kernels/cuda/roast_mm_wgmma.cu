@@ -505,11 +505,8 @@ template <int PASS>
 void launch_pass(const Operands& op) {
   // 256 rows of X / dY per block when that still gives every SM a block, else 128 (measured on
   // the H100: 4096^3 forward 0.57 ms with 256, 0.85 ms with 128; 512 x 4096^2 0.106 ms with 128).
-  int device = 0, sms = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
   const std::int64_t wblocks = ((PASS == 0 ? op.N : op.K) + kWRows - 1) / kWRows;
-  if (wblocks * ((op.M + 255) / 256) >= sms) launch<PASS, 256>(op);
+  if (wblocks * ((op.M + 255) / 256) >= sm_count()) launch<PASS, 256>(op);
   else launch<PASS, 128>(op);
 }
 

@@ -1,5 +1,6 @@
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 
@@ -90,6 +91,20 @@ cublasHandle_t blas() {
     check_blas(cublasSetStream(handles[device], stream()), "cublasSetStream");
   }
   return handles[device];
+}
+
+int sm_count() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> counts[kMaxDevices] = {};
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  if (device < 0 || device >= kMaxDevices) fail("CUDA device ", device, " is beyond the ", kMaxDevices, " the engine supports");
+  int n = counts[device].load(std::memory_order_relaxed);
+  if (n == 0) {
+    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute (SM count)");
+    counts[device].store(n, std::memory_order_relaxed);
+  }
+  return n;
 }
 
 }  // namespace cuda
