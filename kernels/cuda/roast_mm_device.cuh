@@ -86,6 +86,8 @@ void gemm_backward_memory(const WeightView& w, const float* X, const float* dY, 
 // rows in TF32 precision. (dM has none: the tiled
 // kernel serves every M.)
 constexpr std::int64_t kSmallM = 32;
+// out[i] = lambda * the sum over s = 0 .. chunks - 1, in that order, of partial[s * n + i].
+void add_chunks(const float* partial, std::int64_t chunks, std::int64_t n, float lambda, float* out);
 void small_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y);
 void small_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX);
 

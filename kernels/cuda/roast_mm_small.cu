@@ -514,6 +514,11 @@ struct LaunchBackwardInput {
 
 }  // namespace
 
+void add_chunks(const float* partial, std::int64_t chunks, std::int64_t n, float lambda, float* out) {
+  add_chunks_kernel<<<blocks_for(n), 256, 0, stream()>>>(partial, chunks, n, lambda, out);
+  check_launch("roast_mm chunk sum");
+}
+
 void small_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y) {
   const std::int64_t K = w.rows, N = w.cols;
   const bool mma = mma_forward_ok(w, M);

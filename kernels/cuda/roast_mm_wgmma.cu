@@ -41,6 +41,7 @@
 // == 0. The default 32 x 64 tiles qualify.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 
@@ -372,6 +373,8 @@ struct WStages {
 
 template <int MT>
 __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op) {
+  // gridDim.z > 1 splits the reduction: block z runs its share of the steps and writes its
+  // partial sums (without lambda) to op.out + z * M * K, summed in order afterwards.
   extern __shared__ unsigned char smem_raw[];
   float* smem = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) & ~std::uintptr_t(1023));
   constexpr int kStageFloats = MT * kBK;
@@ -382,31 +385,32 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
   // 32-bit indices: has_view() keeps K and N below 2^31, and wgmma_gemm() M * N.
   const int N = int(op.N);
   const int m0 = int(blockIdx.y) * MT, w0 = int(blockIdx.x) * kWRows;
-  const int steps = (N + kBK - 1) / kBK;
+  const int all_steps = (N + kBK - 1) / kBK, per_split = (all_steps + int(gridDim.z) - 1) / int(gridDim.z);
+  const int first = int(blockIdx.z) * per_split, steps = min(all_steps, first + per_split);  // steps first .. steps - 1
   const WStages W{op, wring, starts, info, w0};
   const PlainRows<MT> plain(op.dY, int(op.M), N, m0);
 
   // Thread g < 4 publishes band g of step + 4 at step, from `pending`, read at step - 1.
   TileInfo pending{};
   if (t < WStages::kBands && W.has_band(t)) {
-    for (int s = 0; s < kWStages && s < steps; ++s) W.publish(s, t, W.fetch(s, t));
-    if (kWStages < steps) pending = W.fetch(kWStages, t);
+    for (int s = first; s < first + kWStages && s < steps; ++s) W.publish(s, t, W.fetch(s, t));
+    if (first + kWStages < steps) pending = W.fetch(first + kWStages, t);
   }
   __syncthreads();
   float acc[MT / 2];
 #pragma unroll
   for (int e = 0; e < MT / 2; ++e) acc[e] = 0.0f;
   // Commit group s holds dY of step s and W of step s + 1 (group 0 also W of step 0).
-  W.issue(0);
-  for (int s = 0; s < kStages - 2; ++s) {
-    if (s < steps) plain.copy(smem + s * kStageFloats, s);
+  if (first < steps) W.issue(first);  // (a split may be empty: it then writes zeros)
+  for (int s = first; s < first + kStages - 2; ++s) {
+    if (s < steps) plain.copy(smem + (s % kStages) * kStageFloats, s);
     if (s + 1 < steps) W.issue(s + 1);
     cp_async_commit();
   }
   std::uint32_t fa[16], fb[16];
   cp_async_wait<kStages - 3>();
   __syncthreads();
-  W.load(0, fa);
+  if (first < steps) W.load(first, fa);
 
   // One step: MMAs on `cur` (loaded at the end of the previous step); once the MMAs of
   // step - 1 have finished with `next`, the copies of dY for step + 2 and of W for step + 3,
@@ -428,7 +432,7 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
     }
     if (step + 1 < steps) W.load(step + 1, next);
   };
-  for (int step = 0; step < steps; step += 2) {
+  for (int step = first; step < steps; step += 2) {
     step_with(step, fa, fb);
     if (step + 1 < steps) step_with(step + 1, fb, fa);
   }
@@ -436,7 +440,12 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
   fence_registers(acc);
   cp_async_wait<0>();
   __syncthreads();
-  epilogue<1, TransposedLayout, kThreads, MT / 2, MT>(op, acc, m0, w0, smem);
+  Operands result = op;  // (a copy: writing op itself would move the kernel's parameters to local memory)
+  if (gridDim.z > 1) {
+    result.out += std::int64_t(blockIdx.z) * op.M * op.K;
+    result.w.lambda = 1.0f;
+  }
+  epilogue<1, TransposedLayout, kThreads, MT / 2, MT>(result, acc, m0, w0, smem);
 }
 
 #else  // no sm_90a code: the kernels exist for the host's launch code only
@@ -487,7 +496,7 @@ bool aligned16(const float* p, std::int64_t ld) {
 }
 
 template <int PASS, int MT>
-void launch(const Operands& op) {
+void launch(const Operands& op, int splits = 1) {
   void (*kernel)(Operands) = PASS == 0 ? forward_kernel<MT> : backward_input_kernel<MT>;
   static const bool attribute_set = [kernel] {
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<PASS, MT>()),
@@ -496,7 +505,7 @@ void launch(const Operands& op) {
   }();
   (void)attribute_set;
   const std::int64_t wrows = PASS == 0 ? op.N : op.K;
-  const dim3 grid(unsigned((wrows + kWRows - 1) / kWRows), unsigned((op.M + MT - 1) / MT));
+  const dim3 grid(unsigned((wrows + kWRows - 1) / kWRows), unsigned((op.M + MT - 1) / MT), unsigned(splits));
   kernel<<<grid, kThreads, smem_bytes<PASS, MT>(), stream()>>>(op);
   check_launch("roast_mm wgmma kernel");
 }
@@ -505,9 +514,24 @@ template <int PASS>
 void launch_pass(const Operands& op) {
   // 256 rows of X / dY per block when that still gives every SM a block, else 128 (measured on
   // the H100: 4096^3 forward 0.57 ms with 256, 0.85 ms with 128; 512 x 4096^2 0.106 ms with 128).
-  const std::int64_t wblocks = ((PASS == 0 ? op.N : op.K) + kWRows - 1) / kWRows;
-  if (wblocks * ((op.M + 255) / 256) >= sm_count()) launch<PASS, 256>(op);
-  else launch<PASS, 128>(op);
+  const std::int64_t wblocks = ((PASS == 0 ? op.N : op.K) + kWRows - 1) / kWRows, sms = sm_count();
+  if (wblocks * ((op.M + 255) / 256) >= sms) {
+    launch<PASS, 256>(op);
+    return;
+  }
+  // dX on a grid that leaves SMs idle (few W-rows, a long reduction): split the reduction into
+  // as many parts as fit beside it, at least two steps each, and add the parts in order.
+  const std::int64_t blocks = wblocks * ((op.M + 127) / 128), steps = (op.N + kBK - 1) / kBK;
+  const std::int64_t splits = PASS == 1 ? std::min(sms / blocks, steps / 2) : 1;
+  if (splits < 2) {
+    launch<PASS, 128>(op);
+    return;
+  }
+  DeviceBuffer partial(std::size_t(splits * op.M * op.K) * sizeof(float));
+  Operands part = op;
+  part.out = partial.as<float>();
+  launch<PASS, 128>(part, int(splits));
+  add_chunks(part.out, splits, op.M * op.K, op.w.lambda, op.out);
 }
 
 }  // namespace
