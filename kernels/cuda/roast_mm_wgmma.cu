@@ -23,6 +23,8 @@
 //   dX:      a warp's load would touch 8 tile rows, 16 bytes each. W goes through shared
 //            memory instead (WStages): runs of one tile row copied 16 bytes at a time, then
 //            conflict-free 4-byte loads into two register sets.
+// When dX's grid would leave SMs idle (few W-rows), its reduction is split over gridDim.z and
+// the parts are summed in a fixed order (add_chunks).
 // Measured on the H100 (TF32, 512 x 4096^2, docs/benchmarks.md): staging W made dX 8% faster
 // (0.133 -> 0.122 ms) and the forward 13% slower (0.106 -> 0.120 ms), so only dX stages it.
 //
