@@ -7,7 +7,9 @@
 //                 reads X[:, chunk] from shared memory as vectors broadcast to the warp.
 //   fp32 dX       M <= 4: a warp per row of W (lanes along the row). Otherwise a thread per
 //                 row k of W and chunk of N (split-N), dY[:, chunk] staged as vectors.
-//   TF32 (M > 4)  the same splits on the tensor cores (mma.sync m16n8k8), computed transposed
+//   tensor cores  TF32 above 4 rows, and fp32 above 16 rows as three TF32 products (3xTF32,
+//                 see mma_3xtf32; each 32-deep run of the reduction summed from zero, then added
+//                 in fp32): the same splits on the tensor cores (mma.sync m16n8k8), computed transposed
 //                 so that W is the A operand, read from the memory straight into registers
 //                 (its tile sign one XOR of the sign bit) and X / dY the B operand, staged as
 //                 rows in shared memory. Needs per-tile (or no) signs and tiles that hold
@@ -310,6 +312,16 @@ __device__ __forceinline__ std::uint32_t weight_bits(const float* p, bool valid,
 // warp computed D = (the product)^T for rows row0 .. row0 + 31: acc[i][j][r] is D[row0 + 16 i
 // + g + 8 (r / 2)][8 j + 2 t + r % 2] (the m16n8 accumulator layout).
 template <int NT>
+__device__ __forceinline__ void add_to(float (&acc)[2][NT][4], const float (&part)[2][NT][4]) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[i][j][r] += part[i][j][r];
+}
+
+template <int NT>
 __device__ __forceinline__ void store_transposed(const float (&acc)[2][NT][4], float* __restrict__ out, int rows,
                                                  int row0, int M, float scale) {
   const int g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
@@ -328,8 +340,10 @@ __device__ __forceinline__ void store_transposed(const float (&acc)[2][NT][4], f
 // columns (two 16-row A tiles; one tile column of W, as tile_cols % 32 == 0) and X[:, chunk]
 // is staged as rows xs[m][kk] (8 NT rows, zero past M). Each 8-deep step lies in one tile row
 // (tile_rows % 8 == 0, chunks start at multiples of 8): one table read per tile segment.
-template <int NT>
-__global__ void __launch_bounds__(kColsPerBlock)
+// fp32 (3xTF32) asks for four blocks per SM, like the FMA kernel: 128 registers (ptxas
+// spills 40 bytes) against 153 at three blocks; 0.054 -> 0.043 ms at 32 x 4096^2 (H100).
+template <int NT, bool F32>
+__global__ void __launch_bounds__(kColsPerBlock, F32 ? kForwardMinBlocks : 1)
     forward_mma_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ X, int M, int chunk,
                        float* __restrict__ partial, float* __restrict__ Y) {
   __shared__ __align__(16) float xs[8 * NT * kMmaLdX];
@@ -367,18 +381,32 @@ __global__ void __launch_bounds__(kColsPerBlock)
           a[s][i][3] = weight_bits(q + 4 * ld + 16 * i + 8, r1, sb);
         }
       }
+      float part[2][NT][4] = {};  // fp32: these 32 rows' sum, added to acc in fp32 (see mma_3xtf32)
 #pragma unroll
       for (int s = 0; s < kMmaSteps; ++s) {
         const int r = s0 + 8 * s;
         if (r >= seg) break;
+        std::uint32_t a_lo[2][4];
+        if (F32)
+#pragma unroll
+          for (int i = 0; i < 2; ++i)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) split_tf32(a[s][i][e], a_lo[i][e]);
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
           const float* x = xs + (8 * j + g) * kMmaLdX + kk + r + t;
-          const std::uint32_t b[2] = {__float_as_uint(x[0]), __float_as_uint(x[4])};
+          std::uint32_t b[2] = {__float_as_uint(x[0]), __float_as_uint(x[4])}, b_lo[2];
+          if (F32) {
+            split_tf32(b[0], b_lo[0]), split_tf32(b[1], b_lo[1]);
 #pragma unroll
-          for (int i = 0; i < 2; ++i) mma_tf32(acc[i][j], a[s][i], b);
+            for (int i = 0; i < 2; ++i) mma_3xtf32(part[i][j], a[s][i], a_lo[i], b, b_lo);
+          } else {
+#pragma unroll
+            for (int i = 0; i < 2; ++i) mma_tf32(acc[i][j], a[s][i], b);
+          }
         }
       }
+      if (F32) add_to(acc, part);
     }
     kk += seg;
   }
@@ -391,8 +419,10 @@ __global__ void __launch_bounds__(kColsPerBlock)
 // staged as rows ys[m][nn]. The reduction index of a step is permuted (MMA column t is n = 2 t,
 // column t + 4 is n = 2 t + 1, the same for A and B), so that a thread's two weights of a row
 // are neighbours and its two dY values one 8-byte read.
-template <int NT>
-__global__ void __launch_bounds__(kColsPerBlock)
+// fp32: four blocks per SM as for the forward (ptxas spills 128 bytes; still 0.076 -> 0.057 ms
+// at 32 x 4096^2 on the H100).
+template <int NT, bool F32>
+__global__ void __launch_bounds__(kColsPerBlock, F32 ? kForwardMinBlocks : 1)
     backward_input_mma_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ dY, int M,
                               float* __restrict__ partial) {
   __shared__ __align__(16) float ys[8 * NT * kMmaLdY];
@@ -444,18 +474,32 @@ __global__ void __launch_bounds__(kColsPerBlock)
           a[s][i][3] = weight_bits(q + 8 * ld + 1, c1 && live[i][1], sb[i]);
         }
       }
+      float part[2][NT][4] = {};  // fp32: these 32 columns' sum, added to acc in fp32
 #pragma unroll
       for (int s = 0; s < kMmaSteps; ++s) {
         const int c = s0 + 8 * s;
         if (c >= seg) break;
+        std::uint32_t a_lo[2][4];
+        if (F32)
+#pragma unroll
+          for (int i = 0; i < 2; ++i)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) split_tf32(a[s][i][e], a_lo[i][e]);
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
           const float2 q = *reinterpret_cast<const float2*>(ys + (8 * j + g) * kMmaLdY + nn + c + 2 * t);
-          const std::uint32_t b[2] = {__float_as_uint(q.x), __float_as_uint(q.y)};
+          std::uint32_t b[2] = {__float_as_uint(q.x), __float_as_uint(q.y)}, b_lo[2];
+          if (F32) {
+            split_tf32(b[0], b_lo[0]), split_tf32(b[1], b_lo[1]);
 #pragma unroll
-          for (int i = 0; i < 2; ++i) mma_tf32(acc[i][j], a[s][i], b);
+            for (int i = 0; i < 2; ++i) mma_3xtf32(part[i][j], a[s][i], a_lo[i], b, b_lo);
+          } else {
+#pragma unroll
+            for (int i = 0; i < 2; ++i) mma_tf32(acc[i][j], a[s][i], b);
+          }
         }
       }
+      if (F32) add_to(acc, part);
     }
     nn += seg;
   }
@@ -463,13 +507,14 @@ __global__ void __launch_bounds__(kColsPerBlock)
 }
 
 bool tile_signs(const WeightView& w) { return w.sign != kElementSign; }
+// The tensor-core kernels serve TF32 above 4 rows, and fp32 (as 3xTF32) above 16: at 16 rows
+// and fewer the fp32 FMA kernels are already 1.6-2.7x cuBLAS (H100, 4096^2).
+bool mma_rows(std::int64_t M) { return M > (roast::precision() == Precision::tf32 ? 4 : 16); }
 bool mma_forward_ok(const WeightView& w, std::int64_t M) {
-  return M > 4 && roast::precision() == Precision::tf32 && tile_signs(w) && w.tile_rows % 8 == 0 &&
-         w.tile_cols % 32 == 0;
+  return mma_rows(M) && tile_signs(w) && w.tile_rows % 8 == 0 && w.tile_cols % 32 == 0;
 }
 bool mma_input_ok(const WeightView& w, std::int64_t M) {
-  return M > 4 && roast::precision() == Precision::tf32 && tile_signs(w) && w.tile_rows % 16 == 0 &&
-         w.tile_cols % 8 == 0;
+  return mma_rows(M) && tile_signs(w) && w.tile_rows % 16 == 0 && w.tile_cols % 8 == 0;
 }
 
 template <template <int> class Launch, class... Args>
@@ -488,7 +533,13 @@ struct LaunchForward {
                   float* partial, float* Y) {
     if constexpr (MAXM >= 8) {
       if (mma) {
-        forward_mma_kernel<MAXM / 8><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, X, M, chunk, partial, Y);
+        if constexpr (MAXM > 16) {  // fp32 takes the MMAs only here (mma_rows)
+          if (roast::precision() == Precision::fp32) {
+            forward_mma_kernel<MAXM / 8, true><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, X, M, chunk, partial, Y);
+            return;
+          }
+        }
+        forward_mma_kernel<MAXM / 8, false><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, X, M, chunk, partial, Y);
         return;
       }
     }
@@ -503,7 +554,13 @@ struct LaunchBackwardInput {
     if constexpr (MAXM >= 8) {
       if (mma) {
         const dim3 grid(unsigned((K + kColsPerBlock - 1) / kColsPerBlock), unsigned(chunks));
-        backward_input_mma_kernel<MAXM / 8><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, dY, M, partial);
+        if constexpr (MAXM > 16) {
+          if (roast::precision() == Precision::fp32) {
+            backward_input_mma_kernel<MAXM / 8, true><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, dY, M, partial);
+            return;
+          }
+        }
+        backward_input_mma_kernel<MAXM / 8, false><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, dY, M, partial);
         return;
       }
     }
@@ -534,6 +591,11 @@ void small_forward(const WeightView& w, const float* memory, const float* X, std
   std::int64_t splits = std::min(want, (K + 31) / 32);
   if (splits > traffic_cap) splits = std::max(traffic_cap, std::min(splits, fill));
   splits = std::max(splits, (K + kMaxChunk - 1) / kMaxChunk);
+  // fp32 on the tensor cores: one wave of four blocks per SM where the chunks allow it (at 24
+  // rows x 4096^2 the rule above gave 672 blocks for 528 slots and took 0.054 ms; 0.042 ms
+  // with this rule).
+  if (mma && roast::precision() == Precision::fp32)
+    splits = std::max((K + kMaxChunk - 1) / kMaxChunk, std::min((K + 31) / 32, kForwardMinBlocks * sms / col_blocks));
   std::int64_t chunk = (K + splits - 1) / splits;
   if (mma) chunk = (chunk + 7) / 8 * 8;  // MMA steps never straddle chunks (still <= kMaxChunk)
   const std::int64_t chunks = (K + chunk - 1) / chunk;

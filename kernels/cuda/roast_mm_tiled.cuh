@@ -52,6 +52,35 @@ __device__ __forceinline__ void mma_tf32(float (&c)[4], const std::uint32_t (&a)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+// fp32 precision on the tensor cores as three TF32 products (3xTF32): x = hi + lo, both
+// rounded to TF32 (cvt.rna), and a * b ~ a_lo * b_hi + a_hi * b_lo + a_hi * b_hi. The dropped
+// a_lo * b_lo and the rounding of lo are about 2^-22 of |a b|, against fp32's 2^-24 per
+// product. The MMAs round their sums toward zero, so callers sum short runs of the reduction
+// (32 indices) on the tensor cores, starting from zero, and add those runs in fp32.
+__device__ __forceinline__ std::uint32_t to_tf32(float x) {
+  std::uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
+}
+// hi (an fp32 value on entry) becomes its TF32 high part, lo the low part.
+__device__ __forceinline__ void split_tf32(std::uint32_t& hi, std::uint32_t& lo) {
+  const float x = __uint_as_float(hi);
+  hi = to_tf32(x);
+  lo = to_tf32(x - __uint_as_float(hi));
+}
+__device__ __forceinline__ void split_tf32(float& hi, float& lo) {
+  std::uint32_t h = __float_as_uint(hi), l;
+  split_tf32(h, l);
+  hi = __uint_as_float(h), lo = __uint_as_float(l);
+}
+// c += a * b (m16n8k8) to fp32 accuracy from the split operands, small products first.
+__device__ __forceinline__ void mma_3xtf32(float (&c)[4], const std::uint32_t (&a_hi)[4], const std::uint32_t (&a_lo)[4],
+                                           const std::uint32_t (&b_hi)[2], const std::uint32_t (&b_lo)[2]) {
+  mma_tf32(c, a_lo, b_hi);
+  mma_tf32(c, a_hi, b_lo);
+  mma_tf32(c, a_hi, b_hi);
+}
+
 // Writes a block's ROWS x 128 results (times lambda) in slabs of 32 rows staged through
 // shared memory (at least 32 x 132 floats at `stage`), so that each warp writes (or, for dM,
 // atomically adds) 32 consecutive columns of one row: whole 128-byte lines of Y / dX, runs of

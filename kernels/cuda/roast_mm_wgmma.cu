@@ -1,4 +1,7 @@
-// ROAST-MM on Hopper tensor cores (wgmma, sm_90a), TF32: forward and dX.
+// ROAST-MM on Hopper tensor cores (wgmma, sm_90a): forward and dX, in TF32, and in fp32 as
+// three TF32 products (3xTF32: both operands split into TF32 high and low parts, see
+// mma_3xtf32 in roast_mm_tiled.cuh; X / dY's low parts in a second shared-memory ring, W's in
+// registers; each step's sum started from zero and added in fp32, see step_sum).
 //
 // Both products are computed transposed, so that W is the MMA's A operand, held in registers
 // (W's tile starts are not 16-byte aligned, so its elements are read 4 bytes at a time), and
@@ -10,8 +13,9 @@
 // swizzle, in a ring of four stages. Each tile's sign is one XOR of the sign bit per register.
 //
 // A block of 256 threads (two warpgroups) computes 128 W-rows (n for the forward, k for dX)
-// x MT rows of X / dY (128, or 256 when the grid stays full), one m64nMTk8 MMA per warpgroup
-// and 8-deep slice, in steps of 32 along the reduction. The MMA reads the fp32 bits as TF32
+// x MT rows of X / dY (TF32: 128, or 256 when the grid stays full; fp32: 128, as two rings of
+// 256 rows would not fit), one m64nMTk8 MMA per warpgroup and 8-deep slice (three in fp32),
+// in steps of 32 along the reduction. The MMA reads the fp32 bits as TF32
 // (the low mantissa bits are ignored: truncation, within the TF32 tolerance; tested). The
 // epilogue writes Y / dX through shared memory in coalesced rows. (MT = 256 needs every
 // register: ptxas spills ~140-190 bytes per thread, in the epilogue.)
@@ -36,8 +40,8 @@
 // 0.085 ms). Warp specialisation, X / dY multicast and W as a shared-memory wgmma operand were
 // measured and were not faster (docs/benchmarks.md, "Tried and not kept").
 //
-// Fast-path conditions (else the caller runs the mma.sync / FMA kernels): TF32 precision, a
-// device and binary with sm_90a, per-tile (or no) signs, the plain operand's rows a multiple
+// Fast-path conditions (else the caller runs the mma.sync / FMA kernels): a device and binary
+// with sm_90a, per-tile (or no) signs, the plain operand's rows a multiple
 // of 4 floats on a 16-byte aligned base (and, for dX, the memory 16-byte aligned), and W's
 // tiles covering whole steps: tile_rows % 32 == 0 and tile_cols % 64 (forward) or % 32 (dX)
 // == 0. The default 32 x 64 tiles qualify.
@@ -66,10 +70,11 @@ constexpr int kWRows = 128, kBK = 32, kThreads = 256, kStages = 4;
 // dX's W ring (see WStages): 4608 floats per stage, plus four run starts and four words.
 constexpr int kWStages = 4, kWStageFloats = 4608;
 
-// The X / dY ring (+ room to align it to 1024 B), and for dX W's ring after it.
-template <int PASS, int MT>
+// The X / dY ring (+ room to align it to 1024 B), in fp32 a second ring for the low parts
+// after it, and for dX W's ring after those.
+template <int PASS, int MT, bool F32>
 constexpr int smem_bytes() {
-  return kStages * MT * kBK * int(sizeof(float)) + 1024 +
+  return (F32 ? 2 : 1) * kStages * MT * kBK * int(sizeof(float)) + 1024 +
          (PASS == 1 ? kWStages * (kWStageFloats * int(sizeof(float)) + 48) : 0);
 }
 
@@ -87,24 +92,30 @@ __device__ __forceinline__ std::uint64_t smem_desc(const float* p) {
          (std::uint64_t(1) << 62);
 }
 
-__device__ __forceinline__ void wgmma_m64n128k8(float (&d)[64], const std::uint32_t (&a)[16], int s8, std::uint64_t b) {
+// d = A * B + (add ? d : 0): A is slice s8 of this thread's fragments, B the stage at descriptor b.
+__device__ __forceinline__ void wgmma_m64n128k8(float (&d)[64], const std::uint32_t (&a)[16], int s8, std::uint64_t b,
+                                                bool add) {
   asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, 1, 1, 1;\n"
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-      : "r"(a[4 * s8]), "r"(a[4 * s8 + 1]), "r"(a[4 * s8 + 2]), "r"(a[4 * s8 + 3]), "l"(b));
+      : "r"(a[4 * s8]), "r"(a[4 * s8 + 1]), "r"(a[4 * s8 + 2]), "r"(a[4 * s8 + 3]), "l"(b), "r"(int(add)));
 }
-__device__ __forceinline__ void wgmma_m64n256k8(float (&d)[128], const std::uint32_t (&a)[16], int s8, std::uint64_t b) {
+__device__ __forceinline__ void wgmma_m64n256k8(float (&d)[128], const std::uint32_t (&a)[16], int s8, std::uint64_t b,
+                                                bool add) {
   asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n256k8.f32.tf32.tf32 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, {%128, %129, %130, %131}, %132, 1, 1, 1;\n"
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, {%128, %129, %130, %131}, %132, p, 1, 1;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
-      : "r"(a[4 * s8]), "r"(a[4 * s8 + 1]), "r"(a[4 * s8 + 2]), "r"(a[4 * s8 + 3]), "l"(b));
+      : "r"(a[4 * s8]), "r"(a[4 * s8 + 1]), "r"(a[4 * s8 + 2]), "r"(a[4 * s8 + 3]), "l"(b), "r"(int(add)));
 }
 template <int MT>
-__device__ __forceinline__ void wgmma_step(float (&d)[MT / 2], const std::uint32_t (&a)[16], int s8, std::uint64_t b) {
-  if constexpr (MT == 128) wgmma_m64n128k8(d, a, s8, b);
-  else wgmma_m64n256k8(d, a, s8, b);
+__device__ __forceinline__ void wgmma_step(float (&d)[MT / 2], const std::uint32_t (&a)[16], int s8, std::uint64_t b,
+                                           bool add = true) {
+  if constexpr (MT == 128) wgmma_m64n128k8(d, a, s8, b, add);
+  else wgmma_m64n256k8(d, a, s8, b, add);
 }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
@@ -122,6 +133,12 @@ __device__ __forceinline__ void fence_registers(std::uint32_t (&a)[16]) {
 #pragma unroll
   for (int i = 0; i < 16; ++i) asm volatile("" : "+r"(a[i])::"memory");
 }
+// fp32: this thread's fragments split into TF32 high (in place) and low parts (3xTF32).
+__device__ __forceinline__ void split_fragments(std::uint32_t (&hi)[16], std::uint32_t (&lo)[16]) {
+#pragma unroll
+  for (int i = 0; i < 16; ++i) split_tf32(hi[i], lo[i]);
+}
+
 // Makes the landed copies visible to the MMAs (the async proxy).
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
@@ -163,17 +180,56 @@ struct PlainRows {
       cp_async16(S + 32 * i * kBK, n > 0 ? src0 + std::int64_t(32 * i) * red + k0 : P, n * 4);
     }
   }
+
+  // fp32: this thread's own copies into `stage` (landed: after its cp_async_wait) split into
+  // their TF32 high parts, in place, and low parts, at the same offsets of `lo`.
+  __device__ __forceinline__ void split(float* stage, float* lo) const {
+    const int at = swz(row0, 4 * ch);
+#pragma unroll
+    for (int i = 0; i < MT / 32; ++i) {
+      float4* h = reinterpret_cast<float4*>(stage + at + 32 * i * kBK);
+      float4 v = *h, l;
+      split_tf32(v.x, l.x), split_tf32(v.y, l.y), split_tf32(v.z, l.z), split_tf32(v.w, l.w);
+      *h = v;
+      *reinterpret_cast<float4*>(lo + at + 32 * i * kBK) = l;
+    }
+  }
 };
 
-// MMAs of one step on the stage at `stage` (B) and this thread's fragments `a` (A).
-template <int MT>
-__device__ __forceinline__ void mma_step(float (&acc)[MT / 2], std::uint32_t (&a)[16], const float* stage) {
+// MMAs of one step on the stage at `stage` (B) and this thread's fragments `a` (A), added to
+// acc. fp32: `a` and `stage` hold the high parts, `a_lo` and `lo` the low parts, the small
+// products go first, and the step's sum starts from zero (acc is overwritten; see
+// step_sum).
+template <int MT, bool F32>
+__device__ __forceinline__ void mma_step(float (&acc)[MT / 2], std::uint32_t (&a)[16], std::uint32_t (&a_lo)[16],
+                                         const float* stage, const float* lo) {
   fence_registers(a);
-  const std::uint64_t b = smem_desc(stage);
+  if (F32) fence_registers(a_lo);
+  const std::uint64_t b = smem_desc(stage), b_lo = F32 ? smem_desc(lo) : 0;
   wgmma_fence();
 #pragma unroll
-  for (int s8 = 0; s8 < kBK / 8; ++s8) wgmma_step<MT>(acc, a, s8, b + 2 * s8);  // +32 bytes per slice
+  for (int s8 = 0; s8 < kBK / 8; ++s8) {  // descriptors: +32 bytes per slice
+    if (F32) {
+      wgmma_step<MT>(acc, a_lo, s8, b + 2 * s8, s8 > 0);
+      wgmma_step<MT>(acc, a, s8, b_lo + 2 * s8);
+    }
+    wgmma_step<MT>(acc, a, s8, b + 2 * s8);
+  }
   wgmma_commit();
+}
+
+// fp32: the tensor cores round their sums toward zero, which over a long reduction adds a
+// bias of up to an ulp per MMA. So each step's sum (32 reduction indices) starts from zero in
+// `part` and is added to acc by round-to-nearest fp32 adds once its MMAs have finished.
+// Measured on the H100 (forward, K = 2048, relative RMS error against fp64): one running sum
+// 1.4e-5, 66x cuBLAS SGEMM's; step sums 2.8e-7, below SGEMM's 3.7e-7. Waiting for each step's
+// MMAs costs 15% (512 x 4096^2: 0.213 -> 0.248 ms; SGEMM 0.385).
+template <int NV>
+__device__ __forceinline__ void step_sum(float (&acc)[NV], float (&part)[NV]) {
+  wgmma_wait<0>();
+  fence_registers(part);
+#pragma unroll
+  for (int e = 0; e < NV; ++e) acc[e] += part[e];
 }
 
 // ---- forward: W straight from the memory --------------------------------------------------
@@ -229,11 +285,12 @@ struct WFragments {
   }
 };
 
-template <int MT>
+template <int MT, bool F32>
 __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
   extern __shared__ unsigned char smem_raw[];
   float* smem = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) & ~std::uintptr_t(1023));
   constexpr int kStageFloats = MT * kBK;
+  float* lo_ring = smem + kStages * kStageFloats;  // fp32: the low parts of X
   const int t = threadIdx.x, lane = t % 32;
   // 32-bit indices: has_view() keeps K and N below 2^31, and wgmma_gemm() M * K.
   const int K = int(op.K);
@@ -245,7 +302,11 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
   float acc[MT / 2];
 #pragma unroll
   for (int e = 0; e < MT / 2; ++e) acc[e] = 0.0f;
+  // Three register sets of W's fragments (fp32: their high parts, and the low parts in l0-l2).
   std::uint32_t f0[16], f1[16], f2[16], s0 = 0, s1 = 0, s2 = 0;
+  // fp32: each step's sum (part) and the low parts of its fragments (lo).
+  float part[F32 ? MT / 2 : 1];
+  std::uint32_t lo[16];
 #pragma unroll
   for (int s = 0; s < kStages - 2; ++s) {
     if (s < steps) plain.copy(smem + s * kStageFloats, s);
@@ -257,26 +318,34 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
 
   // One step: MMAs on `cur` (loaded two steps earlier), then the fragments of step + 2 into
   // `later` once the MMAs that read it (step - 1) have finished, and the tile of step + 3.
-  auto step_with = [&](int step, std::uint32_t(&cur)[16], std::uint32_t cs, std::uint32_t(&later)[16],
-                       std::uint32_t* ls) {
+  auto step_with = [&](int step, std::uint32_t(&cur)[16], std::uint32_t cs, std::uint32_t(&cur_lo)[16],
+                       std::uint32_t(&later)[16], std::uint32_t* ls) {
+    float* stage = smem + (step % kStages) * kStageFloats;
     cp_async_wait<kStages - 3>();
+    if (F32) plain.split(stage, lo_ring + (step % kStages) * kStageFloats);
     fence_proxy_async();
     __syncthreads();  // stage `step` has landed everywhere; every MMA of step - 2 has finished
     if (step + kStages - 2 < steps) plain.copy(smem + ((step + kStages - 2) % kStages) * kStageFloats, step + kStages - 2);
     cp_async_commit();
 #pragma unroll
     for (int i = 0; i < 16; ++i) cur[i] ^= cs;
-    mma_step<MT>(acc, cur, smem + (step % kStages) * kStageFloats);
-    wgmma_wait<1>();
-    fence_registers(acc);
+    if constexpr (F32) {
+      split_fragments(cur, cur_lo);
+      mma_step<MT, F32>(part, cur, cur_lo, stage, lo_ring + (step % kStages) * kStageFloats);
+      step_sum(acc, part);
+    } else {
+      mma_step<MT, F32>(acc, cur, cur_lo, stage, nullptr);
+      wgmma_wait<1>();
+      fence_registers(acc);
+    }
     fence_registers(later);
     if (step + 2 < steps) frags.load((step + 2) * kBK, ahead, later, ls);
     if (step + 3 < steps) ahead = frags.lookup((step + 3) * kBK);
   };
   for (int step = 0; step < steps; step += 3) {
-    step_with(step, f0, s0, f2, &s2);
-    if (step + 1 < steps) step_with(step + 1, f1, s1, f0, &s0);
-    if (step + 2 < steps) step_with(step + 2, f2, s2, f1, &s1);
+    step_with(step, f0, s0, lo, f2, &s2);
+    if (step + 1 < steps) step_with(step + 1, f1, s1, lo, f0, &s0);
+    if (step + 2 < steps) step_with(step + 2, f2, s2, lo, f1, &s1);
   }
   wgmma_wait<0>();
   fence_registers(acc);
@@ -373,14 +442,15 @@ struct WStages {
   }
 };
 
-template <int MT>
+template <int MT, bool F32>
 __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op) {
   // gridDim.z > 1 splits the reduction: block z runs its share of the steps and writes its
   // partial sums (without lambda) to op.out + z * M * K, summed in order afterwards.
   extern __shared__ unsigned char smem_raw[];
   float* smem = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) & ~std::uintptr_t(1023));
   constexpr int kStageFloats = MT * kBK;
-  float* wring = smem + kStages * kStageFloats;
+  float* lo_ring = smem + kStages * kStageFloats;  // fp32: the low parts of dY
+  float* wring = lo_ring + (F32 ? kStages * kStageFloats : 0);
   std::int64_t* starts = reinterpret_cast<std::int64_t*>(wring + kWStages * kWStageFloats);
   std::uint32_t* info = reinterpret_cast<std::uint32_t*>(starts + kWStages * 4);
   const int t = threadIdx.x;
@@ -409,7 +479,8 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
     if (s + 1 < steps) W.issue(s + 1);
     cp_async_commit();
   }
-  std::uint32_t fa[16], fb[16];
+  std::uint32_t fa[16], fb[16], lo[16];  // fp32: high parts in fa / fb, low parts in lo
+  float part[F32 ? MT / 2 : 1];          // fp32: each step's sum
   cp_async_wait<kStages - 3>();
   __syncthreads();
   if (first < steps) W.load(first, fa);
@@ -417,13 +488,21 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
   // One step: MMAs on `cur` (loaded at the end of the previous step); once the MMAs of
   // step - 1 have finished with `next`, the copies of dY for step + 2 and of W for step + 3,
   // the tables of step + 4 and 5, and the fragments of step + 1.
-  auto step_with = [&](int step, std::uint32_t(&cur)[16], std::uint32_t(&next)[16]) {
+  auto step_with = [&](int step, std::uint32_t(&cur)[16], std::uint32_t(&cur_lo)[16], std::uint32_t(&next)[16]) {
+    float* stage = smem + (step % kStages) * kStageFloats;
     cp_async_wait<kStages - 3>();
+    if (F32) plain.split(stage, lo_ring + (step % kStages) * kStageFloats);
     fence_proxy_async();
     __syncthreads();  // stage `step` has landed everywhere; every MMA of step - 2 has finished
-    mma_step<MT>(acc, cur, smem + (step % kStages) * kStageFloats);
-    wgmma_wait<1>();
-    fence_registers(acc);
+    if constexpr (F32) {
+      split_fragments(cur, cur_lo);
+      mma_step<MT, F32>(part, cur, cur_lo, stage, lo_ring + (step % kStages) * kStageFloats);
+      step_sum(acc, part);
+    } else {
+      mma_step<MT, F32>(acc, cur, cur_lo, stage, nullptr);
+      wgmma_wait<1>();
+      fence_registers(acc);
+    }
     fence_registers(next);
     if (step + kStages - 2 < steps) plain.copy(smem + ((step + kStages - 2) % kStages) * kStageFloats, step + kStages - 2);
     if (step + kStages - 1 < steps) W.issue(step + kStages - 1);
@@ -435,8 +514,8 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
     if (step + 1 < steps) W.load(step + 1, next);
   };
   for (int step = first; step < steps; step += 2) {
-    step_with(step, fa, fb);
-    if (step + 1 < steps) step_with(step + 1, fb, fa);
+    step_with(step, fa, lo, fb);
+    if (step + 1 < steps) step_with(step + 1, fb, lo, fa);
   }
   wgmma_wait<0>();
   fence_registers(acc);
@@ -452,11 +531,11 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
 
 #else  // no sm_90a code: the kernels exist for the host's launch code only
 
-template <int MT>
+template <int MT, bool F32>
 __global__ void forward_kernel(Operands op) {
   (void)op;
 }
-template <int MT>
+template <int MT, bool F32>
 __global__ void backward_input_kernel(Operands op) {
   (void)op;
 }
@@ -497,49 +576,52 @@ bool aligned16(const float* p, std::int64_t ld) {
   return p != nullptr && ld % 4 == 0 && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
 }
 
-template <int PASS, int MT>
+template <int PASS, int MT, bool F32>
 void launch(const Operands& op, int splits = 1) {
-  void (*kernel)(Operands) = PASS == 0 ? forward_kernel<MT> : backward_input_kernel<MT>;
+  void (*kernel)(Operands) = PASS == 0 ? forward_kernel<MT, F32> : backward_input_kernel<MT, F32>;
   static const bool attribute_set = [kernel] {
-    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<PASS, MT>()),
+    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<PASS, MT, F32>()),
           "cudaFuncSetAttribute (roast_mm wgmma)");
     return true;
   }();
   (void)attribute_set;
   const std::int64_t wrows = PASS == 0 ? op.N : op.K;
   const dim3 grid(unsigned((wrows + kWRows - 1) / kWRows), unsigned((op.M + MT - 1) / MT), unsigned(splits));
-  kernel<<<grid, kThreads, smem_bytes<PASS, MT>(), stream()>>>(op);
+  kernel<<<grid, kThreads, smem_bytes<PASS, MT, F32>(), stream()>>>(op);
   check_launch("roast_mm wgmma kernel");
 }
 
-template <int PASS>
+template <int PASS, bool F32>
 void launch_pass(const Operands& op) {
-  // 256 rows of X / dY per block when that still gives every SM a block, else 128 (measured on
-  // the H100: 4096^3 forward 0.57 ms with 256, 0.85 ms with 128; 512 x 4096^2 0.106 ms with 128).
+  // TF32: 256 rows of X / dY per block when that still gives every SM a block, else 128
+  // (measured on the H100: 4096^3 forward 0.57 ms with 256, 0.85 ms with 128; 512 x 4096^2
+  // 0.106 ms with 128). fp32 always 128: two rings of 256 rows would not fit shared memory.
   const std::int64_t wblocks = ((PASS == 0 ? op.N : op.K) + kWRows - 1) / kWRows, sms = sm_count();
-  if (wblocks * ((op.M + 255) / 256) >= sms) {
-    launch<PASS, 256>(op);
-    return;
+  if constexpr (!F32) {
+    if (wblocks * ((op.M + 255) / 256) >= sms) {
+      launch<PASS, 256, F32>(op);
+      return;
+    }
   }
   // dX on a grid that leaves SMs idle (few W-rows, a long reduction): split the reduction into
   // as many parts as fit beside it, at least two steps each, and add the parts in order.
   const std::int64_t blocks = wblocks * ((op.M + 127) / 128), steps = (op.N + kBK - 1) / kBK;
   const std::int64_t splits = PASS == 1 ? std::min(sms / blocks, steps / 2) : 1;
   if (splits < 2) {
-    launch<PASS, 128>(op);
+    launch<PASS, 128, F32>(op);
     return;
   }
   DeviceBuffer partial(std::size_t(splits * op.M * op.K) * sizeof(float));
   Operands part = op;
   part.out = partial.as<float>();
-  launch<PASS, 128>(part, int(splits));
+  launch<PASS, 128, F32>(part, int(splits));
   add_chunks(part.out, splits, op.M * op.K, op.w.lambda, op.out);
 }
 
 }  // namespace
 
 bool wgmma_gemm(const Operands& op) {
-  if (op.pass == 2 || roast::precision() != Precision::tf32) return false;
+  if (op.pass == 2) return false;
   const WeightView& w = op.w;
   if (w.sign == kElementSign || w.tile_rows % kBK != 0) return false;
   if (op.pass == 0 && !(w.tile_cols % 64 == 0 && aligned16(op.X, op.K))) return false;
@@ -547,8 +629,9 @@ bool wgmma_gemm(const Operands& op) {
   const std::int64_t limit = std::int64_t(1) << 31;
   if (op.M >= limit || op.M * (op.pass == 0 ? op.K : op.N) >= limit || (op.M + 127) / 128 > 65535) return false;
   if (!wgmma_runs_here()) return false;
-  if (op.pass == 0) launch_pass<0>(op);
-  else launch_pass<1>(op);
+  const bool f32 = roast::precision() == Precision::fp32;
+  if (op.pass == 0) f32 ? launch_pass<0, true>(op) : launch_pass<0, false>(op);
+  else f32 ? launch_pass<1, true>(op) : launch_pass<1, false>(op);
   return true;
 }
 

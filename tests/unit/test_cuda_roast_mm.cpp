@@ -145,6 +145,70 @@ TEST_CASE("cuda roast_mm: fused and materialize paths match the CPU kernels", "[
 #endif
 }
 
+#if ROAST_WITH_CUDA
+namespace {
+// Root-mean-square error of `got` against the double-precision `want`, relative to want's RMS.
+double rms_error(const std::vector<float>& got, const std::vector<double>& want) {
+  double err = 0.0, norm = 0.0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+    norm += want[i] * want[i];
+  }
+  return std::sqrt(err / norm);
+}
+}  // namespace
+#endif
+
+// In fp32 the fused kernels may compute a product in another way than fp32 FMAs (on sm_90 as
+// three TF32 products); they must be as accurate as cuBLAS SGEMM on the same W (materialize).
+TEST_CASE("cuda roast_mm: fp32 fused products are as accurate as cuBLAS SGEMM", "[cuda][roast_mm]") {
+#if ROAST_WITH_CUDA
+  if (!cuda_available()) {
+    WARN("skipped: no CUDA device");
+    return;
+  }
+  Settings restore;
+  set_precision(Precision::fp32);
+  const i64 K = 2048, N = 1536;  // long reductions both ways
+  const Mapping map = make_mapping(Scheme::roast, SignMode::tile, K, N, 32, 64, 21);
+  const auto memory = random_vector(map.region_base + map.region_size, 22);
+  std::vector<float> W(std::size_t(K * N));
+  kc::roast_mm_materialize(map, memory.data(), W.data());
+  const Tensor gmem = to_gpu(memory);
+  for (const i64 M : {i64(32), i64(128)}) {  // the small-M and the tiled kernels
+    const auto X = random_vector(M * K, 23), dY = random_vector(M * N, 24);
+    std::vector<double> Y(std::size_t(M * N), 0.0), dX(std::size_t(M * K), 0.0);
+    for (i64 i = 0; i < M; ++i)
+      for (i64 k = 0; k < K; ++k)
+        for (i64 n = 0; n < N; ++n) {
+          const double w = W[std::size_t(k * N + n)];
+          Y[std::size_t(i * N + n)] += double(X[std::size_t(i * K + k)]) * w;
+          dX[std::size_t(i * K + k)] += double(dY[std::size_t(i * N + n)]) * w;
+        }
+    const Tensor gX = to_gpu(X), gdY = to_gpu(dY);
+    Tensor gY = Tensor::empty({M * N}, DType::f32, Device::cuda(0));
+    Tensor gdX = Tensor::empty({M * K}, DType::f32, Device::cuda(0));
+    double err[2][2];  // [fused, materialize][forward, dX]
+    for (int path = 0; path < 2; ++path) {
+      set_matmul_path(path == 0 ? MatmulPath::fused : MatmulPath::materialize);
+      kg::roast_mm_forward(map, gmem.data<float>(), gX.data<float>(), M, gY.data<float>());
+      kg::roast_mm_backward_input(map, gmem.data<float>(), gdY.data<float>(), M, gdX.data<float>());
+      err[path][0] = rms_error(from_gpu(gY), Y);
+      err[path][1] = rms_error(from_gpu(gdX), dX);
+    }
+    INFO("M = " << M << ", relative RMS error, fused / cuBLAS SGEMM: forward " << err[0][0] << " / " << err[1][0]
+                << ", dX " << err[0][1] << " / " << err[1][1]);
+    CHECK(err[1][0] < 1e-6);  // the reference itself is fp32-accurate
+    CHECK(err[0][0] <= 1.5 * err[1][0]);
+    CHECK(err[0][1] <= 1.5 * err[1][1]);
+    WARN("M = " << M << " fp32 relative RMS error, fused / cuBLAS SGEMM: forward " << err[0][0] << " / " << err[1][0]
+                << ", dX " << err[0][1] << " / " << err[1][1]);
+  }
+#else
+  WARN("skipped: this build has no CUDA backend");
+#endif
+}
+
 TEST_CASE("cuda roast_mm: the mapping is identical on both devices", "[cuda][roast_mm]") {
 #if ROAST_WITH_CUDA
   if (!cuda_available()) {
