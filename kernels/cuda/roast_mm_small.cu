@@ -6,13 +6,14 @@
 //                 the tile rows (a warp's loads are runs of a tile row), keeps C x M sums, and
 //                 reads X[:, chunk] from shared memory as vectors broadcast to the warp.
 //   fp32 dX       M <= 4: a warp per row of W (lanes along the row). Otherwise a thread per
-//                 row k of W and chunk of N (split-N), dY[:, chunk] staged as vectors.
-//   tensor cores  TF32 above 4 rows, and fp32 above 16 rows as three TF32 products (3xTF32,
-//                 see mma_3xtf32; each 32-deep run of the reduction summed from zero, then added
-//                 in fp32): the same splits on the tensor cores (mma.sync m16n8k8), computed transposed
-//                 so that W is the A operand, read from the memory straight into registers
-//                 (its tile sign one XOR of the sign bit) and X / dY the B operand, staged as
-//                 rows in shared memory. Needs per-tile (or no) signs and tiles that hold
+//                 row k of W and chunk of N (split-N), dY[:, chunk] staged as vectors (for
+//                 mappings the tensor-core kernel below does not serve).
+//   tensor cores  TF32 above 4 rows; fp32 as three TF32 products (3xTF32, see mma_3xtf32;
+//                 each 32-deep run of the reduction summed from zero, then added in fp32),
+//                 dX above 4 rows and the forward above 16. The same splits on the tensor
+//                 cores (mma.sync m16n8k8), computed transposed so that W is the A operand,
+//                 read from the memory straight into registers (its tile sign one XOR of the
+//                 sign bit) and X / dY the B operand, staged as rows in shared memory. Needs per-tile (or no) signs and tiles that hold
 //                 whole MMA steps: forward tile_rows % 8 == 0 and tile_cols % 32 == 0; dX
 //                 tile_rows % 16 == 0 and tile_cols % 8 == 0 (the default 32 x 64 qualifies).
 // (dM always runs the tiled kernel: its reduction is over the M rows, its outputs are all of W.)
@@ -507,14 +508,15 @@ __global__ void __launch_bounds__(kColsPerBlock, F32 ? kForwardMinBlocks : 1)
 }
 
 bool tile_signs(const WeightView& w) { return w.sign != kElementSign; }
-// The tensor-core kernels serve TF32 above 4 rows, and fp32 (as 3xTF32) above 16: at 16 rows
-// and fewer the fp32 FMA kernels are already 1.6-2.7x cuBLAS (H100, 4096^2).
-bool mma_rows(std::int64_t M) { return M > (roast::precision() == Precision::tf32 ? 4 : 16); }
+// The tensor-core kernels serve TF32 above 4 rows, and fp32 (as 3xTF32) above 4 rows for dX
+// but above 16 for the forward: there the fp32 FMA forward is already 1.6-2.8x cuBLAS (H100,
+// 4096^2), against 0.55-0.57x for the FMA dX.
 bool mma_forward_ok(const WeightView& w, std::int64_t M) {
-  return mma_rows(M) && tile_signs(w) && w.tile_rows % 8 == 0 && w.tile_cols % 32 == 0;
+  return M > (roast::precision() == Precision::tf32 ? 4 : 16) && tile_signs(w) && w.tile_rows % 8 == 0 &&
+         w.tile_cols % 32 == 0;
 }
 bool mma_input_ok(const WeightView& w, std::int64_t M) {
-  return mma_rows(M) && tile_signs(w) && w.tile_rows % 16 == 0 && w.tile_cols % 8 == 0;
+  return M > 4 && tile_signs(w) && w.tile_rows % 16 == 0 && w.tile_cols % 8 == 0;
 }
 
 template <template <int> class Launch, class... Args>
@@ -554,13 +556,10 @@ struct LaunchBackwardInput {
     if constexpr (MAXM >= 8) {
       if (mma) {
         const dim3 grid(unsigned((K + kColsPerBlock - 1) / kColsPerBlock), unsigned(chunks));
-        if constexpr (MAXM > 16) {
-          if (roast::precision() == Precision::fp32) {
-            backward_input_mma_kernel<MAXM / 8, true><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, dY, M, partial);
-            return;
-          }
-        }
-        backward_input_mma_kernel<MAXM / 8, false><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, dY, M, partial);
+        if (roast::precision() == Precision::fp32)
+          backward_input_mma_kernel<MAXM / 8, true><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, dY, M, partial);
+        else
+          backward_input_mma_kernel<MAXM / 8, false><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, dY, M, partial);
         return;
       }
     }

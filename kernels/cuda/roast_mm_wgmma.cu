@@ -375,23 +375,24 @@ struct WStages {
 
   __device__ __forceinline__ bool has_band(int g) const { return w0 + 32 * g < op.K; }
 
-  // The tile of band g at step `step` and where the band's first run lies in it.
-  __device__ __forceinline__ TileInfo tile_of(int step, int g, std::int64_t* first) const {
+  // Where band g's first run at step `step` lies: its tile's index in the table, and the
+  // run's offset within the tile.
+  __device__ __forceinline__ std::int64_t locate(int step, int g, std::int64_t* first) const {
     const WeightView& w = op.w;
     const std::uint32_t n0 = std::uint32_t(step * kBK), k0 = std::uint32_t(w0 + 32 * g);
     const std::uint32_t tr = w.div_rows.div(k0), tc = w.div_cols.div(n0);
     *first = std::int64_t(k0 - tr * w.tile_rows) * w.tile_cols + (n0 - tc * w.tile_cols);
-    return w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
+    return std::int64_t(tr) * w.n_tile_cols + tc;
   }
   // Thread g: band g's table read for step `step`, a step before publish() needs it.
   __device__ __forceinline__ TileInfo fetch(int step, int g) const {
     std::int64_t first;
-    return tile_of(step, g, &first);
+    return op.w.tiles[locate(step, g, &first)];
   }
   // Thread g: band g's first run, offset and sign for step `step`, read after the next barrier.
   __device__ __forceinline__ void publish(int step, int g, const TileInfo& tile) const {
     std::int64_t first;
-    tile_of(step, g, &first);  // the arithmetic again; the table read it issues is unused
+    locate(step, g, &first);
     const std::int64_t start = tile.start + first;
     const int at = (step % kWStages) * 4 + g;
     starts[at] = start;
@@ -400,8 +401,8 @@ struct WStages {
 
   // All threads: the copies of step `step` into its stage, in the caller's commit group.
   // Round j copies chunk t % 8 of run t / 8 + 32 j (band j); a fifth copies the 9th chunk of
-  // the runs that straddle one more (only its floats of the run: none past the memory's end). Bands wholly past the last W-row are skipped (their
-  // results are never stored).
+  // the runs that straddle one more (only its floats of the run: none past the memory's end).
+  // Bands wholly past the last W-row are skipped (their results are never stored).
   __device__ __forceinline__ void issue(int step) const {
     const int t = threadIdx.x, stage = step % kWStages;
     float* slots = ring + stage * kWStageFloats;

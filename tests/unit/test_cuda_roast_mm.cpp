@@ -159,9 +159,12 @@ double rms_error(const std::vector<float>& got, const std::vector<double>& want)
 }  // namespace
 #endif
 
-// In fp32 the fused kernels may compute a product in another way than fp32 FMAs (on sm_90 as
-// three TF32 products); they must be as accurate as cuBLAS SGEMM on the same W (materialize).
-TEST_CASE("cuda roast_mm: fp32 fused products are as accurate as cuBLAS SGEMM", "[cuda][roast_mm]") {
+// In fp32 the fused kernels may compute a product in another way than fp32 FMAs (as three
+// TF32 products on the tensor cores, which keep about 22 bits: a relative RMS error near
+// 2^-22 whatever the reduction length, where SGEMM's grows with it). Against an fp64
+// reference, the fused error must be within 1.5x that of cuBLAS SGEMM on the same W
+// (materialize), or below 2^-21.
+TEST_CASE("cuda roast_mm: fp32 fused products keep fp32 accuracy", "[cuda][roast_mm]") {
 #if ROAST_WITH_CUDA
   if (!cuda_available()) {
     WARN("skipped: no CUDA device");
@@ -175,7 +178,7 @@ TEST_CASE("cuda roast_mm: fp32 fused products are as accurate as cuBLAS SGEMM", 
   std::vector<float> W(std::size_t(K * N));
   kc::roast_mm_materialize(map, memory.data(), W.data());
   const Tensor gmem = to_gpu(memory);
-  for (const i64 M : {i64(32), i64(128)}) {  // the small-M and the tiled kernels
+  for (const i64 M : {i64(8), i64(32), i64(128)}) {  // the small-M kernels (FMA and MMA) and the tiled
     const auto X = random_vector(M * K, 23), dY = random_vector(M * N, 24);
     std::vector<double> Y(std::size_t(M * N), 0.0), dX(std::size_t(M * K), 0.0);
     for (i64 i = 0; i < M; ++i)
@@ -199,8 +202,9 @@ TEST_CASE("cuda roast_mm: fp32 fused products are as accurate as cuBLAS SGEMM", 
     INFO("M = " << M << ", relative RMS error, fused / cuBLAS SGEMM: forward " << err[0][0] << " / " << err[1][0]
                 << ", dX " << err[0][1] << " / " << err[1][1]);
     CHECK(err[1][0] < 1e-6);  // the reference itself is fp32-accurate
-    CHECK(err[0][0] <= 1.5 * err[1][0]);
-    CHECK(err[0][1] <= 1.5 * err[1][1]);
+    const double floor = std::ldexp(1.0, -21);
+    CHECK(err[0][0] <= std::max(1.5 * err[1][0], floor));
+    CHECK(err[0][1] <= std::max(1.5 * err[1][1], floor));
   }
 #else
   WARN("skipped: this build has no CUDA backend");
