@@ -223,10 +223,10 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, std::vector<Measurem
 void print_table(const MmOptions& opt, const std::vector<Measurement>& rows, int threads) {
   const bool gpu = opt.device != "cpu";
   if (gpu)
-    std::printf("roast-train bench mm: device %s, warm-up %d, median of %d (interleaved), signs roast %s / hashednet %s, "
+    std::printf("roast-train bench mm: device %s%s, warm-up %d, median of %d (interleaved), signs roast %s / hashednet %s, "
                 "tile %dx%d; x_dense is against cuBLAS in the row's precision\n",
-                opt.device.c_str(), opt.warmup, opt.repeats, sign_text("roast", opt).c_str(),
-                sign_text("hashednet", opt).c_str(), opt.tile_rows, opt.tile_cols);
+                opt.device.c_str(), opt.deterministic ? " (deterministic)" : "", opt.warmup, opt.repeats,
+                sign_text("roast", opt).c_str(), sign_text("hashednet", opt).c_str(), opt.tile_rows, opt.tile_cols);
   else
     std::printf("roast-train bench mm: %d threads, warm-up %d, median of %d (interleaved), signs roast %s / hashednet %s, "
                 "tile %dx%d\n",
@@ -248,7 +248,8 @@ void print_json(const std::vector<Measurement>& rows, const MmOptions& opt, int 
                           {"memory_floats", r.memory_floats}, {"scheme", r.scheme}, {"op", r.op},
                           {"median_ms", r.median_ms}, {"gflops", r.gflops}, {"ratio_to_dense", r.ratio_to_dense},
                           {"threads", threads}, {"sign", sign_text(r.scheme, opt)}, {"repeats", opt.repeats},
-                          {"warmup", opt.warmup}, {"device", r.device}, {"precision", r.precision}};
+                          {"warmup", opt.warmup}, {"device", r.device}, {"precision", r.precision},
+                          {"deterministic", opt.deterministic && r.device != "cpu"}};
     if (!r.path.empty()) row["path"] = r.path;
     out.push_back(row);
   }
@@ -330,6 +331,8 @@ void add_bench_command(CLI::App& app) {
       ->delimiter(',')
       ->check(CLI::IsMember({"fp32", "tf32"}))
       ->capture_default_str();
+  mm->add_flag("--deterministic", opt->deterministic,
+               "CUDA: bitwise-reproducible mode (config key `deterministic`); the CPU is always deterministic");
   mm->add_flag("--json", opt->json, "Print a JSON array, one object per measurement");
   mm->callback([opt] { run_mm(*opt); });  // roast::Error reaches main: exit code 2
 }

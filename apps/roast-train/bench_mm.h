@@ -36,6 +36,7 @@ struct MmOptions {
   bool json = false;
   std::string device = "cpu";                          // cpu or cuda
   std::vector<std::string> precision{"fp32", "tf32"};  // CUDA only
+  bool deterministic = false;                          // CUDA only: roast::set_deterministic
 };
 
 struct Measurement {

@@ -188,6 +188,7 @@ std::vector<Measurement> run_mm_cuda(const MmOptions& opt) {
   if (!roast::cuda_available())
     roast::fail("bench mm --device ", opt.device, ": no CUDA device is visible on this machine; use --device cpu");
   std::vector<Measurement> rows;
+  roast::set_deterministic(opt.deterministic);
   for (i64 K : opt.k)
     for (i64 N : opt.n)
       for (i64 M : opt.m)
@@ -197,6 +198,7 @@ std::vector<Measurement> run_mm_cuda(const MmOptions& opt) {
             std::fprintf(stderr, "  done M=%lld K=%lld N=%lld %s\n", (long long)M, (long long)K, (long long)N,
                          precision.c_str());
         }
+  roast::set_deterministic(false);
   return rows;
 }
 #endif

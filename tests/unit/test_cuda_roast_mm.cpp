@@ -241,7 +241,10 @@ TEST_CASE("cuda roast_mm: deterministic mode gives bitwise-identical memory grad
   }
   Settings restore;
   set_deterministic(true);
+  // (roast / roast_local dM: owned per-cell sums, edge tiles included; hashednet: the sort)
   for (const Case& c : {Case{Scheme::roast, SignMode::tile, 300, 256, 320, 32, 64},
+                        Case{Scheme::roast, SignMode::element, 40, 70, 130, 32, 64},
+                        Case{Scheme::roast_local, SignMode::none, 33, 130, 70, 4, 16},
                         Case{Scheme::hashednet, SignMode::element, 64, 200, 96, 1, 1},
                         Case{Scheme::roast, SignMode::tile, 1, 70, 130, 32, 64}}) {
     check_case(c, "deterministic", 1e-5);
