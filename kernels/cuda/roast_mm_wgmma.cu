@@ -27,8 +27,8 @@
 //   dX:      a warp's load would touch 8 tile rows, 16 bytes each. W goes through shared
 //            memory instead (WStages): runs of one tile row copied 16 bytes at a time, then
 //            conflict-free 4-byte loads into two register sets.
-// When dX's grid would leave SMs idle (few W-rows), its reduction is split over gridDim.z and
-// the parts are summed in a fixed order (add_chunks).
+// When a grid would leave SMs idle (few W-rows and rows of X / dY), the reduction is split
+// over gridDim.z and the parts are summed in a fixed order (add_chunks).
 // Measured on the H100 (TF32, 512 x 4096^2, docs/benchmarks.md): staging W made dX 8% faster
 // (0.133 -> 0.122 ms) and the forward 13% slower (0.106 -> 0.120 ms), so only dX stages it.
 //
@@ -232,6 +232,18 @@ __device__ __forceinline__ void step_sum(float (&acc)[NV], float (&part)[NV]) {
   for (int e = 0; e < NV; ++e) acc[e] += part[e];
 }
 
+// The operands the epilogue writes through: op itself, or when the reduction is split
+// (gridDim.z > 1), block z's partial sums (n results each, without lambda) at op.out + z * n.
+// (A copy: writing op itself would move the kernel's parameters to local memory.)
+__device__ __forceinline__ Operands partial_sums(const Operands& op, std::int64_t n) {
+  Operands result = op;
+  if (gridDim.z > 1) {
+    result.out += std::int64_t(blockIdx.z) * n;
+    result.w.lambda = 1.0f;
+  }
+  return result;
+}
+
 // ---- forward: W straight from the memory --------------------------------------------------
 
 // This thread's W fragments of one forward step (4 slices x 4 registers; register 4 s + e of
@@ -287,6 +299,7 @@ struct WFragments {
 
 template <int MT, bool F32>
 __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
+  // gridDim.z > 1 splits the reduction, as in backward_input_kernel.
   extern __shared__ unsigned char smem_raw[];
   float* smem = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) & ~std::uintptr_t(1023));
   constexpr int kStageFloats = MT * kBK;
@@ -295,7 +308,8 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
   // 32-bit indices: has_view() keeps K and N below 2^31, and wgmma_gemm() M * K.
   const int K = int(op.K);
   const int m0 = int(blockIdx.y) * MT, w0 = int(blockIdx.x) * kWRows;
-  const int steps = (K + kBK - 1) / kBK;
+  const int all_steps = (K + kBK - 1) / kBK, per_split = (all_steps + int(gridDim.z) - 1) / int(gridDim.z);
+  const int first = int(blockIdx.z) * per_split, steps = min(all_steps, first + per_split);  // steps first .. steps - 1
   const WFragments frags{op, w0 + (t / 128) * 64 + ((t % 128) / 32) * 16 + lane / 4};
   const PlainRows<MT> plain(op.X, int(op.M), K, m0);
 
@@ -308,13 +322,14 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
   float part[F32 ? MT / 2 : 1];
   std::uint32_t lo[16];
 #pragma unroll
-  for (int s = 0; s < kStages - 2; ++s) {
-    if (s < steps) plain.copy(smem + s * kStageFloats, s);
+  for (int s = first; s < first + kStages - 2; ++s) {
+    if (s < steps) plain.copy(smem + (s % kStages) * kStageFloats, s);
     cp_async_commit();
   }
-  frags.load(0, frags.lookup(0), f0, &s0);
-  if (steps > 1) frags.load(kBK, frags.lookup(kBK), f1, &s1);
-  TileRef ahead = frags.lookup(steps > 2 ? 2 * kBK : 0);  // the tile of step + 2
+  // (A split may be empty: it then writes zeros. Lookups past K read step 0's tile, unused.)
+  if (first < steps) frags.load(first * kBK, frags.lookup(first * kBK), f0, &s0);
+  if (first + 1 < steps) frags.load((first + 1) * kBK, frags.lookup((first + 1) * kBK), f1, &s1);
+  TileRef ahead = frags.lookup(first + 2 < steps ? (first + 2) * kBK : 0);  // the tile of step + 2
 
   // One step: MMAs on `cur` (loaded two steps earlier), then the fragments of step + 2 into
   // `later` once the MMAs that read it (step - 1) have finished, and the tile of step + 3.
@@ -342,7 +357,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
     if (step + 2 < steps) frags.load((step + 2) * kBK, ahead, later, ls);
     if (step + 3 < steps) ahead = frags.lookup((step + 3) * kBK);
   };
-  for (int step = 0; step < steps; step += 3) {
+  for (int step = first; step < steps; step += 3) {
     step_with(step, f0, s0, lo, f2, &s2);
     if (step + 1 < steps) step_with(step + 1, f1, s1, lo, f0, &s0);
     if (step + 2 < steps) step_with(step + 2, f2, s2, lo, f1, &s1);
@@ -351,7 +366,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
   fence_registers(acc);
   cp_async_wait<0>();
   __syncthreads();
-  epilogue<0, TransposedLayout, kThreads, MT / 2, MT>(op, acc, m0, w0, smem);
+  epilogue<0, TransposedLayout, kThreads, MT / 2, MT>(partial_sums(op, op.M * op.N), acc, m0, w0, smem);
 }
 
 // ---- dX: W through shared memory ------------------------------------------------------------
@@ -522,12 +537,7 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
   fence_registers(acc);
   cp_async_wait<0>();
   __syncthreads();
-  Operands result = op;  // (a copy: writing op itself would move the kernel's parameters to local memory)
-  if (gridDim.z > 1) {
-    result.out += std::int64_t(blockIdx.z) * op.M * op.K;
-    result.w.lambda = 1.0f;
-  }
-  epilogue<1, TransposedLayout, kThreads, MT / 2, MT>(result, acc, m0, w0, smem);
+  epilogue<1, TransposedLayout, kThreads, MT / 2, MT>(partial_sums(op, op.M * op.K), acc, m0, w0, smem);
 }
 
 #else  // no sm_90a code: the kernels exist for the host's launch code only
@@ -604,19 +614,20 @@ void launch_pass(const Operands& op) {
       return;
     }
   }
-  // dX on a grid that leaves SMs idle (few W-rows, a long reduction): split the reduction into
-  // as many parts as fit beside it, at least two steps each, and add the parts in order.
-  const std::int64_t blocks = wblocks * ((op.M + 127) / 128), steps = (op.N + kBK - 1) / kBK;
-  const std::int64_t splits = PASS == 1 ? std::min(sms / blocks, steps / 2) : 1;
+  // A grid that leaves SMs idle (few W-rows and rows of X / dY, a long reduction): split the
+  // reduction into as many parts as fit beside it, at least two steps each, and add the
+  // parts in order.
+  const std::int64_t blocks = wblocks * ((op.M + 127) / 128), steps = ((PASS == 0 ? op.K : op.N) + kBK - 1) / kBK;
+  const std::int64_t splits = std::min(sms / blocks, steps / 2), outputs = op.M * (PASS == 0 ? op.N : op.K);
   if (splits < 2) {
     launch<PASS, 128, F32>(op);
     return;
   }
-  DeviceBuffer partial(std::size_t(splits * op.M * op.K) * sizeof(float));
+  DeviceBuffer partial(std::size_t(splits * outputs) * sizeof(float));
   Operands part = op;
   part.out = partial.as<float>();
   launch<PASS, 128, F32>(part, int(splits));
-  add_chunks(part.out, splits, op.M * op.K, op.w.lambda, op.out);
+  add_chunks(part.out, splits, outputs, op.w.lambda, op.out);
 }
 
 }  // namespace
