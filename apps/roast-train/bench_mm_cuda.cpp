@@ -188,6 +188,10 @@ std::vector<Measurement> run_mm_cuda(const MmOptions& opt) {
   if (!roast::cuda_available())
     roast::fail("bench mm --device ", opt.device, ": no CUDA device is visible on this machine; use --device cpu");
   std::vector<Measurement> rows;
+  struct Restore {  // the process's setting, back at scope exit
+    bool was = roast::deterministic();
+    ~Restore() { roast::set_deterministic(was); }
+  } restore;
   roast::set_deterministic(opt.deterministic);
   for (i64 K : opt.k)
     for (i64 N : opt.n)
@@ -198,7 +202,6 @@ std::vector<Measurement> run_mm_cuda(const MmOptions& opt) {
             std::fprintf(stderr, "  done M=%lld K=%lld N=%lld %s\n", (long long)M, (long long)K, (long long)N,
                          precision.c_str());
         }
-  roast::set_deterministic(false);
   return rows;
 }
 #endif

@@ -31,16 +31,23 @@ namespace {
 
 bool dense_layout(const Mapping& map) { return map.scheme == Scheme::dense || map.scheme == Scheme::exact; }
 
+// The table entry of tile (tr, tc): on the device for the view's table, on the host for the
+// owned order of deterministic dM.
+__host__ __device__ TileInfo tile_info(const Mapping& map, std::int64_t tr, std::int64_t tc, bool dense,
+                                       bool signed_tiles) {
+  TileInfo t;
+  t.start = dense ? map.region_base + tr * map.cols : map.tile_start(tr, tc);
+  t.sign_hash = signed_tiles ? hash::hash3(map.seed ^ hash::kSignSalt, map.layer, std::uint64_t(tr), std::uint64_t(tc))
+                             : 0;
+  return t;
+}
+
 __global__ void tile_table_kernel(Mapping map, std::int64_t n_tr, std::int64_t n_tc, bool dense, bool signed_tiles,
                                   TileInfo* out) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n_tr * n_tc;
        i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t tr = i / n_tc, tc = i - tr * n_tc;
-    TileInfo t;
-    t.start = dense ? map.region_base + tr * map.cols : map.tile_start(tr, tc);
-    t.sign_hash = signed_tiles ? hash::hash3(map.seed ^ hash::kSignSalt, map.layer, std::uint64_t(tr), std::uint64_t(tc))
-                               : 0;
-    out[i] = t;
+    const std::int64_t tr = i / n_tc;
+    out[i] = tile_info(map, tr, i - tr * n_tc, dense, signed_tiles);
   }
 }
 
@@ -254,13 +261,11 @@ OwnedOrder owned_order(const Mapping& map, const WeightView& w) {
   OwnedOrder& order = orders[rmm::key_of(map)];
   if (order.blocks > 0) return order;
   std::vector<OwnedTile> tiles(static_cast<std::size_t>(n_tiles));
-  for (std::int64_t t = 0; t < n_tiles; ++t) {
+  for (std::int64_t t = 0; t < n_tiles; ++t) {  // (map.tiled(): the view's signed_tiles is sign_mode != none)
     const std::int64_t tr = t / n_tc, tc = t % n_tc;
-    const bool signed_tiles = map.sign_mode != SignMode::none;
-    tiles[std::size_t(t)] = OwnedTile{
-        map.tile_start(tr, tc) - map.region_base,
-        signed_tiles ? hash::hash3(map.seed ^ hash::kSignSalt, map.layer, std::uint64_t(tr), std::uint64_t(tc)) : 0,
-        std::int32_t(tr * map.tile_rows), std::int32_t(tc * map.tile_cols)};
+    const TileInfo info = rmm::tile_info(map, tr, tc, false, map.sign_mode != SignMode::none);
+    tiles[std::size_t(t)] = OwnedTile{info.start - map.region_base, info.sign_hash, std::int32_t(tr * map.tile_rows),
+                                      std::int32_t(tc * map.tile_cols)};
   }
   // By first cell, then by index (k0, n0): the order each cell's sum follows.
   std::sort(tiles.begin(), tiles.end(), [](const OwnedTile& a, const OwnedTile& b) {

@@ -82,9 +82,9 @@ void gemm_forward(const WeightView& w, const float* memory, const float* X, std:
 void gemm_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX);
 void gemm_backward_memory(const WeightView& w, const float* X, const float* dY, std::int64_t M, float* dM);
 
-// The small-M kernels (roast_mm_small.cu), M <= kSmallM; fp32 FMAs, or TF32 tensor cores above 4
-// rows in TF32 precision. (dM has none: the tiled
-// kernel serves every M.)
+// The small-M kernels (roast_mm_small.cu), M <= kSmallM: fp32 FMAs, or tensor cores (TF32
+// above 4 rows; fp32 as 3xTF32 for dX above 4 rows and the forward above 16). (dM has none:
+// the tiled kernel serves every M.)
 constexpr std::int64_t kSmallM = 32;
 // out[i] = lambda * the sum over s = 0 .. chunks - 1, in that order, of partial[s * n + i].
 void add_chunks(const float* partial, std::int64_t chunks, std::int64_t n, float lambda, float* out);

@@ -17,8 +17,8 @@
 //                      WeightView::load: any tile shape and element signs.
 // Loads are arranged so that consecutive threads read consecutive addresses: along k of a
 // row of X / dY, along n of a tile row of W (runs of the memory).
-// In TF32 on sm_90a, forward and dX first try the wgmma kernels (roast_mm_wgmma.cu), which
-// serve the usual tiles; these kernels take the rest, and every dM.
+// On sm_90a, forward and dX first try the wgmma kernels (roast_mm_wgmma.cu: TF32, and fp32 as
+// 3xTF32), which serve the usual tiles; these kernels take the rest, and every dM.
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/common.cuh"
@@ -41,12 +41,6 @@ constexpr int kLdA = kBM + kPad, kLdB = kBN + kPad;
 constexpr int kLdAr = kBK + 4;
 constexpr int kPerThread = kBM * kBK / kThreads;  // 8 elements of A and of B per thread per step
 
-
-__device__ __forceinline__ float to_tf32(float x) {
-  std::uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
-  return __uint_as_float(r);
-}
 
 // Operand loads. Each thread reads 8 elements of the A block and 8 of the B block per K step
 // into registers (load_*) and writes them to shared memory after the step's compute
@@ -102,7 +96,7 @@ __device__ __forceinline__ void store_plain(float* S, int ld, bool vec, const fl
       i = TRANS ? t % kBM : t / kBK + 16 * q;
       kk = TRANS ? t / kBM + 2 * q : t % kBK;
     }
-    S[kk * ld + i] = TF32 ? to_tf32(r[q]) : r[q];
+    S[kk * ld + i] = TF32 ? __uint_as_float(to_tf32(r[q])) : r[q];
   }
 }
 
@@ -154,7 +148,7 @@ __device__ __forceinline__ void store_b(float* Bs, bool vec, const float (&r)[kP
   for (int q = 0; q < kPerThread; ++q) {
     const int j = PASS == 1 ? t / kBK + 16 * q : t % kBN;
     const int kk = PASS == 1 ? t % kBK : t / kBN + 2 * q;
-    Bs[kk * kLdB + j] = TF32 ? to_tf32(r[q]) : r[q];
+    Bs[kk * kLdB + j] = TF32 ? __uint_as_float(to_tf32(r[q])) : r[q];
   }
 }
 

@@ -309,9 +309,7 @@ __device__ __forceinline__ std::uint32_t weight_bits(const float* p, bool valid,
   return valid ? __float_as_uint(__ldg(p)) ^ sign : 0u;
 }
 
-// Writes a warp's results out[m][row] = scale * D[row][m] for m < M and row < rows, where the
-// warp computed D = (the product)^T for rows row0 .. row0 + 31: acc[i][j][r] is D[row0 + 16 i
-// + g + 8 (r / 2)][8 j + 2 t + r % 2] (the m16n8 accumulator layout).
+// acc += part (fp32: a run's sum added in fp32).
 template <int NT>
 __device__ __forceinline__ void add_to(float (&acc)[2][NT][4], const float (&part)[2][NT][4]) {
 #pragma unroll
@@ -322,6 +320,9 @@ __device__ __forceinline__ void add_to(float (&acc)[2][NT][4], const float (&par
       for (int r = 0; r < 4; ++r) acc[i][j][r] += part[i][j][r];
 }
 
+// Writes a warp's results out[m][row] = scale * D[row][m] for m < M and row < rows, where the
+// warp computed D = (the product)^T for rows row0 .. row0 + 31: acc[i][j][r] is D[row0 + 16 i
+// + g + 8 (r / 2)][8 j + 2 t + r % 2] (the m16n8 accumulator layout).
 template <int NT>
 __device__ __forceinline__ void store_transposed(const float (&acc)[2][NT][4], float* __restrict__ out, int rows,
                                                  int row0, int M, float scale) {
@@ -533,15 +534,18 @@ template <int MAXM>
 struct LaunchForward {
   static void run(dim3 grid, bool mma, const WeightView& w, const float* memory, const float* X, int M, int chunk,
                   float* partial, float* Y) {
+    // fp32 takes the MMAs (3xTF32) only above 16 rows (mma_forward_ok); should the two rules
+    // ever disagree, fp32 falls to the FMA kernel, never to plain TF32.
+    const bool f32 = roast::precision() == Precision::fp32;
     if constexpr (MAXM >= 8) {
-      if (mma) {
-        if constexpr (MAXM > 16) {  // fp32 takes the MMAs only here (mma_rows)
-          if (roast::precision() == Precision::fp32) {
-            forward_mma_kernel<MAXM / 8, true><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, X, M, chunk, partial, Y);
-            return;
-          }
-        }
+      if (mma && !f32) {
         forward_mma_kernel<MAXM / 8, false><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, X, M, chunk, partial, Y);
+        return;
+      }
+    }
+    if constexpr (MAXM > 16) {
+      if (mma && f32) {
+        forward_mma_kernel<MAXM / 8, true><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, X, M, chunk, partial, Y);
         return;
       }
     }

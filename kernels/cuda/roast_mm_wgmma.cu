@@ -15,9 +15,9 @@
 // A block of 256 threads (two warpgroups) computes 128 W-rows (n for the forward, k for dX)
 // x MT rows of X / dY (TF32: 128, or 256 when the grid stays full; fp32: 128, as two rings of
 // 256 rows would not fit), one m64nMTk8 MMA per warpgroup and 8-deep slice (three in fp32),
-// in steps of 32 along the reduction. The MMA reads the fp32 bits as TF32
-// (the low mantissa bits are ignored: truncation, within the TF32 tolerance; tested). The
-// epilogue writes Y / dX through shared memory in coalesced rows. (MT = 256 needs every
+// in steps of 32 along the reduction. In TF32 the MMA reads the fp32 bits as TF32 (the low
+// mantissa bits are ignored: truncation, within the TF32 tolerance; tested); fp32's parts are
+// rounded (cvt.rna). The epilogue writes Y / dX through shared memory in coalesced rows. (MT = 256 needs every
 // register: ptxas spills ~140-190 bytes per thread, in the epilogue.)
 //
 // How W reaches the registers differs, because a fragment register spans 4 reduction indices
@@ -244,6 +244,25 @@ __device__ __forceinline__ Operands partial_sums(const Operands& op, std::int64_
   return result;
 }
 
+// One step's MMAs on this thread's fragments `cur` and the stage, added to acc. TF32: returns
+// once the MMAs of the step before have finished (their registers may then be reloaded). fp32:
+// splits `cur` (high parts in place, low parts in `lo`), sums the step in `part` and adds it
+// to acc once all its MMAs have finished.
+template <int MT, bool F32>
+__device__ __forceinline__ void run_step(float (&acc)[MT / 2], float (&part)[F32 ? MT / 2 : 1],
+                                         std::uint32_t (&cur)[16], std::uint32_t (&lo)[16], const float* stage,
+                                         const float* lo_stage) {
+  if constexpr (F32) {
+    split_fragments(cur, lo);
+    mma_step<MT, true>(part, cur, lo, stage, lo_stage);
+    step_sum(acc, part);
+  } else {
+    mma_step<MT, false>(acc, cur, lo, stage, nullptr);
+    wgmma_wait<1>();
+    fence_registers(acc);
+  }
+}
+
 // ---- forward: W straight from the memory --------------------------------------------------
 
 // This thread's W fragments of one forward step (4 slices x 4 registers; register 4 s + e of
@@ -316,7 +335,8 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
   float acc[MT / 2];
 #pragma unroll
   for (int e = 0; e < MT / 2; ++e) acc[e] = 0.0f;
-  // Three register sets of W's fragments (fp32: their high parts, and the low parts in l0-l2).
+  // Three register sets of W's fragments (fp32: split into high parts, in place, and low parts
+  // in `lo` at the step that uses them).
   std::uint32_t f0[16], f1[16], f2[16], s0 = 0, s1 = 0, s2 = 0;
   // fp32: each step's sum (part) and the low parts of its fragments (lo).
   float part[F32 ? MT / 2 : 1];
@@ -344,15 +364,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
     cp_async_commit();
 #pragma unroll
     for (int i = 0; i < 16; ++i) cur[i] ^= cs;
-    if constexpr (F32) {
-      split_fragments(cur, cur_lo);
-      mma_step<MT, F32>(part, cur, cur_lo, stage, lo_ring + (step % kStages) * kStageFloats);
-      step_sum(acc, part);
-    } else {
-      mma_step<MT, F32>(acc, cur, cur_lo, stage, nullptr);
-      wgmma_wait<1>();
-      fence_registers(acc);
-    }
+    run_step<MT, F32>(acc, part, cur, cur_lo, stage, lo_ring + (step % kStages) * kStageFloats);
     fence_registers(later);
     if (step + 2 < steps) frags.load((step + 2) * kBK, ahead, later, ls);
     if (step + 3 < steps) ahead = frags.lookup((step + 3) * kBK);
@@ -510,15 +522,7 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
     if (F32) plain.split(stage, lo_ring + (step % kStages) * kStageFloats);
     fence_proxy_async();
     __syncthreads();  // stage `step` has landed everywhere; every MMA of step - 2 has finished
-    if constexpr (F32) {
-      split_fragments(cur, cur_lo);
-      mma_step<MT, F32>(part, cur, cur_lo, stage, lo_ring + (step % kStages) * kStageFloats);
-      step_sum(acc, part);
-    } else {
-      mma_step<MT, F32>(acc, cur, cur_lo, stage, nullptr);
-      wgmma_wait<1>();
-      fence_registers(acc);
-    }
+    run_step<MT, F32>(acc, part, cur, cur_lo, stage, lo_ring + (step % kStages) * kStageFloats);
     fence_registers(next);
     if (step + kStages - 2 < steps) plain.copy(smem + ((step + kStages - 2) % kStages) * kStageFloats, step + kStages - 2);
     if (step + kStages - 1 < steps) W.issue(step + kStages - 1);

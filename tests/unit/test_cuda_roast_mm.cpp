@@ -98,7 +98,8 @@ std::vector<Case> cases() {
   std::vector<Case> out;
   const std::vector<std::vector<i64>> shapes = {{1, 70, 130}, {5, 64, 128}, {32, 200, 96},
                                                 {33, 70, 130}, {200, 256, 320}, {300, 130, 70},
-                                                {260, 300, 200}, {12, 523, 300}, {32, 1100, 200}};
+                                                {260, 300, 200}, {12, 523, 300}, {32, 1100, 200},
+                                                {64, 288, 96}};  // (wgmma forward: 9 steps in 4 splits, the last empty)
   for (const auto& s : shapes) {
     out.push_back({Scheme::roast, SignMode::tile, s[0], s[1], s[2], 32, 64});
     out.push_back({Scheme::roast, SignMode::element, s[0], s[1], s[2], 32, 64});
