@@ -33,7 +33,8 @@ bool deterministic();
 
 // How roast_matmul computes on CUDA devices. auto_select (the default) times both paths
 // once per shape (M, K, N, scheme, precision, pass) and keeps the faster (under
-// set_deterministic(true): a fixed rule, fused for at most 32 rows, else materialize); `fused` always
+// set_deterministic(true): a fixed rule, fused for at most 32 rows and, in fp32 on sm_90, for
+// the forward and dX of the usual tiles; else materialize); `fused` always
 // uses the ROAST-MM kernels that read hashed tiles in GEMM-block order; `materialize`
 // always builds the dense weight (or its gradient) and calls cuBLAS. All three compute the
 // same function (tested). CPU products always use the fused CPU kernels.

@@ -82,6 +82,11 @@ void gemm_forward(const WeightView& w, const float* memory, const float* X, std:
 void gemm_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX);
 void gemm_backward_memory(const WeightView& w, const float* X, const float* dY, std::int64_t M, float* dM);
 
+// Whether the wgmma kernels (roast_mm_wgmma.cu) serve pass 0 (forward) or 1 (dX) of this
+// mapping on the current device (then only the operands' alignment and size can still send a
+// product to the other kernels).
+bool wgmma_fits(const WeightView& w, int pass);
+
 // The small-M kernels (roast_mm_small.cu), M <= kSmallM: fp32 FMAs, or tensor cores (TF32
 // above 4 rows; fp32 as 3xTF32 for dX above 4 rows and the forward above 16). (dM has none:
 // the tiled kernel serves every M.)

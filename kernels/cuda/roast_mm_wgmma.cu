@@ -636,15 +636,18 @@ void launch_pass(const Operands& op) {
 
 }  // namespace
 
+bool wgmma_fits(const WeightView& w, int pass) {
+  if (pass == 2 || w.sign == kElementSign || w.tile_rows % kBK != 0) return false;
+  if (w.tile_cols % (pass == 0 ? 64 : kBK) != 0) return false;
+  return wgmma_runs_here();
+}
+
 bool wgmma_gemm(const Operands& op) {
-  if (op.pass == 2) return false;
-  const WeightView& w = op.w;
-  if (w.sign == kElementSign || w.tile_rows % kBK != 0) return false;
-  if (op.pass == 0 && !(w.tile_cols % 64 == 0 && aligned16(op.X, op.K))) return false;
-  if (op.pass == 1 && !(w.tile_cols % kBK == 0 && aligned16(op.dY, op.N) && aligned16(op.memory, 0))) return false;
+  if (!wgmma_fits(op.w, op.pass)) return false;
+  if (op.pass == 0 && !aligned16(op.X, op.K)) return false;
+  if (op.pass == 1 && !(aligned16(op.dY, op.N) && aligned16(op.memory, 0))) return false;
   const std::int64_t limit = std::int64_t(1) << 31;
   if (op.M >= limit || op.M * (op.pass == 0 ? op.K : op.N) >= limit || (op.M + 127) / 128 > 65535) return false;
-  if (!wgmma_runs_here()) return false;
   const bool f32 = roast::precision() == Precision::fp32;
   if (op.pass == 0) f32 ? launch_pass<0, true>(op) : launch_pass<0, false>(op);
   else f32 ? launch_pass<1, true>(op) : launch_pass<1, false>(op);
