@@ -309,6 +309,30 @@ __device__ __forceinline__ std::uint32_t weight_bits(const float* p, bool valid,
   return valid ? __float_as_uint(__ldg(p)) ^ sign : 0u;
 }
 
+// The MMAs of one B tile `b` (column j of X / dY) with a warp's two A tiles `a` (W) in one
+// 8-deep step. TF32 adds into acc; fp32 splits b (`a` was split into a, a_lo by split_a) and
+// adds the three products into part.
+__device__ __forceinline__ void split_a(std::uint32_t (&a)[2][4], std::uint32_t (&a_lo)[2][4]) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) split_tf32(a[i][e], a_lo[i][e]);
+}
+template <int NT, bool F32>
+__device__ __forceinline__ void column_mmas(float (&acc)[2][NT][4], float (&part)[2][NT][4], int j,
+                                            const std::uint32_t (&a)[2][4], const std::uint32_t (&a_lo)[2][4],
+                                            std::uint32_t (&b)[2]) {
+  if constexpr (F32) {
+    std::uint32_t b_lo[2];
+    split_tf32(b[0], b_lo[0]), split_tf32(b[1], b_lo[1]);
+#pragma unroll
+    for (int i = 0; i < 2; ++i) mma_3xtf32(part[i][j], a[i], a_lo[i], b, b_lo);
+  } else {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) mma_tf32(acc[i][j], a[i], b);
+  }
+}
+
 // acc += part (fp32: a run's sum added in fp32).
 template <int NT>
 __device__ __forceinline__ void add_to(float (&acc)[2][NT][4], const float (&part)[2][NT][4]) {
@@ -389,23 +413,12 @@ __global__ void __launch_bounds__(kColsPerBlock, F32 ? kForwardMinBlocks : 1)
         const int r = s0 + 8 * s;
         if (r >= seg) break;
         std::uint32_t a_lo[2][4];
-        if (F32)
-#pragma unroll
-          for (int i = 0; i < 2; ++i)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) split_tf32(a[s][i][e], a_lo[i][e]);
+        if (F32) split_a(a[s], a_lo);
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
           const float* x = xs + (8 * j + g) * kMmaLdX + kk + r + t;
-          std::uint32_t b[2] = {__float_as_uint(x[0]), __float_as_uint(x[4])}, b_lo[2];
-          if (F32) {
-            split_tf32(b[0], b_lo[0]), split_tf32(b[1], b_lo[1]);
-#pragma unroll
-            for (int i = 0; i < 2; ++i) mma_3xtf32(part[i][j], a[s][i], a_lo[i], b, b_lo);
-          } else {
-#pragma unroll
-            for (int i = 0; i < 2; ++i) mma_tf32(acc[i][j], a[s][i], b);
-          }
+          std::uint32_t b[2] = {__float_as_uint(x[0]), __float_as_uint(x[4])};
+          column_mmas<NT, F32>(acc, part, j, a[s], a_lo, b);
         }
       }
       if (F32) add_to(acc, part);
@@ -482,23 +495,12 @@ __global__ void __launch_bounds__(kColsPerBlock, F32 ? kForwardMinBlocks : 1)
         const int c = s0 + 8 * s;
         if (c >= seg) break;
         std::uint32_t a_lo[2][4];
-        if (F32)
-#pragma unroll
-          for (int i = 0; i < 2; ++i)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) split_tf32(a[s][i][e], a_lo[i][e]);
+        if (F32) split_a(a[s], a_lo);
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
           const float2 q = *reinterpret_cast<const float2*>(ys + (8 * j + g) * kMmaLdY + nn + c + 2 * t);
-          std::uint32_t b[2] = {__float_as_uint(q.x), __float_as_uint(q.y)}, b_lo[2];
-          if (F32) {
-            split_tf32(b[0], b_lo[0]), split_tf32(b[1], b_lo[1]);
-#pragma unroll
-            for (int i = 0; i < 2; ++i) mma_3xtf32(part[i][j], a[s][i], a_lo[i], b, b_lo);
-          } else {
-#pragma unroll
-            for (int i = 0; i < 2; ++i) mma_tf32(acc[i][j], a[s][i], b);
-          }
+          std::uint32_t b[2] = {__float_as_uint(q.x), __float_as_uint(q.y)};
+          column_mmas<NT, F32>(acc, part, j, a[s], a_lo, b);
         }
       }
       if (F32) add_to(acc, part);

@@ -232,6 +232,14 @@ __device__ __forceinline__ void step_sum(float (&acc)[NV], float (&part)[NV]) {
   for (int e = 0; e < NV; ++e) acc[e] += part[e];
 }
 
+// The steps first .. steps - 1 of a reduction of `red` indices that block z of a split over
+// gridDim.z runs (possibly none).
+__device__ __forceinline__ void split_steps(int red, int* first, int* steps) {
+  const int all = (red + kBK - 1) / kBK, per_split = (all + int(gridDim.z) - 1) / int(gridDim.z);
+  *first = int(blockIdx.z) * per_split;
+  *steps = min(all, *first + per_split);
+}
+
 // The operands the epilogue writes through: op itself, or when the reduction is split
 // (gridDim.z > 1), block z's partial sums (n results each, without lambda) at op.out + z * n.
 // (A copy: writing op itself would move the kernel's parameters to local memory.)
@@ -327,8 +335,8 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
   // 32-bit indices: has_view() keeps K and N below 2^31, and wgmma_gemm() M * K.
   const int K = int(op.K);
   const int m0 = int(blockIdx.y) * MT, w0 = int(blockIdx.x) * kWRows;
-  const int all_steps = (K + kBK - 1) / kBK, per_split = (all_steps + int(gridDim.z) - 1) / int(gridDim.z);
-  const int first = int(blockIdx.z) * per_split, steps = min(all_steps, first + per_split);  // steps first .. steps - 1
+  int first, steps;  // this block's steps: first .. steps - 1
+  split_steps(K, &first, &steps);
   const WFragments frags{op, w0 + (t / 128) * 64 + ((t % 128) / 32) * 16 + lane / 4};
   const PlainRows<MT> plain(op.X, int(op.M), K, m0);
 
@@ -485,8 +493,8 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
   // 32-bit indices: has_view() keeps K and N below 2^31, and wgmma_gemm() M * N.
   const int N = int(op.N);
   const int m0 = int(blockIdx.y) * MT, w0 = int(blockIdx.x) * kWRows;
-  const int all_steps = (N + kBK - 1) / kBK, per_split = (all_steps + int(gridDim.z) - 1) / int(gridDim.z);
-  const int first = int(blockIdx.z) * per_split, steps = min(all_steps, first + per_split);  // steps first .. steps - 1
+  int first, steps;  // this block's steps: first .. steps - 1
+  split_steps(N, &first, &steps);
   const WStages W{op, wring, starts, info, w0};
   const PlainRows<MT> plain(op.dY, int(op.M), N, m0);
 
