@@ -39,6 +39,11 @@ void roast_mm_backward_input(const Mapping& map, const float* memory, const floa
 // cells of the mapping's region are written. Race-free and deterministic.
 void roast_mm_backward_memory(const Mapping& map, const float* X, const float* dY, std::int64_t M, float* dM);
 
+// Both backward products (backward_input, then backward_memory), as one call so that the
+// CUDA backend can run them concurrently.
+void roast_mm_backward(const Mapping& map, const float* memory, const float* X, const float* dY, std::int64_t M,
+                       float* dX, float* dM);
+
 // W[K, N] = lambda * sign(k, n) * memory[loc(k, n)]: the materialised weight, lambda
 // included (the fallback "materialise then GEMM" path and test references).
 void roast_mm_materialize(const Mapping& map, const float* memory, float* W);

@@ -32,6 +32,12 @@ void roast_mm_backward_input(const Mapping& map, const float* memory, const floa
   rmm::gemm_parallel(rmm::OperandA{dY, map.cols, false}, pack, M, map.rows, map.cols, blk, dX, map.rows);
 }
 
+void roast_mm_backward(const Mapping& map, const float* memory, const float* X, const float* dY, i64 M, float* dX,
+                       float* dM) {
+  roast_mm_backward_input(map, memory, dY, M, dX);
+  roast_mm_backward_memory(map, X, dY, M, dM);
+}
+
 }  // namespace cpu
 }  // namespace kernels
 }  // namespace roast

@@ -1,7 +1,8 @@
-// Shared helpers of the CUDA kernels (.cu files only): error checks, the one stream, the
-// cuBLAS handle and launch-size helpers. Every kernel of the engine runs on stream() in
-// issue order, so consecutive ops need no synchronisation; copies to the host
-// (Tensor::to, item, to_vector) synchronise.
+// Shared helpers of the CUDA kernels (.cu files only): error checks, the stream, the cuBLAS
+// handle and launch-size helpers. Every kernel of the engine runs on stream() in issue order,
+// so consecutive ops need no synchronisation; copies to the host (Tensor::to, item,
+// to_vector) synchronise. stream() is the legacy default stream, except for the work that
+// roast::cuda::run_beside puts on the device's side stream.
 #pragma once
 
 #include <cublas_v2.h>
@@ -24,9 +25,11 @@ void check_blas(cublasStatus_t status, const char* what);
 // Checks that the kernel launched just before succeeded (bad configuration, no device).
 inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
-// The stream every engine kernel runs on (the legacy default stream).
-inline cudaStream_t stream() { return 0; }
-// The cuBLAS handle of the current device, bound to stream(); created on first use.
+// The stream the calling thread's kernels run on: the legacy default stream, or inside the
+// side part of run_beside the device's side stream.
+cudaStream_t stream();
+// The cuBLAS handle of the current device bound to stream() (one per stream, so that
+// concurrent GEMMs never share a workspace); created on first use.
 cublasHandle_t blas();
 // Streaming multiprocessors of the current device (asked once per device).
 int sm_count();

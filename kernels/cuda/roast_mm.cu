@@ -153,15 +153,44 @@ __global__ void materialize_hashed_kernel(Mapping map, const float* __restrict__
   }
 }
 
+// dM += dW by 16-byte atomic adds (sm_90; four scalar ones before it). Each row of a tile
+// is a run of consecutive cells; a thread adds the run's values that fall in one 16-byte
+// aligned group of cells (a chunk): chunks inside the run in one atomic, the partial ones at
+// its ends cell by cell. A run of tile_cols cells meets at most ceil(tile_cols / 4) + 1 chunks.
 __global__ void accumulate_view_kernel(WeightView w, const float* __restrict__ dW, float* __restrict__ dM,
                                        std::int64_t k0) {
   const std::int64_t k = k0 + blockIdx.y;
+  const std::uint32_t tr = w.div_rows.div(std::uint32_t(k)), kr = std::uint32_t(k) - tr * w.tile_rows;
+  const TileInfo* row_tiles = w.tiles + std::int64_t(tr) * w.n_tile_cols;
   const float* row = dW + k * w.cols;
-  for (std::int64_t n = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; n < w.cols;
-       n += std::int64_t(gridDim.x) * blockDim.x) {
-    float s;
-    const std::int64_t cell = w.cell(std::uint32_t(k), std::uint32_t(n), &s);
-    atomicAdd(dM + cell, w.lambda * s * row[n]);
+  const std::uint32_t per_run = (std::uint32_t(w.tile_cols) + 3) / 4 + 1;
+  const std::int64_t chunks = w.n_tile_cols * per_run;
+  for (std::int64_t q = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; q < chunks;
+       q += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::uint32_t tc = std::uint32_t(q) / per_run, j = std::uint32_t(q) - tc * per_run;
+    const std::int64_t n0 = std::int64_t(tc) * w.tile_cols;
+    const int len = int(min(std::int64_t(w.tile_cols), w.cols - n0));
+    const TileInfo t = row_tiles[tc];
+    float* run = dM + t.start + std::int64_t(kr) * w.tile_cols;  // the run's first cell
+    const int i0 = int(4 * j) - int((reinterpret_cast<std::uintptr_t>(run) >> 2) & 3);  // the chunk's first run index
+    if (i0 >= len) continue;
+    float v[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int i = i0 + e;
+      v[e] = (i >= 0 && i < len) ? w.lambda * w.sign_of(t.sign_hash, kr * std::uint32_t(w.tile_cols) + std::uint32_t(i)) *
+                                       __ldg(row + n0 + i)
+                                 : 0.0f;
+    }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (i0 >= 0 && i0 + 4 <= len) {
+      atomicAdd(reinterpret_cast<float4*>(run + i0), make_float4(v[0], v[1], v[2], v[3]));
+      continue;
+    }
+#endif
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (i0 + e >= 0 && i0 + e < len) atomicAdd(run + i0 + e, v[e]);
   }
 }
 
@@ -284,8 +313,12 @@ OwnedOrder owned_order(const Mapping& map, const WeightView& w) {
   const std::size_t tile_bytes = tiles.size() * sizeof(OwnedTile), bound_bytes = bounds.size() * sizeof(std::int32_t);
   unsigned char* base = nullptr;
   check(cudaMalloc(&base, tile_bytes + bound_bytes), "cudaMalloc (tile order)");
-  check(cudaMemcpy(base, tiles.data(), tile_bytes, cudaMemcpyHostToDevice), "cudaMemcpy (tile order)");
-  check(cudaMemcpy(base + tile_bytes, bounds.data(), bound_bytes, cudaMemcpyHostToDevice), "cudaMemcpy (tile order)");
+  // On the calling thread's stream (which may be the side stream of run_beside), finished
+  // before the host vectors go.
+  check(cudaMemcpyAsync(base, tiles.data(), tile_bytes, cudaMemcpyHostToDevice, stream()), "cudaMemcpyAsync (tile order)");
+  check(cudaMemcpyAsync(base + tile_bytes, bounds.data(), bound_bytes, cudaMemcpyHostToDevice, stream()),
+        "cudaMemcpyAsync (tile order)");
+  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (tile order)");
   const std::int32_t* lo = reinterpret_cast<const std::int32_t*>(base + tile_bytes);
   order = OwnedOrder{reinterpret_cast<const OwnedTile*>(base), lo, lo + blocks, blocks};
   return order;
@@ -455,6 +488,19 @@ void roast_mm_backward_memory(const Mapping& map, const float* X, const float* d
   run(2, map, X, dY, M, dM);
 }
 
+void roast_mm_backward(const Mapping& map, const float* memory, const float* X, const float* dY, std::int64_t M,
+                       float* dX, float* dM) {
+  // The first call of a shape under auto_select times both paths of each product: in turn,
+  // so that neither timing runs beside the other product.
+  const auto untimed = [&](int pass) { return std::strcmp(roast_mm_selected_path(map, M, pass), "untimed") == 0; };
+  if (untimed(1) || untimed(2)) {
+    run(1, map, memory, dY, M, dX);
+    run(2, map, X, dY, M, dM);
+    return;
+  }
+  roast::cuda::run_beside([&] { run(2, map, X, dY, M, dM); }, [&] { run(1, map, memory, dY, M, dX); });
+}
+
 void roast_mm_materialize(const Mapping& map, const float* memory, float* W) {
   const std::int64_t n = map.rows * map.cols;
   if (!rmm::has_view(map)) {
@@ -474,7 +520,7 @@ void roast_mm_accumulate_dense(const Mapping& map, const float* dW, float* dM) {
     return;
   }
   const std::int64_t n = map.rows * map.cols;
-  if (rmm::has_view(map)) launch_rows(accumulate_view_kernel, rmm::view_of(map), dW, dM);
+  if (rmm::has_view(map)) launch_rows(accumulate_view_kernel, rmm::view_of(map), dW, dM, 4);
   else accumulate_hashed_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, dW, dM);
   check_launch("roast_mm accumulate");
 }

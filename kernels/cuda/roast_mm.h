@@ -13,11 +13,14 @@
 //   materialize  W = lambda * sign .* M[loc] is built (kernel), then cuBLAS; dM builds
 //                dW = X^T dY with cuBLAS and scatters it back.
 // roast::matmul_path() picks one; auto_select times both once per shape and keeps the faster
-// (in deterministic mode it uses a fixed rule instead: fused for M <= 32, else materialize,
-// since a timing-based choice could differ between runs).
+// (in deterministic mode it uses a fixed rule instead, since a timing-based choice could
+// differ between runs: fused for M <= 32 and for the fp32 forward and dX that the wgmma
+// kernels serve, else materialize).
 // dM accumulates with atomics (race-free, order-dependent rounding) unless
-// roast::deterministic() is set: then dW is built densely and reduced per memory cell in a
-// fixed order (sort by cell, sequential sum per cell), bitwise reproducible.
+// roast::deterministic() is set: then dW is built densely and each memory cell sums its
+// weights in a fixed order (owner computes for tiled mappings, a sort by cell otherwise),
+// bitwise reproducible.
+// roast_mm_backward runs dM on a second stream beside dX (roast::cuda::run_beside).
 #pragma once
 
 #include <cstdint>
@@ -32,6 +35,10 @@ void roast_mm_check(const Mapping& map, const char* op);
 void roast_mm_forward(const Mapping& map, const float* memory, const float* X, std::int64_t M, float* Y);
 void roast_mm_backward_input(const Mapping& map, const float* memory, const float* dY, std::int64_t M, float* dX);
 void roast_mm_backward_memory(const Mapping& map, const float* X, const float* dY, std::int64_t M, float* dM);
+// Both backward products, dM on the side stream beside dX (roast::cuda::run_beside): the
+// materialize path's W build, scatter and GEMMs are bound by different units and overlap.
+void roast_mm_backward(const Mapping& map, const float* memory, const float* X, const float* dY, std::int64_t M,
+                       float* dX, float* dM);
 void roast_mm_materialize(const Mapping& map, const float* memory, float* W);
 void roast_mm_accumulate_dense(const Mapping& map, const float* dW, float* dM);
 

@@ -77,28 +77,57 @@ void check_blas(cublasStatus_t status, const char* what) {
   if (status != CUBLAS_STATUS_SUCCESS) fail("cuBLAS error in ", what, ": status ", int(status));
 }
 
-cublasHandle_t blas() {
-  // One handle per device, created on first use and kept for the process's lifetime
-  // (destroying it at exit would race the CUDA runtime's own teardown).
-  constexpr int kMaxDevices = 64;
-  static cublasHandle_t handles[kMaxDevices] = {};
-  static std::mutex mutex;
-  int device = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  std::lock_guard<std::mutex> lock(mutex);
-  if (handles[device] == nullptr) {
-    check_blas(cublasCreate(&handles[device]), "cublasCreate");
-    check_blas(cublasSetStream(handles[device], stream()), "cublasSetStream");
-  }
-  return handles[device];
-}
+namespace {
+constexpr int kMaxDevices = 64;
+thread_local cudaStream_t t_stream = 0;
 
-int sm_count() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> counts[kMaxDevices] = {};
+int current_device() {
   int device = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
   if (device < 0 || device >= kMaxDevices) fail("CUDA device ", device, " is beyond the ", kMaxDevices, " the engine supports");
+  return device;
+}
+
+// Per device, created on first use and kept for the process's lifetime (destroying them at
+// exit would race the CUDA runtime's own teardown): the side stream (non-blocking: it does
+// not wait for the legacy stream, which run_beside orders by events), its fork and join
+// events, and a cuBLAS handle for each stream.
+struct DeviceStreams {
+  cudaStream_t side = nullptr;
+  cudaEvent_t fork = nullptr, join = nullptr;
+  cublasHandle_t blas[2] = {nullptr, nullptr};  // legacy stream, side stream
+};
+std::mutex g_streams_mutex;
+DeviceStreams g_streams[kMaxDevices];
+
+DeviceStreams& streams_of(int device) {
+  DeviceStreams& d = g_streams[device];
+  if (d.side == nullptr) {
+    check(cudaStreamCreateWithFlags(&d.side, cudaStreamNonBlocking), "cudaStreamCreateWithFlags (side stream)");
+    check(cudaEventCreateWithFlags(&d.fork, cudaEventDisableTiming), "cudaEventCreate (fork)");
+    check(cudaEventCreateWithFlags(&d.join, cudaEventDisableTiming), "cudaEventCreate (join)");
+  }
+  return d;
+}
+}  // namespace
+
+cudaStream_t stream() { return t_stream; }
+
+cublasHandle_t blas() {
+  const int device = current_device();
+  std::lock_guard<std::mutex> lock(g_streams_mutex);
+  const cudaStream_t s = t_stream;
+  cublasHandle_t& handle = streams_of(device).blas[s == 0 ? 0 : 1];
+  if (handle == nullptr) {
+    check_blas(cublasCreate(&handle), "cublasCreate");
+    check_blas(cublasSetStream(handle, s), "cublasSetStream");
+  }
+  return handle;
+}
+
+int sm_count() {
+  static std::atomic<int> counts[kMaxDevices] = {};
+  const int device = current_device();
   int n = counts[device].load(std::memory_order_relaxed);
   if (n == 0) {
     check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute (SM count)");
@@ -109,4 +138,35 @@ int sm_count() {
 
 }  // namespace cuda
 }  // namespace kernels
+namespace cuda {
+
+void run_beside(const std::function<void()>& side, const std::function<void()>& main) {
+  using kernels::cuda::t_stream;
+  if (t_stream != 0) {  // already beside something: no third stream
+    side();
+    main();
+    return;
+  }
+  kernels::cuda::DeviceStreams* d;
+  {
+    std::lock_guard<std::mutex> lock(kernels::cuda::g_streams_mutex);
+    d = &kernels::cuda::streams_of(kernels::cuda::current_device());
+  }
+  check(cudaEventRecord(d->fork, 0), "cudaEventRecord (fork)");
+  check(cudaStreamWaitEvent(d->side, d->fork, 0), "cudaStreamWaitEvent (fork)");
+  struct Join {  // also when a part throws: later work still waits for the side stream
+    kernels::cuda::DeviceStreams* d;
+    ~Join() {
+      t_stream = 0;
+      cudaEventRecord(d->join, d->side);
+      cudaStreamWaitEvent(0, d->join, 0);
+    }
+  } join{d};
+  t_stream = d->side;
+  side();
+  t_stream = 0;
+  main();
+}
+
+}  // namespace cuda
 }  // namespace roast

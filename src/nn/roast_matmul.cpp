@@ -30,6 +30,14 @@ Tensor roast_matmul(const Tensor& x, const Tensor& memory, const Mapping& map) {
 
   return record(name, out, {x, memory},
                 [x = x.detach(), memory = memory.detach(), map, rows](const Tensor& g, GradSink& sink) {
+                  if (sink.needs(0) && sink.needs(1)) {  // one call: the GPU runs the two concurrently
+                    Tensor gx = Tensor::empty(x.shape(), DType::f32, x.device());
+                    Tensor gm = sink.buffer(1);
+                    ROAST_KERNEL(x.device(), roast_mm_backward, map, memory.data<float>(), x.data<float>(),
+                                 g.data<float>(), rows, gx.data<float>(), gm.data<float>());
+                    sink.accumulate(0, gx);
+                    return;
+                  }
                   if (sink.needs(0)) {
                     Tensor gx = Tensor::empty(x.shape(), DType::f32, x.device());
                     ROAST_KERNEL(x.device(), roast_mm_backward_input, map, memory.data<float>(), g.data<float>(), rows, gx.data<float>());

@@ -92,6 +92,15 @@ void check_case(const Case& c, const char* path, double tol) {
   std::vector<float> got = from_gpu(gdM), added(dM.size()), want(dM.size());
   for (std::size_t i = 0; i < dM.size(); ++i) added[i] = got[i] - dM0[i], want[i] = dM[i] - dM0[i];
   check_close(what + " backward_memory", added, want, tol * 4);
+
+  // Both backward products in one call (dM beside dX on two streams): the same function.
+  Tensor gdX2 = Tensor::empty({c.M * c.K}, DType::f32, Device::cuda(0)), gdM2 = to_gpu(dM0);
+  kg::roast_mm_backward(map, gmem.data<float>(), gX.data<float>(), gdY.data<float>(), c.M, gdX2.data<float>(),
+                        gdM2.data<float>());
+  check_close(what + " backward (both) dX", from_gpu(gdX2), dX, tol);
+  got = from_gpu(gdM2);
+  for (std::size_t i = 0; i < dM.size(); ++i) added[i] = got[i] - dM0[i];
+  check_close(what + " backward (both) dM", added, want, tol * 4);
 }
 
 std::vector<Case> cases() {
