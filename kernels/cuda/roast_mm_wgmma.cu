@@ -13,8 +13,8 @@
 // swizzle, in a ring of four stages. Each tile's sign is one XOR of the sign bit per register.
 //
 // A block of 256 threads (two warpgroups) computes 128 W-rows (n for the forward, k for dX)
-// x MT rows of X / dY (TF32: 128, or 256 when the grid stays full; fp32: 128, as two rings of
-// 256 rows would not fit), one m64nMTk8 MMA per warpgroup and 8-deep slice (three in fp32),
+// x MT rows of X / dY (TF32: 128, or 256 when that, with the reduction split, fills the GPU as
+// well; fp32: 128, as two rings of 256 rows would not fit), one m64nMTk8 MMA per warpgroup and 8-deep slice (three in fp32),
 // in steps of 32 along the reduction. In TF32 the MMA reads the fp32 bits as TF32 (the low
 // mantissa bits are ignored: truncation, within the TF32 tolerance; tested); fp32's parts are
 // rounded (cvt.rna). The epilogue writes Y / dX through shared memory in coalesced rows. (MT = 256 needs every
@@ -28,7 +28,8 @@
 //            memory instead (WStages): runs of one tile row copied 16 bytes at a time, then
 //            conflict-free 4-byte loads into two register sets.
 // When a grid would leave SMs idle (few W-rows and rows of X / dY), the reduction is split
-// over gridDim.z and the parts are summed in a fixed order (add_chunks).
+// over gridDim.z and the parts are summed in a fixed order: two parts as a cluster, in shared
+// memory (sum_over_cluster), more through partial sums in global memory (add_chunks).
 // Measured on the H100 (TF32, 512 x 4096^2, docs/benchmarks.md): staging W made dX 8% faster
 // (0.133 -> 0.122 ms) and the forward 13% slower (0.106 -> 0.120 ms), so only dX stages it.
 //
@@ -45,6 +46,7 @@
 // of 4 floats on a 16-byte aligned base (and, for dX, the memory 16-byte aligned), and W's
 // tiles covering whole steps: tile_rows % 32 == 0 and tile_cols % 64 (forward) or % 32 (dX)
 // == 0. The default 32 x 64 tiles qualify.
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -240,12 +242,40 @@ __device__ __forceinline__ void split_steps(int red, int* first, int* steps) {
   *steps = min(all, *first + per_split);
 }
 
+// A reduction split over a cluster of the gridDim.z blocks of one output tile (launched with
+// cluster dimensions 1 x 1 x gridDim.z): every block but the first leaves its sums in its
+// shared memory (free once the MMAs and copies are done), and the first adds them in the
+// order of z (as add_chunks would, bitwise). Returns whether this block writes the tile:
+// without a cluster, every block writes its own part.
+template <int NV>
+__device__ __forceinline__ bool sum_over_cluster(float (&acc)[NV], float* smem) {
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  const unsigned n = cluster.num_blocks();
+  if (n == 1) return true;
+  const unsigned rank = cluster.block_rank();
+  if (rank != 0) {
+#pragma unroll
+    for (int e = 0; e < NV; ++e) smem[e * kThreads + threadIdx.x] = acc[e];
+  }
+  cluster.sync();
+  if (rank == 0)
+    for (unsigned r = 1; r < n; ++r) {
+      const float* remote = cluster.map_shared_rank(smem, r);
+#pragma unroll
+      for (int e = 0; e < NV; ++e) acc[e] += remote[e * kThreads + threadIdx.x];
+    }
+  cluster.sync();  // the others' shared memory stays until the first has read it
+  return rank == 0;
+}
+
 // The operands the epilogue writes through: op itself, or when the reduction is split
-// (gridDim.z > 1), block z's partial sums (n results each, without lambda) at op.out + z * n.
-// (A copy: writing op itself would move the kernel's parameters to local memory.)
+// (gridDim.z > 1) without a cluster, block z's partial sums (n results each, without lambda)
+// at op.out + z * n. (A copy: writing op itself would move the kernel's parameters to local
+// memory.)
 __device__ __forceinline__ Operands partial_sums(const Operands& op, std::int64_t n) {
   Operands result = op;
-  if (gridDim.z > 1) {
+  if (gridDim.z > 1 && cooperative_groups::this_cluster().num_blocks() == 1) {
     result.out += std::int64_t(blockIdx.z) * n;
     result.w.lambda = 1.0f;
   }
@@ -386,6 +416,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
   fence_registers(acc);
   cp_async_wait<0>();
   __syncthreads();
+  if (!sum_over_cluster(acc, smem)) return;
   epilogue<0, TransposedLayout, kThreads, MT / 2, MT>(partial_sums(op, op.M * op.N), acc, m0, w0, smem);
 }
 
@@ -549,6 +580,7 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
   fence_registers(acc);
   cp_async_wait<0>();
   __syncthreads();
+  if (!sum_over_cluster(acc, smem)) return;
   epilogue<1, TransposedLayout, kThreads, MT / 2, MT>(partial_sums(op, op.M * op.K), acc, m0, w0, smem);
 }
 
@@ -599,8 +631,10 @@ bool aligned16(const float* p, std::int64_t ld) {
   return p != nullptr && ld % 4 == 0 && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
 }
 
+// Launches the kernel over `splits` parts of the reduction; `cluster`: the parts of an output
+// tile as one cluster, summed in shared memory (sum_over_cluster).
 template <int PASS, int MT, bool F32>
-void launch(const Operands& op, int splits = 1) {
+auto kernel_of() {
   void (*kernel)(Operands) = PASS == 0 ? forward_kernel<MT, F32> : backward_input_kernel<MT, F32>;
   static const bool attribute_set = [kernel] {
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<PASS, MT, F32>()),
@@ -608,38 +642,106 @@ void launch(const Operands& op, int splits = 1) {
     return true;
   }();
   (void)attribute_set;
+  return kernel;
+}
+
+template <int PASS, int MT, bool F32>
+void launch(const Operands& op, int splits = 1, bool cluster = false) {
+  void (*kernel)(Operands) = kernel_of<PASS, MT, F32>();
   const std::int64_t wrows = PASS == 0 ? op.N : op.K;
   const dim3 grid(unsigned((wrows + kWRows - 1) / kWRows), unsigned((op.M + MT - 1) / MT), unsigned(splits));
-  kernel<<<grid, kThreads, smem_bytes<PASS, MT, F32>(), stream()>>>(op);
-  check_launch("roast_mm wgmma kernel");
+  if (!cluster) {
+    kernel<<<grid, kThreads, smem_bytes<PASS, MT, F32>(), stream()>>>(op);
+    check_launch("roast_mm wgmma kernel");
+    return;
+  }
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = smem_bytes<PASS, MT, F32>();
+  config.stream = stream();
+  cudaLaunchAttribute attribute = {};
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = 1;
+  attribute.val.clusterDim.y = 1;
+  attribute.val.clusterDim.z = unsigned(splits);
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  check(cudaLaunchKernelEx(&config, kernel, op), "roast_mm wgmma kernel (cluster)");
+}
+
+// The largest cluster of blocks of the kernel that the device can run at once (one block per
+// SM: bounded by the SMs of a GPC); asked once per kernel.
+template <int PASS, int MT, bool F32>
+int max_cluster() {
+  static const int size = [] {
+    void (*kernel)(Operands) = kernel_of<PASS, MT, F32>();
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(1, 1, 2);
+    config.blockDim = dim3(kThreads);
+    config.dynamicSmemBytes = smem_bytes<PASS, MT, F32>();
+    int n = 0;
+    if (cudaOccupancyMaxPotentialClusterSize(&n, kernel, &config) != cudaSuccess) {
+      cudaGetLastError();
+      n = 0;
+    }
+    return n;
+  }();
+  return size;
+}
+
+// The reduction split over `splits` parts of MT-row blocks, the parts added in order: two
+// parts as a cluster (where the device can run one), more through partial sums in global
+// memory and add_chunks. Measured on the H100 (TF32, against add_chunks): two parts 512 x
+// 4096^2 forward 0.094 -> 0.084 ms, dX 0.103 -> 0.096, 1024 x 1024^2 forward 0.0265 ->
+// 0.0232; four or five parts, 256 x 4096^2 forward 0.061 -> 0.099 and 512 x 768 x 3072 dX
+// 0.033 -> 0.062 (a cluster of one-SM blocks must fit one GPC: larger ones leave SMs idle).
+template <int PASS, int MT, bool F32>
+void launch_split(const Operands& op, std::int64_t splits) {
+  if (splits == 2 && max_cluster<PASS, MT, F32>() >= 2) {
+    launch<PASS, MT, F32>(op, int(splits), true);
+    return;
+  }
+  const std::int64_t outputs = op.M * (PASS == 0 ? op.N : op.K);
+  DeviceBuffer partial(std::size_t(splits * outputs) * sizeof(float));
+  Operands part = op;
+  part.out = partial.as<float>();
+  launch<PASS, MT, F32>(part, int(splits));
+  add_chunks(part.out, splits, outputs, op.w.lambda, op.out);
 }
 
 template <int PASS, bool F32>
 void launch_pass(const Operands& op) {
-  // TF32: 256 rows of X / dY per block when that still gives every SM a block, else 128
-  // (measured on the H100: 4096^3 forward 0.57 ms with 256, 0.85 ms with 128; 512 x 4096^2
-  // 0.106 ms with 128). fp32 always 128: two rings of 256 rows would not fit shared memory.
+  // Blocks of 256 rows of X / dY read each W fragment for twice the MMAs of 128-row blocks,
+  // and the kernels are bound by what they read from L2: TF32 takes 256 rows where that
+  // fills the GPU (measured on the H100: 4096^3 forward 0.57 ms with 256, 0.85 ms with 128),
+  // with the reduction split in parts where that fills it as well as 128-row blocks would
+  // (512 x 4096^2, 64 blocks in two parts: forward 0.107 -> 0.094 ms, dX 0.127 -> 0.103,
+  // against 128 blocks of 128 rows). fp32 always 128: two rings of 256 rows would not fit
+  // shared memory.
   const std::int64_t wblocks = ((PASS == 0 ? op.N : op.K) + kWRows - 1) / kWRows, sms = sm_count();
+  const std::int64_t steps = ((PASS == 0 ? op.K : op.N) + kBK - 1) / kBK;
+  const std::int64_t blocks = wblocks * ((op.M + 127) / 128);
+  // A grid that leaves SMs idle (few W-rows and rows of X / dY, a long reduction): split the
+  // reduction into as many parts as fit beside it, at least two steps each.
+  const std::int64_t splits = std::max<std::int64_t>(1, std::min(sms / blocks, steps / 2));
   if constexpr (!F32) {
-    if (wblocks * ((op.M + 255) / 256) >= sms) {
+    const std::int64_t blocks256 = wblocks * ((op.M + 255) / 256);
+    if (blocks256 >= sms) {
       launch<PASS, 256, F32>(op);
       return;
     }
+    // Parts of at least kMinSplitSteps steps: shorter ones lose more to the pipeline's fill
+    // and the parts' sum than they gain (512 x 768 x 3072: 0.026 -> 0.040 ms in two parts).
+    constexpr std::int64_t kMinSplitSteps = 32;
+    const std::int64_t splits256 = std::min(sms / blocks256, steps / kMinSplitSteps);
+    if (splits256 >= 2 && blocks256 * splits256 >= std::min(blocks, sms) * (blocks < sms ? splits : 1)) {
+      launch_split<PASS, 256, F32>(op, splits256);
+      return;
+    }
   }
-  // A grid that leaves SMs idle (few W-rows and rows of X / dY, a long reduction): split the
-  // reduction into as many parts as fit beside it, at least two steps each, and add the
-  // parts in order.
-  const std::int64_t blocks = wblocks * ((op.M + 127) / 128), steps = ((PASS == 0 ? op.K : op.N) + kBK - 1) / kBK;
-  const std::int64_t splits = std::min(sms / blocks, steps / 2), outputs = op.M * (PASS == 0 ? op.N : op.K);
-  if (splits < 2) {
-    launch<PASS, 128, F32>(op);
-    return;
-  }
-  DeviceBuffer partial(std::size_t(splits * outputs) * sizeof(float));
-  Operands part = op;
-  part.out = partial.as<float>();
-  launch<PASS, 128, F32>(part, int(splits));
-  add_chunks(part.out, splits, outputs, op.w.lambda, op.out);
+  if (splits < 2) launch<PASS, 128, F32>(op);
+  else launch_split<PASS, 128, F32>(op, splits);
 }
 
 }  // namespace

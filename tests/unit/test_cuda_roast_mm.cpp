@@ -155,6 +155,23 @@ TEST_CASE("cuda roast_mm: fused and materialize paths match the CPU kernels", "[
 #endif
 }
 
+// On the H100 (132 SMs) this shape runs the TF32 wgmma kernels with 256-row blocks and the
+// reduction split in parts (forward: two, dX: four), which the small shapes above never reach.
+TEST_CASE("cuda roast_mm: TF32 256-row blocks with a split reduction match the CPU", "[cuda][roast_mm]") {
+#if ROAST_WITH_CUDA
+  if (!cuda_available()) {
+    WARN("skipped: no CUDA device");
+    return;
+  }
+  Settings restore;
+  set_matmul_path(MatmulPath::fused);
+  set_precision(Precision::tf32);
+  check_case({Scheme::roast, SignMode::tile, 512, 2048, 4096, 32, 64}, "fused", 5e-3);
+#else
+  WARN("skipped: this build has no CUDA backend");
+#endif
+}
+
 #if ROAST_WITH_CUDA
 namespace {
 // Root-mean-square error of `got` against the double-precision `want`, relative to want's RMS.
