@@ -712,34 +712,39 @@ void launch_split(const Operands& op, std::int64_t splits) {
 
 template <int PASS, bool F32>
 void launch_pass(const Operands& op) {
-  // Blocks of 256 rows of X / dY read each W fragment for twice the MMAs of 128-row blocks,
-  // and the kernels are bound by what they read from L2: TF32 takes 256 rows where that
-  // fills the GPU (measured on the H100: 4096^3 forward 0.57 ms with 256, 0.85 ms with 128),
-  // with the reduction split in parts where that fills it as well as 128-row blocks would
-  // (512 x 4096^2, 64 blocks in two parts: forward 0.107 -> 0.094 ms, dX 0.127 -> 0.103,
-  // against 128 blocks of 128 rows). fp32 always 128: two rings of 256 rows would not fit
-  // shared memory.
   const std::int64_t wblocks = ((PASS == 0 ? op.N : op.K) + kWRows - 1) / kWRows, sms = sm_count();
   const std::int64_t steps = ((PASS == 0 ? op.K : op.N) + kBK - 1) / kBK;
-  const std::int64_t blocks = wblocks * ((op.M + 127) / 128);
-  // A grid that leaves SMs idle (few W-rows and rows of X / dY, a long reduction): split the
-  // reduction into as many parts as fit beside it, at least two steps each.
-  const std::int64_t splits = std::max<std::int64_t>(1, std::min(sms / blocks, steps / 2));
   if constexpr (!F32) {
-    const std::int64_t blocks256 = wblocks * ((op.M + 255) / 256);
-    if (blocks256 >= sms) {
-      launch<PASS, 256, F32>(op);
-      return;
-    }
-    // Parts of at least kMinSplitSteps steps: shorter ones lose more to the pipeline's fill
-    // and the parts' sum than they gain (512 x 768 x 3072: 0.026 -> 0.040 ms in two parts).
+    // Blocks of 256 rows of X / dY read each W fragment for twice the MMAs of 128-row blocks,
+    // and the kernels are bound by what they read from L2. So TF32 takes 256 rows, with the
+    // reduction split in up to four parts of at least 32 steps, whenever some split keeps the
+    // SMs busy: at least 85% of the blocks' slots in the waves of the grid, times the share
+    // of the blocks' rows that are rows of X / dY. Measured on the H100 against 128-row
+    // blocks: 512 x 4096^2 (64 blocks, two parts) forward 0.107 -> 0.085 ms, dX 0.127 ->
+    // 0.097; 4096^3 forward 0.57 ms against 0.85. Shorter parts lose more to the pipeline's
+    // fill and the parts' sum than they gain (512 x 768 x 3072: 0.026 -> 0.040 ms in two).
+    // fp32 always 128 rows: two rings of 256 rows would not fit shared memory.
     constexpr std::int64_t kMinSplitSteps = 32;
-    const std::int64_t splits256 = std::min(sms / blocks256, steps / kMinSplitSteps);
-    if (splits256 >= 2 && blocks256 * splits256 >= std::min(blocks, sms) * (blocks < sms ? splits : 1)) {
-      launch_split<PASS, 256, F32>(op, splits256);
+    const std::int64_t blocks256 = wblocks * ((op.M + 255) / 256);
+    const double rows_used = double(op.M) / double(((op.M + 255) / 256) * 256);
+    std::int64_t best = 0;
+    double best_busy = 0.0;
+    for (std::int64_t parts = 1; parts <= 4 && (parts == 1 || steps / parts >= kMinSplitSteps); ++parts) {
+      const std::int64_t grid = blocks256 * parts, waves = (grid + sms - 1) / sms;
+      const double busy = rows_used * double(grid) / double(waves * sms);
+      if (busy > best_busy + 1e-9) best = parts, best_busy = busy;
+    }
+    if (best_busy >= 0.85) {
+      if (best == 1) launch<PASS, 256, F32>(op);
+      else launch_split<PASS, 256, F32>(op, best);
       return;
     }
   }
+  // 128-row blocks; a grid that leaves SMs idle (few W-rows and rows of X / dY, a long
+  // reduction) splits the reduction into as many parts as fit beside it, at least two steps
+  // each.
+  const std::int64_t blocks = wblocks * ((op.M + 127) / 128);
+  const std::int64_t splits = std::min(sms / blocks, steps / 2);
   if (splits < 2) launch<PASS, 128, F32>(op);
   else launch_split<PASS, 128, F32>(op, splits);
 }
