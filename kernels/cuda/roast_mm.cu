@@ -94,6 +94,9 @@ WeightView view_of(const Mapping& map) {
     check(cudaMalloc(&table, std::size_t(n) * sizeof(TileInfo)), "cudaMalloc (tile table)");
     tile_table_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, n_tr, v.n_tile_cols, dense, signed_tiles, table);
     check_launch("roast_mm tile table");
+    // Built on the side stream of run_beside, the table must be there before work on the
+    // other stream reads it.
+    if (stream() != 0) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (tile table)");
   }
   v.tiles = table;
   return v;

@@ -20,7 +20,10 @@
 // roast::deterministic() is set: then dW is built densely and each memory cell sums its
 // weights in a fixed order (owner computes for tiled mappings, a sort by cell otherwise),
 // bitwise reproducible.
-// roast_mm_backward runs dM on a second stream beside dX (roast::cuda::run_beside).
+// roast_mm_backward runs dM on a second stream beside dX (roast::cuda::run_beside), except on
+// a shape's first call under auto_select, which times each product's paths in turn. The
+// materialize path then holds dW (dM's side) and the built W (dX's) at once: 2 K N floats of
+// scratch instead of K N.
 #pragma once
 
 #include <cstdint>

@@ -29,9 +29,11 @@ void check_device(int index) {
 }
 
 // Training allocates the same shapes every step, and cudaMalloc/cudaFree synchronise the
-// device. Allocations are therefore stream-ordered (cudaMallocAsync on the engine's one
-// stream) from the device's default pool, told to keep freed memory (release threshold =
-// unlimited): steady-state steps reuse blocks without a device synchronisation.
+// device. Allocations are therefore stream-ordered (cudaMallocAsync on the calling thread's
+// stream(): the legacy stream, or the side stream inside run_beside) from the device's default
+// pool, told to keep freed memory (release threshold = unlimited): steady-state steps reuse
+// blocks without a device synchronisation. The pool orders a block freed on one stream before
+// its reuse on the other.
 void* device_malloc(std::size_t n_bytes) {
   static std::once_flag pool_once;
   std::call_once(pool_once, [] {
@@ -117,7 +119,9 @@ cublasHandle_t blas() {
   const int device = current_device();
   std::lock_guard<std::mutex> lock(g_streams_mutex);
   const cudaStream_t s = t_stream;
-  cublasHandle_t& handle = streams_of(device).blas[s == 0 ? 0 : 1];
+  DeviceStreams& d = streams_of(device);
+  if (s != 0 && s != d.side) fail("cuBLAS call on device ", device, " inside run_beside work of another device");
+  cublasHandle_t& handle = d.blas[s == 0 ? 0 : 1];
   if (handle == nullptr) {
     check_blas(cublasCreate(&handle), "cublasCreate");
     check_blas(cublasSetStream(handle, s), "cublasSetStream");

@@ -18,7 +18,8 @@ void synchronize();
 // Runs two independent pieces of GPU work concurrently: `side` is issued on the current
 // device's side stream, `main` on the engine's stream, both after everything issued before
 // the call, and everything issued after the call waits for both (no host synchronisation).
-// They must not write what the other reads or writes. Nested calls run both in order.
+// They must not write what the other reads or writes, nor switch the current device. Nested
+// calls run both in order.
 void run_beside(const std::function<void()>& side, const std::function<void()>& main);
 
 }  // namespace cuda

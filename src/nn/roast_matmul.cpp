@@ -30,23 +30,19 @@ Tensor roast_matmul(const Tensor& x, const Tensor& memory, const Mapping& map) {
 
   return record(name, out, {x, memory},
                 [x = x.detach(), memory = memory.detach(), map, rows](const Tensor& g, GradSink& sink) {
-                  if (sink.needs(0) && sink.needs(1)) {  // one call: the GPU runs the two concurrently
-                    Tensor gx = Tensor::empty(x.shape(), DType::f32, x.device());
-                    Tensor gm = sink.buffer(1);
+                  const bool input = sink.needs(0), weights = sink.needs(1);
+                  Tensor gx = input ? Tensor::empty(x.shape(), DType::f32, x.device()) : Tensor();
+                  Tensor gm = weights ? sink.buffer(1) : Tensor();
+                  if (input && weights)  // one call: the GPU runs the two products concurrently
                     ROAST_KERNEL(x.device(), roast_mm_backward, map, memory.data<float>(), x.data<float>(),
                                  g.data<float>(), rows, gx.data<float>(), gm.data<float>());
-                    sink.accumulate(0, gx);
-                    return;
-                  }
-                  if (sink.needs(0)) {
-                    Tensor gx = Tensor::empty(x.shape(), DType::f32, x.device());
-                    ROAST_KERNEL(x.device(), roast_mm_backward_input, map, memory.data<float>(), g.data<float>(), rows, gx.data<float>());
-                    sink.accumulate(0, gx);
-                  }
-                  if (sink.needs(1)) {
-                    Tensor gm = sink.buffer(1);
-                    ROAST_KERNEL(x.device(), roast_mm_backward_memory, map, x.data<float>(), g.data<float>(), rows, gm.data<float>());
-                  }
+                  else if (input)
+                    ROAST_KERNEL(x.device(), roast_mm_backward_input, map, memory.data<float>(), g.data<float>(),
+                                 rows, gx.data<float>());
+                  else if (weights)
+                    ROAST_KERNEL(x.device(), roast_mm_backward_memory, map, x.data<float>(), g.data<float>(), rows,
+                                 gm.data<float>());
+                  if (input) sink.accumulate(0, gx);
                 });
 }
 

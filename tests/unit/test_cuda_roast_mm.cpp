@@ -155,9 +155,12 @@ TEST_CASE("cuda roast_mm: fused and materialize paths match the CPU kernels", "[
 #endif
 }
 
-// On the H100 (132 SMs) this shape runs the TF32 wgmma kernels with 256-row blocks and the
-// reduction split in parts (forward: two, dX: four), which the small shapes above never reach.
-TEST_CASE("cuda roast_mm: TF32 256-row blocks with a split reduction match the CPU", "[cuda][roast_mm]") {
+// On the H100 (132 SMs) these shapes run the wgmma kernels with their reductions split in
+// ways the small shapes above never reach: TF32 256-row blocks in two parts summed across a
+// two-block cluster (512 x 2048 x 4096 forward, 512 x 4096 x 2048 dX) and in four parts summed
+// through global memory (the other pass of each), and fp32 128-row blocks in two parts as a
+// cluster (1024^3, both passes).
+TEST_CASE("cuda roast_mm: split reductions of the wgmma kernels match the CPU", "[cuda][roast_mm]") {
 #if ROAST_WITH_CUDA
   if (!cuda_available()) {
     WARN("skipped: no CUDA device");
@@ -167,6 +170,9 @@ TEST_CASE("cuda roast_mm: TF32 256-row blocks with a split reduction match the C
   set_matmul_path(MatmulPath::fused);
   set_precision(Precision::tf32);
   check_case({Scheme::roast, SignMode::tile, 512, 2048, 4096, 32, 64}, "fused", 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 512, 4096, 2048, 32, 64}, "fused", 5e-3);
+  set_precision(Precision::fp32);
+  check_case({Scheme::roast, SignMode::tile, 1024, 1024, 1024, 32, 64}, "fused", 1e-5);
 #else
   WARN("skipped: this build has no CUDA backend");
 #endif
