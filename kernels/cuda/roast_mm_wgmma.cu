@@ -123,7 +123,7 @@ template <int MT, bool F32>
 __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
   // gridDim.z > 1 splits the reduction, as in backward_input_kernel.
   extern __shared__ unsigned char smem_raw[];
-  float* smem = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) & ~std::uintptr_t(1023));
+  float* smem = ring_base(smem_raw);
   constexpr int kStageFloats = MT * kBK;
   float* lo_ring = smem + kStages * kStageFloats;  // fp32: the low parts of X
   const int t = threadIdx.x, lane = t % 32;
@@ -274,7 +274,7 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
   // gridDim.z > 1 splits the reduction: block z runs its share of the steps (see finish()
   // for how the parts are summed).
   extern __shared__ unsigned char smem_raw[];
-  float* smem = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) & ~std::uintptr_t(1023));
+  float* smem = ring_base(smem_raw);
   constexpr int kStageFloats = MT * kBK;
   float* lo_ring = smem + kStages * kStageFloats;  // fp32: the low parts of dY
   float* wring = lo_ring + (F32 ? kStages * kStageFloats : 0);

@@ -37,6 +37,12 @@ constexpr int smem_bytes() {
 
 #if defined(ROAST_MM_WGMMA)  // the device code below exists only in the sm_90a compilation
 
+// The start of the X / dY ring in a kernel's dynamic shared memory: aligned to 1024 bytes,
+// as the 128-byte swizzle needs (smem_bytes() reserves the room).
+__device__ __forceinline__ float* ring_base(unsigned char* raw) {
+  return reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(raw) + 1023) & ~std::uintptr_t(1023));
+}
+
 // Float offset of element (row, k) of a stage: 128-byte rows, the 16-byte chunk index XORed
 // with row % 8 (the 128-byte swizzle; stages are 1024-byte aligned).
 __device__ __forceinline__ int swz(int row, int k) { return row * kBK + ((((k >> 2) ^ (row & 7))) << 2) + (k & 3); }
