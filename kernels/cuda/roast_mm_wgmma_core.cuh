@@ -27,12 +27,17 @@ constexpr int kWRows = 128, kBK = 32, kThreads = 256, kStages = 4;
 // dX's W ring (see WStages): 4608 floats per stage, plus four run starts and four words.
 constexpr int kWStages = 4, kWStageFloats = 4608;
 
+// The forward's tile table (fill_table): two 8-byte entries per step, for at most this many
+// steps per block (launch_pass splits longer reductions).
+constexpr int kMaxTableSteps = 2048;
+
 // The X / dY ring (+ room to align it to 1024 B), in fp32 a second ring for the low parts
-// after it, and for dX W's ring after those.
+// after it, and after those, for dX W's ring, for the forward the tile table of a block of
+// `steps` steps.
 template <int PASS, int MT, bool F32>
-constexpr int smem_bytes() {
+constexpr int smem_bytes(int steps = kMaxTableSteps) {
   return (F32 ? 2 : 1) * kStages * MT * kBK * int(sizeof(float)) + 1024 +
-         (PASS == 1 ? kWStages * (kWStageFloats * int(sizeof(float)) + 48) : 0);
+         (PASS == 1 ? kWStages * (kWStageFloats * int(sizeof(float)) + 48) : 16 * steps);
 }
 
 #if defined(ROAST_MM_WGMMA)  // the device code below exists only in the sm_90a compilation
