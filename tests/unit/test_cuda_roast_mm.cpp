@@ -178,6 +178,23 @@ TEST_CASE("cuda roast_mm: split reductions of the wgmma kernels match the CPU", 
 #endif
 }
 
+// A memory of 16.8M floats (67 MB, more than the L2 of the H100 or H200): the materialize
+// path's dM sums each cell's gradient in one pass (accumulate_owned) instead of atomic adds.
+TEST_CASE("cuda roast_mm: a memory larger than L2 takes the per-cell dM sum", "[cuda][roast_mm]") {
+#if ROAST_WITH_CUDA
+  if (!cuda_available()) {
+    WARN("skipped: no CUDA device");
+    return;
+  }
+  Settings restore;
+  set_matmul_path(MatmulPath::materialize);
+  set_precision(Precision::fp32);
+  check_case({Scheme::roast, SignMode::tile, 4, 8192, 8192, 32, 64}, "materialize", 1e-5);
+#else
+  WARN("skipped: this build has no CUDA backend");
+#endif
+}
+
 #if ROAST_WITH_CUDA
 namespace {
 // Root-mean-square error of `got` against the double-precision `want`, relative to want's RMS.
