@@ -35,13 +35,15 @@
 // Measured on the H100 (TF32, 512 x 4096^2, docs/benchmarks.md): staging W made dX 8% faster
 // (0.133 -> 0.122 ms) and the forward 13% slower (0.106 -> 0.120 ms), so only dX stages it.
 //
-// Where the time goes (H100, ncu, 4096^3 forward): 0.69 ms under the profiler, 2.1 GB from L2
-// at 3.1 TB/s (32% of its peak; cuBLAS: 2.4 GB at 5.7 TB/s), SM throughput 51%, warps
-// waiting on the 4-byte W loads; timing-only builds with one cache line per load ran at 0.92x
-// of cuBLAS (512 x 4096^2). Staged through shared memory, W's copies, stores and loads cost
-// about what the direct loads do (a timing-only build without W's copies ran the forward at
-// 0.085 ms). Warp specialisation, X / dY multicast and W as a shared-memory wgmma operand were
-// measured and were not faster (docs/benchmarks.md, "Tried and not kept").
+// Where the time goes (H100, ncu, 4096^3 forward, after the tile table): L2 serves the kernel
+// 3.2 GB, as it does cuBLAS (which takes 0.70x the time); 193 instructions per warp and step
+// (232 before the table); warps stall most on the first use of W's fragments, loaded two
+// steps earlier (31% of the samples), and on fixed-latency waits (26%). Timing-only builds of
+// an earlier session with one cache line per W load ran at 0.92x of cuBLAS (512 x 4096^2).
+// Staged through shared memory, W's copies, stores and loads cost about what the direct loads
+// do. Warp specialisation, X / dY multicast, W as a shared-memory wgmma operand, prefetching
+// W into L1 or L2 and the tile sign as the MMA's scale were measured and were not faster
+// (docs/benchmarks.md, "Tried and not kept").
 //
 // Fast-path conditions (else the caller runs the mma.sync / FMA kernels): a device and binary
 // with sm_90a, per-tile (or no) signs, the plain operand's rows a multiple
