@@ -336,10 +336,11 @@ std::int64_t l2_bytes() {
 }
 
 // dM += the memory gradient of dW by owned_accumulate_kernel; false (nothing done) when the
-// mapping is not tiled or has too many tiles. Deterministic mode, and memories larger than L2
-// (roast_mm_accumulate_dense); with the memory in L2, against the atomic scatter it measured no faster (H100, TF32, 512 x 4096^2: materialised dM 0.169 ms against
-// 0.168) or slower (512 x 768 x 3072, 144 blocks: 0.061 against 0.039), while against the
-// sort of deterministic mode it is 3-13x faster (fp32 dM at 32 / 512 x 4096^2 and 512 x 768
+// mapping is not tiled or has too many tiles. Used in deterministic mode, and for memories
+// larger than L2 (roast_mm_accumulate_dense). With the memory in L2 it measured no faster
+// than the atomic scatter (H100, TF32, 512 x 4096^2: materialised dM 0.169 ms against 0.168)
+// or slower (512 x 768 x 3072, 144 blocks: 0.061 against 0.039), while against the sort of
+// deterministic mode it is 3-13x faster (fp32 dM at 32 / 512 x 4096^2 and 512 x 768
 // x 3072: 0.117 / 0.424 / 0.102 ms against 1.556 / 1.859 / 0.347).
 bool accumulate_owned(const Mapping& map, const float* dW, float* dM) {
   if (!map.tiled() || !rmm::has_view(map)) return false;

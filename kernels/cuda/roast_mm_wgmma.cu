@@ -522,7 +522,6 @@ void launch_split(const Operands& op, std::int64_t splits) {
 
 template <int PASS, bool F32>
 void launch_pass(const Operands& op) {
-
   const std::int64_t wblocks = ((PASS == 0 ? op.N : op.K) + kWRows - 1) / kWRows, sms = sm_count();
   const std::int64_t steps = ((PASS == 0 ? op.K : op.N) + kBK - 1) / kBK;
   // The forward's tile table holds at most kMaxTableSteps steps per block.
