@@ -33,6 +33,8 @@ cudaStream_t stream();
 cublasHandle_t blas();
 // Streaming multiprocessors of the current device (asked once per device).
 int sm_count();
+// The current device's L2 cache, in bytes (asked once per device).
+std::int64_t l2_bytes();
 
 // Blocks of `threads` covering n items, capped so that grid-stride loops take the rest.
 inline unsigned blocks_for(i64 n, int threads = 256) {

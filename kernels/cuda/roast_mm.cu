@@ -327,14 +327,6 @@ OwnedOrder owned_order(const Mapping& map, const WeightView& w) {
   return order;
 }
 
-// The current device's L2 cache, in bytes.
-std::int64_t l2_bytes() {
-  int device = 0, bytes = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  check(cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, device), "cudaDeviceGetAttribute (L2)");
-  return bytes;
-}
-
 // dM += the memory gradient of dW by owned_accumulate_kernel; false (nothing done) when the
 // mapping is not tiled or has too many tiles. Used in deterministic mode, and for memories
 // larger than L2 (roast_mm_accumulate_dense). With the memory in L2 it measured no faster

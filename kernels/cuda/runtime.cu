@@ -129,15 +129,27 @@ cublasHandle_t blas() {
   return handle;
 }
 
-int sm_count() {
-  static std::atomic<int> counts[kMaxDevices] = {};
+namespace {
+// A device attribute of the current device, asked once per device (`cache` holds them).
+int cached_attribute(std::atomic<int> (&cache)[kMaxDevices], cudaDeviceAttr attribute, const char* what) {
   const int device = current_device();
-  int n = counts[device].load(std::memory_order_relaxed);
+  int n = cache[device].load(std::memory_order_relaxed);
   if (n == 0) {
-    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute (SM count)");
-    counts[device].store(n, std::memory_order_relaxed);
+    check(cudaDeviceGetAttribute(&n, attribute, device), what);
+    cache[device].store(n, std::memory_order_relaxed);
   }
   return n;
+}
+}  // namespace
+
+int sm_count() {
+  static std::atomic<int> counts[kMaxDevices] = {};
+  return cached_attribute(counts, cudaDevAttrMultiProcessorCount, "cudaDeviceGetAttribute (SM count)");
+}
+
+std::int64_t l2_bytes() {
+  static std::atomic<int> bytes[kMaxDevices] = {};
+  return cached_attribute(bytes, cudaDevAttrL2CacheSize, "cudaDeviceGetAttribute (L2 size)");
 }
 
 }  // namespace cuda
