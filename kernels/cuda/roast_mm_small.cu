@@ -1,7 +1,9 @@
 // ROAST-MM kernels for few rows (M <= kSmallM: inference, small batches). These products are
 // bound by reading W once (16M weights at 4096^2 against 32 rows of X), so they walk W in the
 // memory's order and split the long dimension into chunks to fill the GPU; a second pass adds
-// the chunks' partial sums in a fixed order (deterministic).
+// the chunks' partial sums in a fixed order (deterministic), or, for the FMA forward on sm_90
+// when the chunks are few, a cluster of blocks adds them in shared memory (in a fixed order
+// too) in the same launch.
 //   fp32 forward  a thread per C columns n of a K-chunk (split-K): it walks its columns down
 //                 the tile rows (a warp's loads are runs of a tile row), keeps C x M sums, and
 //                 reads X[:, chunk] from shared memory as vectors broadcast to the warp.
@@ -17,9 +19,11 @@
 //                 whole MMA steps: forward tile_rows % 8 == 0 and tile_cols % 32 == 0; dX
 //                 tile_rows % 16 == 0 and tile_cols % 8 == 0 (the default 32 x 64 qualifies).
 // (dM always runs the tiled kernel: its reduction is over the M rows, its outputs are all of W.)
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/roast_mm_device.cuh"
@@ -58,7 +62,8 @@ template <int MAXM>
 __device__ __forceinline__ void stage_transposed(float* dst, const float* __restrict__ src, std::int64_t ld, int M,
                                                  std::int64_t c0, int len) {
   constexpr int kLd = slab_ld<MAXM>();
-  for (int kk = threadIdx.x; kk < len; kk += blockDim.x) {
+  const int threads = int(blockDim.x * blockDim.y);
+  for (int kk = int(threadIdx.y * blockDim.x + threadIdx.x); kk < len; kk += threads) {
     const float* s = src + c0 + kk;
     float v[MAXM];
 #pragma unroll
@@ -99,29 +104,72 @@ __device__ __forceinline__ void fma_rows(const float* x, const float (&v)[C], fl
   }
 }
 
+// Row groups of a forward block whose K-chunks are summed in a cluster (forward_kernel).
+constexpr int kRowGroups = 4;
+constexpr int kMaxClusterChunks = 8;  // blocks per cluster (the portable maximum)
+
+// The sum of a cluster's parts, in rank order: each block has left its part of the outputs,
+// n floats, in its shared memory at `part`; block `rank` of `size` (which must be `blocks`)
+// sums outputs i of its share over all blocks and hands each sum to out(i, sum). Returns once
+// every block has read the others' parts (their shared memory stays until then). sm_90 only.
+template <class Out>
+__device__ __forceinline__ void sum_cluster_parts(const float* part, int n, int blocks, Out out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  const int size = int(cluster.num_blocks()), rank = int(cluster.block_rank());
+  if (size != blocks || size > kMaxClusterChunks) __trap();  // a launch that breaks the rule is a bug
+  cluster.sync();
+  const int share = (n + size - 1) / size, threads = int(blockDim.x * blockDim.y);
+  const int end = min(n, (rank + 1) * share);
+  for (int i = rank * share + int(threadIdx.y * blockDim.x + threadIdx.x); i < end; i += threads) {
+    float v[kMaxClusterChunks];
+#pragma unroll
+    for (int r = 0; r < kMaxClusterChunks; ++r) v[r] = r < size ? cluster.map_shared_rank(part, r)[i] : 0.0f;
+    float sum = v[0];
+#pragma unroll
+    for (int r = 1; r < kMaxClusterChunks; ++r) sum += v[r];
+    out(i, sum);
+  }
+  cluster.sync();
+#else
+  (void)part, (void)n, (void)blocks, (void)out;
+  __trap();  // the host launches clusters only for sm_90 binaries (clusters_run_here)
+#endif
+}
+
 // fp32 forward, split-K. A warp owns 32 * C consecutive columns (column c of a lane is
-// lane + 32 c: every load is a coalesced run of a tile row) and walks them down the chunk's
-// rows tile segment by tile segment; the loads of a segment are independent, so the
-// unrolled loop keeps several in flight.
-template <int MAXM, int C>
-__global__ void __launch_bounds__(kColsPerBlock, kForwardMinBlocks)
+// lane + 32 c: every load is a coalesced run of a tile row) and walks them down its rows
+// tile segment by tile segment; the loads of a segment are independent, so the unrolled
+// loop keeps several in flight.
+// A block of kColsPerBlock x blockDim.y threads covers blockDim.y consecutive chunks of K
+// (one per row group, threadIdx.y), summed in the block (in order of y). CLUSTER: the
+// blockIdx.y blocks form one cluster and sum their parts in shared memory (sum_cluster_parts)
+// into Y; otherwise block y writes its part to partial[y] (add_chunks_kernel sums them) or,
+// without a split, Y.
+template <int MAXM, int C, bool CLUSTER>
+__global__ void __launch_bounds__(kColsPerBlock * kRowGroups, kForwardMinBlocks / kRowGroups)
     forward_kernel(WeightView w, const float* __restrict__ memory, const float* __restrict__ X, int M, int chunk,
                    float* __restrict__ partial, float* __restrict__ Y) {
   constexpr int kLd = slab_ld<MAXM>();
+  static_assert(C * MAXM * kColsPerBlock <= kLd * kMaxChunk, "a block's part must fit the X slab");
   __shared__ __align__(16) float xs[kLd * kMaxChunk];
   const std::int64_t K = w.rows, N = w.cols;
-  const std::int64_t kbeg = std::int64_t(blockIdx.y) * chunk;
-  const int len = int(min(K - kbeg, std::int64_t(chunk)));
-  stage_transposed<MAXM>(xs, X, K, M, kbeg, len);
+  const int groups = int(blockDim.y), group = int(threadIdx.y);
+  const std::int64_t kblock = std::int64_t(blockIdx.y) * groups * chunk;
+  stage_transposed<MAXM>(xs, X, K, M, kblock, int(min(K - kblock, std::int64_t(groups) * chunk)));
   __syncthreads();
+  const std::int64_t kbeg = kblock + std::int64_t(group) * chunk;
+  const int len = int(max(std::int64_t(0), min(K - kbeg, std::int64_t(chunk))));
+  const float* xg = xs + group * chunk * kLd;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const std::int64_t n0 = (std::int64_t(blockIdx.x) * kColsPerBlock + warp * 32) * C + lane;
-  if (n0 >= N) return;
-  // A column past N reads column n0's cells (valid) and is never written.
+  // A column past N reads column n0's cells (valid; n0 itself past N reads column 0) and is
+  // never written.
   std::uint32_t tc[C], nc[C];
 #pragma unroll
   for (int c = 0; c < C; ++c) {
-    const std::uint32_t n = std::uint32_t(n0 + 32 * c < N ? n0 + 32 * c : n0);
+    const std::uint32_t n = std::uint32_t(n0 + 32 * c < N ? n0 + 32 * c : (n0 < N ? n0 : 0));
     tc[c] = w.div_cols.div(n);
     nc[c] = n - tc[c] * w.tile_cols;
   }
@@ -130,8 +178,8 @@ __global__ void __launch_bounds__(kColsPerBlock, kForwardMinBlocks)
   for (int c = 0; c < C; ++c)
 #pragma unroll
     for (int m = 0; m < MAXM; ++m) acc[c][m] = 0.0f;
-  const std::uint32_t tr = w.div_rows.div(std::uint32_t(kbeg));
-  std::uint32_t kr = std::uint32_t(kbeg) - tr * w.tile_rows;
+  const std::uint32_t tr = w.div_rows.div(std::uint32_t(min(kbeg, K - 1)));
+  std::uint32_t kr = std::uint32_t(min(kbeg, K - 1)) - tr * w.tile_rows;
   const TileInfo* row_tiles = w.tiles + std::int64_t(tr) * w.n_tile_cols;
   const bool per_element = w.sign == kElementSign;
   for (int kk = 0; kk < len; row_tiles += w.n_tile_cols, kr = 0) {
@@ -148,18 +196,64 @@ __global__ void __launch_bounds__(kColsPerBlock, kForwardMinBlocks)
       th[c] = t.sign_hash;
       s[c] = w.sign_of(th[c], w0[c]);  // the tile's sign (per-element signs below)
     }
-#pragma unroll 4
-    for (int j = 0; j < seg; ++j) {
+    auto row = [&](int j) {
       float v[C];
 #pragma unroll
       for (int c = 0; c < C; ++c) {
         const float sign = per_element ? w.sign_of(th[c], w0[c] + std::uint32_t(j * w.tile_cols)) : s[c];
         v[c] = sign * __ldg(p[c] + j * w.tile_cols);
       }
-      fma_rows<MAXM, C>(xs + (kk + j) * kLd, v, acc);
-    }
+      fma_rows<MAXM, C>(xg + (kk + j) * kLd, v, acc);
+    };
+    // In a cluster, a few rows of X: little work per load and one block per SM, so runs of 16
+    // loads in flight (6.6 against 7.9 us at 1 x 1024^2 on the H100). Not in the 128-thread
+    // blocks of the partial sums: the registers they take cost blocks per SM (1 and 4 x
+    // 4096^2: 23 -> 29 us).
+    int j = 0;
+    if constexpr (CLUSTER && MAXM <= 4)
+      for (; j + 16 <= seg; j += 16)
+#pragma unroll
+        for (int u = 0; u < 16; ++u) row(j + u);
+#pragma unroll 4
+    for (; j < seg; ++j) row(j);
     kk += seg;
   }
+  // The block's sum, in order of the row groups, into group 0's acc; the slab is free once
+  // every group has passed its loop.
+  float* part = xs;  // part[(c * MAXM + m) * kColsPerBlock + x]
+  const int x = threadIdx.x;
+  for (int g = 1; g < groups; ++g) {
+    __syncthreads();
+    if (group == g)
+#pragma unroll
+      for (int c = 0; c < C; ++c)
+#pragma unroll
+        for (int m = 0; m < MAXM; ++m) part[(c * MAXM + m) * kColsPerBlock + x] = acc[c][m];
+    __syncthreads();
+    if (group == 0)
+#pragma unroll
+      for (int c = 0; c < C; ++c)
+#pragma unroll
+        for (int m = 0; m < MAXM; ++m) acc[c][m] += part[(c * MAXM + m) * kColsPerBlock + x];
+  }
+  const std::int64_t col0 = std::int64_t(blockIdx.x) * kColsPerBlock * C;  // the block's first column
+  if constexpr (CLUSTER) {
+    __syncthreads();
+    if (group == 0)
+#pragma unroll
+      for (int c = 0; c < C; ++c)
+#pragma unroll
+        for (int m = 0; m < MAXM; ++m) part[(c * MAXM + m) * kColsPerBlock + x] = acc[c][m];
+    // Output i = (c * MAXM + m) * kColsPerBlock + x is row m, column col0 + 32 (x / 32) C +
+    // 32 c + x % 32.
+    sum_cluster_parts(part, C * MAXM * kColsPerBlock, int(gridDim.y), [&](int i, float sum) {
+      const int xi = i % kColsPerBlock, cm = i / kColsPerBlock, c = cm / MAXM, m = cm % MAXM;
+      const std::int64_t n = col0 + std::int64_t(xi / 32) * 32 * C + 32 * c + xi % 32;
+      if (m < M && n < N) Y[m * N + n] = w.lambda * sum;
+    });
+    return;
+  }
+  if (group != 0) return;
   float* out = partial != nullptr ? partial + std::int64_t(blockIdx.y) * M * N : Y;
   const float scale = partial != nullptr ? 1.0f : w.lambda;
 #pragma unroll
@@ -532,10 +626,12 @@ void by_rows(std::int64_t M, Args... args) {
   else Launch<32>::run(args...);
 }
 
+// The forward's launch: `groups` row groups per block; `cluster`: grid.y's blocks as one
+// cluster (their chunks summed in shared memory, FMA kernel only).
 template <int MAXM>
 struct LaunchForward {
-  static void run(dim3 grid, bool mma, const WeightView& w, const float* memory, const float* X, int M, int chunk,
-                  float* partial, float* Y) {
+  static void run(dim3 grid, int groups, bool cluster, bool mma, const WeightView& w, const float* memory,
+                  const float* X, int M, int chunk, float* partial, float* Y) {
     // fp32 takes the MMAs (3xTF32) only above 16 rows (mma_forward_ok); should the two rules
     // ever disagree, fp32 falls to the FMA kernel, never to plain TF32.
     const bool f32 = roast::precision() == Precision::fp32;
@@ -551,9 +647,37 @@ struct LaunchForward {
         return;
       }
     }
-    forward_kernel<MAXM, cols_per_thread(MAXM)><<<grid, kColsPerBlock, 0, stream()>>>(w, memory, X, M, chunk, partial, Y);
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid;
+    config.blockDim = dim3(kColsPerBlock, unsigned(groups));
+    config.stream = stream();
+    cudaLaunchAttribute attribute;
+    attribute.id = cudaLaunchAttributeClusterDimension;
+    attribute.val.clusterDim.x = 1;
+    attribute.val.clusterDim.y = grid.y;
+    attribute.val.clusterDim.z = 1;
+    config.attrs = &attribute;
+    config.numAttrs = cluster ? 1 : 0;
+    void (*kernel)(WeightView, const float*, const float*, int, int, float*, float*) =
+        cluster ? forward_kernel<MAXM, cols_per_thread(MAXM), true> : forward_kernel<MAXM, cols_per_thread(MAXM), false>;
+    check(cudaLaunchKernelEx(&config, kernel, w, memory, X, M, chunk, partial, Y), "roast_mm small forward");
   }
 };
+
+// Whether the current device runs sm_90 code of this file, and so can sum chunks in a
+// cluster (asked once per device).
+bool clusters_run_here() {
+  static std::atomic<int> known[64] = {};  // 0 unknown, 1 yes, 2 no
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  if (device < 0 || device >= 64) return false;
+  if (known[device].load(std::memory_order_relaxed) == 0) {
+    cudaFuncAttributes attributes;
+    check(cudaFuncGetAttributes(&attributes, forward_kernel<1, 1, true>), "cudaFuncGetAttributes (small forward)");
+    known[device].store(attributes.binaryVersion >= 90 ? 1 : 2, std::memory_order_relaxed);
+  }
+  return known[device].load(std::memory_order_relaxed) == 1;
+}
 
 template <int MAXM>
 struct LaunchBackwardInput {
@@ -603,11 +727,25 @@ void small_forward(const WeightView& w, const float* memory, const float* X, std
     splits = std::max((K + kMaxChunk - 1) / kMaxChunk, std::min((K + 31) / 32, kForwardMinBlocks * sms / col_blocks));
   std::int64_t chunk = (K + splits - 1) / splits;
   if (mma) chunk = (chunk + 7) / 8 * 8;  // MMA steps never straddle chunks (still <= kMaxChunk)
-  const std::int64_t chunks = (K + chunk - 1) / chunk;
-  DeviceBuffer partial_buffer(chunks > 1 ? std::size_t(chunks * M * N) * sizeof(float) : 0);
+  std::int64_t chunks = (K + chunk - 1) / chunk;
+  // The FMA kernel sums up to kRowGroups x kMaxClusterChunks chunks on the chip: row groups of
+  // a block, then the blocks of a cluster (sm_90), in one launch without partial sums in
+  // global memory or a second kernel. Measured on the H100 at 1..4 x 1024 x 1024 (32 chunks:
+  // 4 row groups, clusters of 8): 9.8-12.5 -> 6.4-7.0 us, against cuBLAS's 7.5-10.3.
+  int groups = 1;
+  bool cluster = false;
+  if (!mma && chunks > 1 && clusters_run_here()) {
+    const std::int64_t g = (chunks + kMaxClusterChunks - 1) / kMaxClusterChunks;
+    if (g <= kRowGroups && g * chunk <= kMaxChunk) {
+      groups = int(g);
+      chunks = (chunks + g - 1) / g;  // blocks along K, one cluster
+      cluster = chunks > 1;
+    }
+  }
+  DeviceBuffer partial_buffer(chunks > 1 && !cluster ? std::size_t(chunks * M * N) * sizeof(float) : 0);
   float* partial = partial_buffer.as<float>();
-  by_rows<LaunchForward>(M, dim3(unsigned(col_blocks), unsigned(chunks)), mma, w, memory, X, int(M), int(chunk),
-                         partial, Y);
+  by_rows<LaunchForward>(M, dim3(unsigned(col_blocks), unsigned(chunks)), groups, cluster, mma, w, memory, X, int(M),
+                         int(chunk), partial, Y);
   check_launch("roast_mm small forward");
   if (partial != nullptr) {
     add_chunks_kernel<<<blocks_for(M * N), 256, 0, stream()>>>(partial, chunks, M * N, w.lambda, Y);

@@ -178,6 +178,31 @@ TEST_CASE("cuda roast_mm: split reductions of the wgmma kernels match the CPU", 
 #endif
 }
 
+// Few rows and a short K: the FMA forward sums its K-chunks on the chip, in row groups of a
+// block and then across a cluster of blocks (on sm_90; elsewhere through partial sums). On
+// the H100 these shapes take 1 to 4 row groups and clusters of 2 to 8 blocks, some groups
+// past K.
+TEST_CASE("cuda roast_mm: small-M forward chunks summed in a cluster match the CPU", "[cuda][roast_mm]") {
+#if ROAST_WITH_CUDA
+  if (!cuda_available()) {
+    WARN("skipped: no CUDA device");
+    return;
+  }
+  Settings restore;
+  set_matmul_path(MatmulPath::fused);
+  const std::vector<std::vector<i64>> shapes = {{1, 1024, 1024}, {2, 1000, 300}, {4, 777, 1030}, {16, 1024, 256}};
+  for (const auto& s : shapes) {
+    set_precision(Precision::fp32);
+    check_case({Scheme::roast, SignMode::tile, s[0], s[1], s[2], 32, 64}, "fused", 1e-5);
+    check_case({Scheme::roast, SignMode::element, s[0], s[1], s[2], 16, 32}, "fused", 1e-5);
+    set_precision(Precision::tf32);
+    check_case({Scheme::roast, SignMode::tile, s[0], s[1], s[2], 32, 64}, "fused", 5e-3);
+  }
+#else
+  WARN("skipped: this build has no CUDA backend");
+#endif
+}
+
 // A memory of 16.8M floats (67 MB, more than the L2 of the H100 or H200): the materialize
 // path's dM sums each cell's gradient in one pass (accumulate_owned) instead of atomic adds.
 TEST_CASE("cuda roast_mm: a memory larger than L2 takes the per-cell dM sum", "[cuda][roast_mm]") {
