@@ -17,8 +17,9 @@
 //                      WeightView::load: any tile shape and element signs.
 // Loads are arranged so that consecutive threads read consecutive addresses: along k of a
 // row of X / dY, along n of a tile row of W (runs of the memory).
-// On sm_90a, forward and dX first try the wgmma kernels (roast_mm_wgmma.cu: TF32, and fp32 as
-// 3xTF32), which serve the usual tiles; these kernels take the rest, and every dM.
+// On sm_90a, every product first tries the wgmma kernels (roast_mm_wgmma.cu: forward and dX in
+// TF32 and in fp32 as 3xTF32, dM in TF32), which serve the usual tiles; these kernels take the
+// rest, and dM in fp32.
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/common.cuh"

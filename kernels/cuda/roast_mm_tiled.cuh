@@ -118,8 +118,8 @@ __device__ __forceinline__ void epilogue(const Operands& op, const float (&acc)[
 
 // The tensor-core (wgmma, sm_90a) kernels of roast_mm_wgmma.cu, in TF32 or fp32 (3xTF32) as
 // roast::precision() says. Each returns false, having done nothing, when it cannot serve the
-// product: dM, no sm_90a code or device, or a mapping / operand layout outside its fast path
-// (see the file's header).
+// product: dM in fp32, no sm_90a code or device, or a mapping / operand layout outside its
+// fast path (see the file's header).
 bool wgmma_gemm(const Operands& op);
 
 }  // namespace rmm
