@@ -159,7 +159,8 @@ TEST_CASE("cuda roast_mm: fused and materialize paths match the CPU kernels", "[
 // ways the small shapes above never reach: TF32 256-row blocks in two parts summed across a
 // two-block cluster (512 x 2048 x 4096 forward, 512 x 4096 x 2048 dX) and in four parts summed
 // through global memory (the other pass of each), and fp32 128-row blocks in two parts as a
-// cluster (1024^3, both passes).
+// cluster (1024^3, both passes); and the TF32 dM of the wgmma kernel, which takes products of
+// at least 512 rows.
 TEST_CASE("cuda roast_mm: split reductions of the wgmma kernels match the CPU", "[cuda][roast_mm]") {
 #if ROAST_WITH_CUDA
   if (!cuda_available()) {
@@ -171,6 +172,10 @@ TEST_CASE("cuda roast_mm: split reductions of the wgmma kernels match the CPU", 
   set_precision(Precision::tf32);
   check_case({Scheme::roast, SignMode::tile, 512, 2048, 4096, 32, 64}, "fused", 5e-3);
   check_case({Scheme::roast, SignMode::tile, 512, 4096, 2048, 32, 64}, "fused", 5e-3);
+  // TF32 dM on the wgmma kernel (from 512 rows): K and N past the last 128-block, a partial
+  // 32-row step, odd tile starts (scalar atomic adds beside the 8-byte ones), narrow tiles.
+  check_case({Scheme::roast, SignMode::tile, 516, 200, 130, 32, 64}, "fused", 5e-3);
+  check_case({Scheme::roast_local, SignMode::none, 520, 96, 300, 4, 16}, "fused", 5e-3);
   set_precision(Precision::fp32);
   check_case({Scheme::roast, SignMode::tile, 1024, 1024, 1024, 32, 64}, "fused", 1e-5);
 #else
