@@ -121,6 +121,10 @@ __device__ __forceinline__ void epilogue(const Operands& op, const float (&acc)[
 // product: dM in fp32, no sm_90a code or device, or a mapping / operand layout outside its
 // fast path (see the file's header).
 bool wgmma_gemm(const Operands& op);
+// TF32 dM on wgmma (roast_mm_wgmma_dm.cu), called by wgmma_gemm for pass 2; false as above.
+bool wgmma_backward_memory(const Operands& op);
+// Whether the current device runs the sm_90a code of the wgmma kernels (asked once per device).
+bool wgmma_available();
 
 }  // namespace rmm
 }  // namespace cuda
