@@ -158,6 +158,9 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, const std::string& p
     }
   }
   for (const std::string& op : opt.ops) {
+    // `auto` chooses for each op as it runs: the backward's pair of products together in
+    // forward_backward, each product alone in backward_input / backward_memory.
+    kg::roast_mm_forget_paths();
     std::vector<int> iters(contenders.size(), 1);
     for (std::size_t i = 0; i < contenders.size(); ++i) {
       const Op& run = contenders[i].ops.at(op);

@@ -48,6 +48,9 @@ void roast_mm_accumulate_dense(const Mapping& map, const float* dW, float* dM);
 // Which path auto_select chose (or would choose, after timing once) for this product:
 // "fused" or "materialize". pass: 0 forward, 1 backward_input, 2 backward_memory.
 const char* roast_mm_selected_path(const Mapping& map, std::int64_t M, int pass);
+// Forgets every choice of auto_select, so that the next call of each shape times again (the
+// bench, before timing each op: one product alone and the backward's pair choose apart).
+void roast_mm_forget_paths();
 
 }  // namespace cuda
 }  // namespace kernels

@@ -47,6 +47,7 @@ struct WeightView {
   std::int64_t n_tile_cols = 1;
   std::int32_t sign = kNoSign;
   std::int64_t rows = 0, cols = 0;  // K, N
+  std::int64_t cells = 0;           // the memory cells the weight reads (its region)
   float lambda = 1.0f;
 
   // Sign of in-tile element w (row-major within the tile) of a tile with sign hash th.

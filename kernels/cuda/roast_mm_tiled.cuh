@@ -85,12 +85,14 @@ __device__ __forceinline__ void mma_3xtf32(float (&c)[4], const std::uint32_t (&
 // shared memory (at least 32 x 132 floats at `stage`), so that each warp writes (or, for dM,
 // atomically adds) 32 consecutive columns of one row: whole 128-byte lines of Y / dX, runs of
 // one tile row of the memory. Layout::coord(e, &row, &col) places this thread's value e; the
-// block has THREADS threads.
+// block has THREADS threads. Only the slabs part_begin .. part_end - 1 are written (a cluster
+// shares a tile's slabs out, see sum_over_cluster).
 template <int PASS, class Layout, int THREADS, int NV, int ROWS = 128>
 __device__ __forceinline__ void epilogue(const Operands& op, const float (&acc)[NV], std::int64_t m0,
-                                         std::int64_t n0, float* stage) {
+                                         std::int64_t n0, float* stage, int part_begin = 0,
+                                         int part_end = ROWS / 32) {
   constexpr int kRows = 32, kCols = 128, kLd = kCols + 4;
-  for (int part = 0; part < ROWS / kRows; ++part) {
+  for (int part = part_begin; part < part_end; ++part) {
 #pragma unroll
     for (int e = 0; e < NV; ++e) {
       int r, c;

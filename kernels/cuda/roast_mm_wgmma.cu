@@ -161,7 +161,7 @@ struct WFragments {
 };
 
 template <int MT, bool F32>
-__global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
+__global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op, TileOrder order) {
   // gridDim.z > 1 splits the reduction, as in backward_input_kernel.
   extern __shared__ unsigned char smem_raw[];
   float* smem = ring_base(smem_raw);
@@ -170,7 +170,8 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op) {
   std::uint64_t* table = reinterpret_cast<std::uint64_t*>(smem + (F32 ? 2 : 1) * kStages * kStageFloats);
   // 32-bit indices: has_view() keeps K and N below 2^31, and wgmma_gemm() M * K.
   const int K = int(op.K);
-  const int m0 = int(blockIdx.y) * MT, w0 = int(blockIdx.x) * kWRows;
+  int m0, w0;
+  block_origin<MT>(order, &m0, &w0);
   int first, steps;  // this block's steps: first .. steps - 1
   split_steps(K, &first, &steps);
   const PlainRows<MT> plain(op.X, int(op.M), K, m0);
@@ -311,7 +312,7 @@ struct WStages {
 };
 
 template <int MT, bool F32>
-__global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op) {
+__global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op, TileOrder order) {
   // gridDim.z > 1 splits the reduction: block z runs its share of the steps (see finish()
   // for how the parts are summed).
   extern __shared__ unsigned char smem_raw[];
@@ -324,7 +325,8 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
   const int t = threadIdx.x;
   // 32-bit indices: has_view() keeps K and N below 2^31, and wgmma_gemm() M * N.
   const int N = int(op.N);
-  const int m0 = int(blockIdx.y) * MT, w0 = int(blockIdx.x) * kWRows;
+  int m0, w0;
+  block_origin<MT>(order, &m0, &w0);
   int first, steps;  // this block's steps: first .. steps - 1
   split_steps(N, &first, &steps);
   const WStages W{op, wring, starts, info, w0};
@@ -384,12 +386,12 @@ __global__ void __launch_bounds__(kThreads, 1) backward_input_kernel(Operands op
 #else  // no sm_90a code: the kernels exist for the host's launch code only
 
 template <int MT, bool F32>
-__global__ void forward_kernel(Operands op) {
-  (void)op;
+__global__ void forward_kernel(Operands op, TileOrder order) {
+  (void)op, (void)order;
 }
 template <int MT, bool F32>
-__global__ void backward_input_kernel(Operands op) {
-  (void)op;
+__global__ void backward_input_kernel(Operands op, TileOrder order) {
+  (void)op, (void)order;
 }
 
 #endif  // ROAST_MM_WGMMA
@@ -438,7 +440,7 @@ int device_index() {
 // The kernel of a pass, with its shared-memory size allowed once per device.
 template <int PASS, int MT, bool F32>
 auto kernel_of() {
-  void (*kernel)(Operands) = PASS == 0 ? forward_kernel<MT, F32> : backward_input_kernel<MT, F32>;
+  void (*kernel)(Operands, TileOrder) = PASS == 0 ? forward_kernel<MT, F32> : backward_input_kernel<MT, F32>;
   static std::mutex mutex;
   static bool allowed[64] = {};
   const int device = device_index();
@@ -471,59 +473,117 @@ struct Launch {
   }
 };
 
+// The tiles of MT rows of X / dY x kWRows W-rows of a pass, in the order that reads the
+// least from DRAM: along the rows of X / dY first where X / dY is no larger than the memory
+// cells the weight reads (those blocks share W, read once from DRAM even when the memory is
+// larger than L2), else along the W-rows (X / dY streams through once while the memory stays
+// in L2). Measured on the H100 (TF32, 512 x 10240^2 forward): rows first with 128M floats
+// 0.552 -> 0.536 ms, 16M 0.526 -> 0.519; 1M (W first) unchanged.
+template <int PASS, int MT>
+TileOrder tile_order(const Operands& op) {
+  TileOrder order;
+  order.mblocks = int((op.M + MT - 1) / MT);
+  order.wblocks = int(((PASS == 0 ? op.N : op.K) + kWRows - 1) / kWRows);
+  const std::int64_t plain = op.M * (PASS == 0 ? op.K : op.N), weight = std::min(op.w.cells, op.K * op.N);
+  order.rows_first = plain <= weight ? 1 : 0;
+  return order;
+}
+
+// Tiles first .. first + tiles - 1 of `order`, each in `splits` parts of the reduction
+// (gridDim.z), as one cluster per tile or with partial sums in op.out (see partial_sums).
 template <int PASS, int MT, bool F32>
-void launch(const Operands& op, int splits = 1, bool cluster = false) {
-  const std::int64_t wrows = PASS == 0 ? op.N : op.K;
-  const dim3 grid(unsigned((wrows + kWRows - 1) / kWRows), unsigned((op.M + MT - 1) / MT), unsigned(splits));
+void launch(const Operands& op, TileOrder order, std::int64_t first, std::int64_t tiles, int splits = 1,
+            bool cluster = false) {
+  order.first = int(first);
   const std::int64_t steps = ((PASS == 0 ? op.K : op.N) + kBK - 1) / kBK;
-  Launch<PASS, MT, F32> l(grid, cluster, smem_bytes<PASS, MT, F32>(int((steps + splits - 1) / splits)));
-  check(cudaLaunchKernelEx(&l.config, kernel_of<PASS, MT, F32>(), op), "roast_mm wgmma kernel");
+  Launch<PASS, MT, F32> l(dim3(unsigned(tiles), 1, unsigned(splits)), cluster,
+                          smem_bytes<PASS, MT, F32>(int((steps + splits - 1) / splits)));
+  check(cudaLaunchKernelEx(&l.config, kernel_of<PASS, MT, F32>(), op, order), "roast_mm wgmma kernel");
 }
 
-// Whether the device can run a cluster of two of the kernel's blocks (one block per SM);
-// asked once per device.
+// How many of the kernel's blocks run at once as clusters of `parts` blocks (one block per
+// SM, a cluster within one GPC): the clusters that fit times `parts`, 0 where none does;
+// asked once per device and size.
 template <int PASS, int MT, bool F32>
-bool pairs_fit() {
+std::int64_t cluster_slots(std::int64_t parts) {
   static std::mutex mutex;
-  static int known[64] = {};  // 0 not asked, 1 yes, 2 no
+  static int known[64][kMaxClusterParts + 1] = {};  // clusters + 1; 0 not asked
+  if (parts < 2 || parts > kMaxClusterParts) return 0;
   const int device = device_index();
-  void (*kernel)(Operands) = kernel_of<PASS, MT, F32>();
+  void (*kernel)(Operands, TileOrder) = kernel_of<PASS, MT, F32>();
   std::lock_guard<std::mutex> lock(mutex);
-  if (known[device] == 0) {
-    Launch<PASS, MT, F32> l(dim3(1, 1, 2), true);
-    int n = 0;
-    if (cudaOccupancyMaxPotentialClusterSize(&n, kernel, &l.config) != cudaSuccess) {
+  int& entry = known[device][parts];
+  if (entry == 0) {
+    Launch<PASS, MT, F32> l(dim3(1, 1, unsigned(parts)), true);
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &l.config) != cudaSuccess) {
       cudaGetLastError();
-      n = 0;
+      clusters = 0;
     }
-    known[device] = n >= 2 ? 1 : 2;
+    entry = clusters + 1;
   }
-  return known[device] == 1;
+  return std::int64_t(entry - 1) * parts;
 }
 
-// The reduction split over `splits` parts of MT-row blocks, the parts added in order: two
-// parts as a cluster (where the device can run one), more through partial sums in global
-// memory and add_chunks. Measured on the H100 (TF32, against add_chunks): two parts 512 x
-// 4096^2 forward 0.094 -> 0.084 ms, dX 0.103 -> 0.096, 1024 x 1024^2 forward 0.0265 ->
-// 0.0232; four or five parts, 256 x 4096^2 forward 0.061 -> 0.099 and 512 x 768 x 3072 dX
-// 0.033 -> 0.062 (a cluster of one-SM blocks must fit one GPC: larger ones leave SMs idle).
+// How a split of the reduction in `parts` runs a grid of `blocks` output tiles: whether its
+// parts form clusters (summed on the chip, sum_over_cluster) or write partial sums (summed
+// by add_chunks), and in how many waves. Clusters are taken where they need no more waves:
+// a cluster's blocks must share one GPC, which can leave SMs idle (measured on the H100
+// before this rule, TF32 in clusters of four and five: 256 x 4096^2 forward 0.061 -> 0.099 ms
+// and 512 x 768 x 3072 dX 0.033 -> 0.062, each grid a wave more than without).
+struct SplitPlan {
+  bool cluster = false;
+  std::int64_t waves = 1;
+};
 template <int PASS, int MT, bool F32>
-void launch_split(const Operands& op, std::int64_t splits) {
-  if (splits == 2 && pairs_fit<PASS, MT, F32>()) {
-    launch<PASS, MT, F32>(op, int(splits), true);
+SplitPlan plan_split(std::int64_t blocks, std::int64_t parts) {
+  const std::int64_t grid = blocks * parts, sms = sm_count();
+  SplitPlan plan;
+  plan.waves = (grid + sms - 1) / sms;
+  const std::int64_t slots = cluster_slots<PASS, MT, F32>(parts);
+  if (slots > 0 && (grid + slots - 1) / slots <= plan.waves) {
+    plan.cluster = true;
+    plan.waves = (grid + slots - 1) / slots;
+  }
+  return plan;
+}
+
+// The reduction split over `splits` parts of MT-row blocks, the parts added in order, as
+// plan_split says. Measured on the H100 (TF32): two parts as a cluster against add_chunks,
+// 512 x 4096^2 forward 0.094 -> 0.084 ms, dX 0.103 -> 0.096, 1024 x 1024^2 forward 0.0265 ->
+// 0.0232; for clusters of up to four see docs/benchmarks.md.
+template <int PASS, int MT, bool F32>
+void launch_split(const Operands& op, const TileOrder& order, std::int64_t splits, bool cluster) {
+  const std::int64_t tiles = std::int64_t(order.mblocks) * order.wblocks;
+  if (splits < 2 || cluster) {
+    launch<PASS, MT, F32>(op, order, 0, tiles, int(splits), cluster);
     return;
   }
   const std::int64_t outputs = op.M * (PASS == 0 ? op.N : op.K);
   DeviceBuffer partial(std::size_t(splits * outputs) * sizeof(float));
   Operands part = op;
   part.out = partial.as<float>();
-  launch<PASS, MT, F32>(part, int(splits));
+  launch<PASS, MT, F32>(part, order, 0, tiles, int(splits));
   add_chunks(part.out, splits, outputs, op.w.lambda, op.out);
+}
+
+// Whole tiles in full waves, and the tiles left over (too few for a wave of their own) in
+// `parts` parts each, as clusters: one wave of parts / parts-long blocks instead of a wave of
+// mostly idle SMs. False (nothing launched) where the leftover tiles' clusters do not fit in
+// one wave.
+template <int PASS, int MT, bool F32>
+bool launch_waves_and_rest(const Operands& op, const TileOrder& order, std::int64_t parts) {
+  const std::int64_t tiles = std::int64_t(order.mblocks) * order.wblocks, sms = sm_count();
+  const std::int64_t whole = tiles / sms * sms, rest = tiles - whole;
+  if (whole == 0 || rest == 0 || rest * parts > cluster_slots<PASS, MT, F32>(parts)) return false;
+  launch<PASS, MT, F32>(op, order, 0, whole);
+  launch<PASS, MT, F32>(op, order, whole, rest, int(parts), true);
+  return true;
 }
 
 template <int PASS, bool F32>
 void launch_pass(const Operands& op) {
-  const std::int64_t wblocks = ((PASS == 0 ? op.N : op.K) + kWRows - 1) / kWRows, sms = sm_count();
+  const std::int64_t sms = sm_count();
   const std::int64_t steps = ((PASS == 0 ? op.K : op.N) + kBK - 1) / kBK;
   // The forward's tile table holds at most kMaxTableSteps steps per block.
   const std::int64_t min_parts = PASS == 0 ? (steps + kMaxTableSteps - 1) / kMaxTableSteps : 1;
@@ -537,29 +597,44 @@ void launch_pass(const Operands& op) {
     // 0.097; 4096^3 forward 0.57 ms against 0.85. Shorter parts lose more to the pipeline's
     // fill and the parts' sum than they gain (512 x 768 x 3072: 0.026 -> 0.040 ms in two).
     // fp32 always 128 rows: two rings of 256 rows would not fit shared memory.
+    // A split of every tile competes with whole tiles in full waves and the rest split
+    // (launch_waves_and_rest), which at equal use of the SMs is taken: it sums fewer parts.
     constexpr std::int64_t kMinSplitSteps = 32;
-    const std::int64_t blocks256 = wblocks * ((op.M + 255) / 256);
-    const double rows_used = double(op.M) / double(((op.M + 255) / 256) * 256);
+    const TileOrder order = tile_order<PASS, 256>(op);
+    const std::int64_t tiles = std::int64_t(order.mblocks) * order.wblocks;
+    const double rows_used = double(op.M) / double(std::int64_t(order.mblocks) * 256);
     std::int64_t best = 0;
+    SplitPlan best_plan;
     double best_busy = 0.0;
     for (std::int64_t parts = min_parts; parts <= 4 && (parts == 1 || steps / parts >= kMinSplitSteps); ++parts) {
-      const std::int64_t grid = blocks256 * parts, waves = (grid + sms - 1) / sms;
-      const double busy = rows_used * double(grid) / double(waves * sms);
-      if (busy > best_busy + 1e-9) best = parts, best_busy = busy;
+      const SplitPlan plan = plan_split<PASS, 256, F32>(tiles, parts);
+      const double busy = rows_used * double(tiles * parts) / double(plan.waves * sms);
+      if (busy > best_busy + 1e-9) best = parts, best_plan = plan, best_busy = busy;
     }
+    if (min_parts == 1)
+      for (std::int64_t parts = kMaxClusterParts; parts >= 2; --parts) {
+        if (steps / parts < kMinSplitSteps) continue;
+        const double waves = double(tiles / sms) + 1.0 / double(parts);
+        if (rows_used * double(tiles) / (waves * double(sms)) >= std::max(best_busy - 1e-3, 0.85) &&
+            launch_waves_and_rest<PASS, 256, F32>(op, order, parts))
+          return;
+      }
     if (best_busy >= 0.85) {
-      if (best == 1) launch<PASS, 256, F32>(op);
-      else launch_split<PASS, 256, F32>(op, best);
+      launch_split<PASS, 256, F32>(op, order, best, best_plan.cluster);
       return;
     }
   }
   // 128-row blocks; a grid that leaves SMs idle (few W-rows and rows of X / dY, a long
   // reduction) splits the reduction into as many parts as fit beside it, at least two steps
   // each.
-  const std::int64_t blocks = wblocks * ((op.M + 127) / 128);
-  const std::int64_t splits = std::max(min_parts, std::min(sms / blocks, steps / 2));
-  if (splits < 2) launch<PASS, 128, F32>(op);
-  else launch_split<PASS, 128, F32>(op, splits);
+  // More tiles than SMs: whole tiles in full waves and the rest split, where that fits.
+  const TileOrder order = tile_order<PASS, 128>(op);
+  const std::int64_t tiles = std::int64_t(order.mblocks) * order.wblocks;
+  const std::int64_t splits = std::max(min_parts, std::min(sms / tiles, steps / 2));
+  if (splits < 2 && min_parts == 1)
+    for (std::int64_t parts = kMaxClusterParts; parts >= 2; --parts)
+      if (steps / parts >= 2 && launch_waves_and_rest<PASS, 128, F32>(op, order, parts)) return;
+  launch_split<PASS, 128, F32>(op, order, splits, splits >= 2 && plan_split<PASS, 128, F32>(tiles, splits).cluster);
 }
 
 }  // namespace
@@ -578,7 +653,8 @@ bool wgmma_gemm(const Operands& op) {
   if (op.pass == 0 && !aligned16(op.X, op.K)) return false;
   if (op.pass == 1 && !(aligned16(op.dY, op.N) && aligned16(op.memory, 0))) return false;
   const std::int64_t limit = std::int64_t(1) << 31;
-  if (op.M >= limit || op.M * (op.pass == 0 ? op.K : op.N) >= limit || (op.M + 127) / 128 > 65535) return false;
+  const std::int64_t tiles = (op.M + 127) / 128 * (((op.pass == 0 ? op.N : op.K) + kWRows - 1) / kWRows);
+  if (op.M >= limit || op.M * (op.pass == 0 ? op.K : op.N) >= limit || tiles >= limit) return false;
   const bool f32 = roast::precision() == Precision::fp32;
   if (op.pass == 0) f32 ? launch_pass<0, true>(op) : launch_pass<0, false>(op);
   else f32 ? launch_pass<1, true>(op) : launch_pass<1, false>(op);

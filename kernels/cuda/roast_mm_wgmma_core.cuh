@@ -40,12 +40,32 @@ constexpr int smem_bytes(int steps = kMaxTableSteps) {
          (PASS == 1 ? kWStages * (kWStageFloats * int(sizeof(float)) + 48) : 16 * steps);
 }
 
+// At most this many parts of a split reduction are summed in a cluster (launch_split).
+constexpr int kMaxClusterParts = 4;
+
+// The output tiles of a forward or dX kernel (MT rows of X / dY x kWRows W-rows): block x
+// computes tile first + x, numbered along the rows of X / dY first (rows_first: the blocks
+// that read the same W-rows run side by side) or along the W-rows first (see tile_order()).
+struct TileOrder {
+  int first = 0;
+  int mblocks = 1, wblocks = 1;  // tiles along the rows of X / dY and along the W-rows
+  int rows_first = 0;
+};
+
 #if defined(ROAST_MM_WGMMA)  // the device code below exists only in the sm_90a compilation
 
 // The start of the X / dY ring in a kernel's dynamic shared memory: aligned to 1024 bytes,
 // as the 128-byte swizzle needs (smem_bytes() reserves the room).
 __device__ __forceinline__ float* ring_base(unsigned char* raw) {
   return reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(raw) + 1023) & ~std::uintptr_t(1023));
+}
+
+// This block's first row of X / dY (m0) and first W-row (w0).
+template <int MT>
+__device__ __forceinline__ void block_origin(const TileOrder& order, int* m0, int* w0) {
+  const int t = order.first + int(blockIdx.x);
+  *m0 = (order.rows_first ? t % order.mblocks : t / order.wblocks) * MT;
+  *w0 = (order.rows_first ? t / order.mblocks : t % order.wblocks) * kWRows;
 }
 
 // Float offset of element (row, k) of a stage: 128-byte rows, the 16-byte chunk index XORed
@@ -208,32 +228,37 @@ __device__ __forceinline__ void split_steps(int red, int* first, int* steps) {
   *steps = min(all, *first + per_split);
 }
 
+
 // A reduction split over a cluster of the gridDim.z blocks of one output tile (launched with
-// cluster dimensions 1 x 1 x gridDim.z): every block but the first leaves its sums in its
-// shared memory (free once the MMAs and copies are done), and the first adds them in the
-// order of z (as add_chunks would, bitwise). Returns whether this block writes the tile:
-// without a cluster, every block writes its own part.
+// cluster dimensions 1 x 1 x gridDim.z): every block leaves its sums in its shared memory
+// (free once the MMAs and copies are done); then block `rank` sums, in the order of z (as
+// add_chunks would, bitwise), the 32-row parts [*begin, *end) of the tile from all the
+// blocks' shared memory, and writes those. Without a cluster the range stays all parts and
+// the block writes its own sums (or its partial sums, see partial_sums).
+// (Block 0 summing and writing the whole tile, as before the parts were shared out, read
+// 3 x 128 KB through the cluster on one SM per tile: see docs/benchmarks.md.)
 template <int NV>
-__device__ __forceinline__ bool sum_over_cluster(float (&acc)[NV], float* smem) {
+__device__ __forceinline__ void sum_over_cluster(float (&acc)[NV], float* smem, int* begin, int* end) {
   namespace cg = cooperative_groups;
   cg::cluster_group cluster = cg::this_cluster();
-  const unsigned n = cluster.num_blocks();
-  if (n == 1) return true;
-  if (n != gridDim.z) __trap();  // launch() makes the cluster all of z; anything else is a bug
-  const unsigned rank = cluster.block_rank();
-  if (rank != 0) {
+  const int n = int(cluster.num_blocks());
+  if (n == 1) return;
+  if (n != int(gridDim.z) || n > kMaxClusterParts) __trap();  // launch() makes the cluster all of z: a bug
+  const int rank = int(cluster.block_rank());
+  constexpr int kParts = NV / 16;  // TransposedLayout: acc[e] lies in the tile's 32-row part e / 16
+  *begin = rank * kParts / n;
+  *end = (rank + 1) * kParts / n;
 #pragma unroll
-    for (int e = 0; e < NV; ++e) smem[e * kThreads + threadIdx.x] = acc[e];
-  }
+  for (int e = 0; e < NV; ++e) smem[e * kThreads + threadIdx.x] = acc[e];
   cluster.sync();
-  if (rank == 0)
-    for (unsigned r = 1; r < n; ++r) {
-      const float* remote = cluster.map_shared_rank(smem, r);
+  // Rank by rank, so that each rank's loads are all in flight at once.
+  for (int r = 0; r < n; ++r) {
+    const float* part = cluster.map_shared_rank(smem, r) + threadIdx.x;
 #pragma unroll
-      for (int e = 0; e < NV; ++e) acc[e] += remote[e * kThreads + threadIdx.x];
-    }
-  cluster.sync();  // the others' shared memory stays until the first has read it
-  return rank == 0;
+    for (int e = 0; e < NV; ++e)
+      if (e / 16 >= *begin && e / 16 < *end) acc[e] = r == 0 ? part[e * kThreads] : acc[e] + part[e * kThreads];
+  }
+  cluster.sync();  // every block's shared memory stays until all have read it
 }
 
 // The operands the epilogue writes through: op itself, or when the reduction is split
@@ -277,9 +302,10 @@ __device__ __forceinline__ void finish(const Operands& op, float (&acc)[MT / 2],
   fence_registers(acc);
   cp_async_wait<0>();
   __syncthreads();
-  if (!sum_over_cluster(acc, smem)) return;
+  int begin = 0, end = MT / 32;  // the 32-row parts of the tile this block writes
+  sum_over_cluster(acc, smem, &begin, &end);
   epilogue<PASS, TransposedLayout, kThreads, MT / 2, MT>(partial_sums(op, op.M * (PASS == 0 ? op.N : op.K)), acc, m0,
-                                                         w0, smem);
+                                                         w0, smem, begin, end);
 }
 
 #endif  // ROAST_MM_WGMMA

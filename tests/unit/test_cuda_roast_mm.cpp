@@ -94,9 +94,13 @@ void check_case(const Case& c, const char* path, double tol) {
   check_close(what + " backward_memory", added, want, tol * 4);
 
   // Both backward products in one call (dM beside dX on two streams): the same function.
+  // Under auto_select with no path chosen yet, the call first times the four pairs of paths
+  // (dM into scratch), then computes once with the fastest.
+  if (matmul_path() == MatmulPath::auto_select) kg::roast_mm_forget_paths();
   Tensor gdX2 = Tensor::empty({c.M * c.K}, DType::f32, Device::cuda(0)), gdM2 = to_gpu(dM0);
   kg::roast_mm_backward(map, gmem.data<float>(), gX.data<float>(), gdY.data<float>(), c.M, gdX2.data<float>(),
                         gdM2.data<float>());
+  for (int pass : {1, 2}) CHECK(std::string(kg::roast_mm_selected_path(map, c.M, pass)) != "untimed");
   check_close(what + " backward (both) dX", from_gpu(gdX2), dX, tol);
   got = from_gpu(gdM2);
   for (std::size_t i = 0; i < dM.size(); ++i) added[i] = got[i] - dM0[i];
@@ -155,12 +159,19 @@ TEST_CASE("cuda roast_mm: fused and materialize paths match the CPU kernels", "[
 #endif
 }
 
-// On the H100 (132 SMs) these shapes run the wgmma kernels with their reductions split in
-// ways the small shapes above never reach: TF32 256-row blocks in two parts summed across a
-// two-block cluster (512 x 2048 x 4096 forward, 512 x 4096 x 2048 dX) and in four parts summed
-// through global memory (the other pass of each), and fp32 128-row blocks in two parts as a
-// cluster (1024^3, both passes); and the TF32 dM of the wgmma kernel, which takes products of
-// at least 512 rows.
+// On the H100 (132 SMs; clusters of 2 / 3 / 4 one-SM blocks: 66 / 39 / 30 at once) these
+// shapes run the wgmma kernels with their reductions split in ways the small shapes above
+// never reach. TF32, 256-row tiles:
+//   - two parts summed in a cluster: 512 x 2048 x 4096 forward, 512 x 4096 x 2048 dX,
+//     512 x 4096 x 10240 dX;
+//   - three parts in a cluster: 256 x 3072 x 4992 forward (39 tiles);
+//   - four parts through partial sums in global memory (128 blocks, more than 30 clusters
+//     of four): the other pass of the first two shapes;
+//   - a wave of whole tiles, then the rest in clusters of four: 512 x 4096 x 10240 forward
+//     (160 tiles: 132 whole, 28 in four parts).
+// fp32, 128-row tiles: two parts as a cluster (1024^3, both passes), and whole tiles then the
+// rest in clusters of four (512 x 1024 x 5120 forward: 160 tiles). And the TF32 dM of the
+// wgmma kernel, which takes products of at least 512 rows.
 TEST_CASE("cuda roast_mm: split reductions of the wgmma kernels match the CPU", "[cuda][roast_mm]") {
 #if ROAST_WITH_CUDA
   if (!cuda_available()) {
@@ -172,12 +183,15 @@ TEST_CASE("cuda roast_mm: split reductions of the wgmma kernels match the CPU", 
   set_precision(Precision::tf32);
   check_case({Scheme::roast, SignMode::tile, 512, 2048, 4096, 32, 64}, "fused", 5e-3);
   check_case({Scheme::roast, SignMode::tile, 512, 4096, 2048, 32, 64}, "fused", 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 256, 3072, 4992, 32, 64}, "fused", 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 512, 4096, 10240, 32, 64}, "fused", 5e-3);
   // TF32 dM on the wgmma kernel (from 512 rows): K and N past the last 128-block, a partial
   // 32-row step, odd tile starts (scalar atomic adds beside the 8-byte ones), narrow tiles.
   check_case({Scheme::roast, SignMode::tile, 516, 200, 130, 32, 64}, "fused", 5e-3);
   check_case({Scheme::roast_local, SignMode::none, 520, 96, 300, 4, 16}, "fused", 5e-3);
   set_precision(Precision::fp32);
   check_case({Scheme::roast, SignMode::tile, 1024, 1024, 1024, 32, 64}, "fused", 1e-5);
+  check_case({Scheme::roast, SignMode::tile, 512, 1024, 5120, 32, 64}, "fused", 1e-5);
 #else
   WARN("skipped: this build has no CUDA backend");
 #endif
