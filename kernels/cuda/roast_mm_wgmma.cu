@@ -29,9 +29,13 @@
 //   dX:      a warp's load would touch 8 tile rows, 16 bytes each. W goes through shared
 //            memory instead (WStages): runs of one tile row copied 16 bytes at a time, then
 //            conflict-free 4-byte loads into two register sets.
-// When a grid would leave SMs idle (few W-rows and rows of X / dY), the reduction is split
-// over gridDim.z and the parts are summed in a fixed order: two parts as a cluster, in shared
-// memory (sum_over_cluster), more through partial sums in global memory (add_chunks).
+// Block x of a launch computes output tile TileOrder::first + x. More tiles than SMs: full
+// waves of whole tiles, then the tiles left over with the reduction split in up to four
+// parts (launch_waves_and_rest). Fewer (few W-rows and rows of X / dY): every tile's
+// reduction split over gridDim.z (launch_split). The parts are summed in a fixed order: as a
+// cluster, in shared memory, each block summing and writing its share of the tile
+// (sum_over_cluster), where the clusters fit in as few waves as the blocks alone; else
+// through partial sums in global memory (add_chunks).
 // Measured on the H100 (TF32, 512 x 4096^2, docs/benchmarks.md): staging W made dX 8% faster
 // (0.133 -> 0.122 ms) and the forward 13% slower (0.106 -> 0.120 ms), so only dX stages it.
 //
