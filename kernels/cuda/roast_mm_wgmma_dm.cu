@@ -31,6 +31,10 @@ namespace {
 
 // dM (backward_memory_kernel below): 128 x 128 output blocks, a ring of three stages.
 constexpr int kDmCols = 128, kDmStages = 3;
+#ifndef ROAST_DM_GROUP
+#define ROAST_DM_GROUP 16
+#endif
+constexpr int kDmGroup = ROAST_DM_GROUP;
 constexpr int dm_smem_bytes() { return kDmStages * (kWRows + kDmCols) * kBK * int(sizeof(float)) + 1024; }
 
 struct DmOperands {
@@ -58,7 +62,15 @@ __global__ void __launch_bounds__(kThreads, 2) backward_memory_kernel(DmOperands
   float* smem = ring_base(smem_raw);
   constexpr int kAFloats = kWRows * kBK, kStageFloats = (kWRows + kDmCols) * kBK;
   const int M = int(op.M), steps = (M + kBK - 1) / kBK;
-  const int k0 = int(blockIdx.y) * kWRows, n0 = int(blockIdx.x) * kDmCols;
+  // Blocks in groups of kDmGroup rows of 128 W-rows, the rows of a group varying fastest: the
+  // blocks running at once (two per SM) read a few MB of X^T and dY^T rather than all of dY^T.
+  // Measured on the H100 (TF32 512 x 10240^2, against rows of blocks along N): dM with 16M
+  // floats 0.84 -> 0.80 ms, 1M and 128M unchanged (0.70, 0.90); groups of 8 0.81; 4096^3 and
+  // 512 x 4096^2 within 2%.
+  const int kblocks = int(gridDim.y), nblocks = int(gridDim.x);
+  const int linear = int(blockIdx.y) * nblocks + int(blockIdx.x), per_group = kDmGroup * nblocks;
+  const int first_kb = linear / per_group * kDmGroup, group_rows = min(kDmGroup, kblocks - first_kb);
+  const int k0 = (first_kb + linear % per_group % group_rows) * kWRows, n0 = linear % per_group / group_rows * kDmCols;
   const PlainRows<kWRows> a(op.Xt, int(op.K), M, k0);
   const PlainRows<kDmCols> b(op.Yt, int(op.N), M, n0);
 #pragma unroll
