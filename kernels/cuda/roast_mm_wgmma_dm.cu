@@ -31,10 +31,6 @@ namespace {
 
 // dM (backward_memory_kernel below): 128 x 128 output blocks, a ring of three stages.
 constexpr int kDmCols = 128, kDmStages = 3;
-#ifndef ROAST_DM_GROUP
-#define ROAST_DM_GROUP 16
-#endif
-constexpr int kDmGroup = ROAST_DM_GROUP;
 constexpr int dm_smem_bytes() { return kDmStages * (kWRows + kDmCols) * kBK * int(sizeof(float)) + 1024; }
 
 struct DmOperands {
@@ -46,6 +42,12 @@ struct DmOperands {
 };
 
 #if defined(ROAST_MM_WGMMA)  // the device code below exists only in the sm_90a compilation
+
+// The dM blocks run in groups of this many rows of blocks (see backward_memory_kernel).
+#ifndef ROAST_DM_GROUP
+#define ROAST_DM_GROUP 16
+#endif
+constexpr int kDmGroup = ROAST_DM_GROUP;
 
 // d += A * B, both from shared-memory descriptors.
 __device__ __forceinline__ void wgmma_ss_m64n128k8(float (&d)[64], std::uint64_t a, std::uint64_t b) {
