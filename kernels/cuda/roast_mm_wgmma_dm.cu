@@ -6,12 +6,15 @@
 // and dY (cuBLAS geam: Xt = X^T, K x M; Yt = dY^T, N x M). A block of two warpgroups computes
 // 128 W-rows k x 128 columns n, A = rows of Xt and B = rows of Yt in a ring of kDmStages
 // stages (PlainRows, 128-byte swizzle), and adds each result, times lambda and its tile's
-// sign, into its memory cell: a thread's accumulator pairs (n, n + 1) lie in one tile run, one
-// 8-byte atomic add where the cell is 8-byte aligned. Launch bounds of two blocks per SM, so
-// that one block's atomic adds run beside the other's MMAs. Measured on the H100 (TF32,
-// against the tiled mma.sync kernel): 512 x 10240^2 dM 1.11 -> 0.70 ms (1M floats; the
-// materialised dM takes 0.83), 0.84 (16M) and 0.90 (128M); 512 x 4096^2 0.183 -> 0.145. Blocks
-// of 128 x 256 (one per SM, three or four stages) were slower: 0.75-0.76 ms at 1M floats.
+// sign, into its memory cell. The block's sums go through shared memory so that a warp adds a
+// W-row's tile runs, four aligned cells per atomic operation (scatter_row). Launch bounds of
+// two blocks per SM, so that one block's atomic adds run beside the other's MMAs. Measured on
+// the H100 (TF32, 512 x 10240^2): dM 0.74-0.76 ms with 1M floats, 0.77 with 16M, 0.82-0.84
+// with 128M (the materialised dM 0.83-1.16); 512 x 4096^2 0.134-0.138 ms at compressions
+// 4-256. Before, each thread added its accumulator pairs straight from the registers, 8 bytes
+// where aligned and two adds where not (half the tile starts are odd): 0.70-0.72 / 0.79-0.80 /
+// 0.89-0.92 ms and 0.148-0.162. The atomic adds alone take about 0.48 ms of the 1M dM.
+// Blocks of 128 x 256 (one per SM) were slower: 0.75-0.76 ms at 1M floats, before.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -30,7 +33,10 @@ namespace rmm {
 namespace {
 
 // dM (backward_memory_kernel below): 128 x 128 output blocks, a ring of three stages.
-constexpr int kDmCols = 128, kDmStages = 3;
+constexpr int kDmCols = 128, kDmStages = 3, kDmLd = kDmCols + 8;
+// After the block's sums (kWRows x kDmLd floats), the ring holds this many TileInfo entries.
+constexpr int kDmTiles = (kDmStages * (kWRows + kDmCols) * kBK - kWRows * kDmLd) * int(sizeof(float)) / int(sizeof(TileInfo));
+static_assert(kDmTiles >= 256, "the block's sums and tiles must fit the ring");
 constexpr int dm_smem_bytes() { return kDmStages * (kWRows + kDmCols) * kBK * int(sizeof(float)) + 1024; }
 
 struct DmOperands {
@@ -106,34 +112,23 @@ __global__ void __launch_bounds__(kThreads, 2) backward_memory_kernel(DmOperands
     wgmma_wait<0>();
     fence_registers(acc);
   }
-  // Accumulator e: W-row k = k0 + 64 wg + 16 (warp % 4) + lane / 4 + 8 ((e >> 1) & 1), column
-  // n = n0 + 8 (e >> 2) + 2 (lane % 4) + (e & 1).
-  const WeightView& w = op.w;
-  const int lane = threadIdx.x % 32;
-  const int kt = k0 + wg * 64 + ((threadIdx.x % 128) / 32) * 16 + lane / 4;
+  // The block's sums through shared memory (the ring, free now), then a warp per W-row adds
+  // the row's tile runs (scatter_row). Accumulator e: W-row k0 + 64 wg + 16 (warp % 4) +
+  // lane / 4 + 8 ((e >> 1) & 1), column n0 + 8 (e >> 2) + 2 (lane % 4) + (e & 1). Rows of
+  // kDmLd floats: a half-warp's 8-byte stores hit distinct banks.
+  cp_async_wait<0>();
+  __syncthreads();
+  const int cols = min(kDmCols, int(op.N) - n0), rows = min(kWRows, int(op.K) - k0);
+  const TileWindow tiles = tile_window(op.w, std::uint32_t(k0), rows, std::uint32_t(n0), cols,
+                                       reinterpret_cast<TileInfo*>(smem + kWRows * kDmLd), kDmTiles);
+  const int lane = threadIdx.x % 32, row = wg * 64 + ((threadIdx.x % 128) / 32) * 16 + lane / 4;
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int k = kt + 8 * h;
-    if (k >= op.K) continue;
-    const std::uint32_t tr = w.div_rows.div(std::uint32_t(k)), kr = std::uint32_t(k) - tr * w.tile_rows;
-    const TileInfo* row_tiles = w.tiles + std::int64_t(tr) * w.n_tile_cols;
-#pragma unroll
-    for (int j = 0; j < kDmCols / 8; ++j) {
-      const int n = n0 + 8 * j + 2 * (lane % 4);
-      if (n >= op.N) continue;
-      const std::uint32_t tc = w.div_cols.div(std::uint32_t(n)), nc = std::uint32_t(n) - tc * w.tile_cols;
-      const TileInfo t = row_tiles[tc];
-      const float scale = (w.sign == kTileSign && (t.sign_hash >> 63)) ? -w.lambda : w.lambda;
-      float* cell = op.dM + t.start + std::int64_t(kr) * w.tile_cols + nc;
-      const float v0 = scale * acc[4 * j + 2 * h], v1 = scale * acc[4 * j + 2 * h + 1];
-      if (n + 1 < op.N && (reinterpret_cast<std::uintptr_t>(cell) & 7) == 0) {
-        atomicAdd(reinterpret_cast<float2*>(cell), make_float2(v0, v1));
-      } else {
-        atomicAdd(cell, v0);
-        if (n + 1 < op.N) atomicAdd(cell + 1, v1);
-      }
-    }
-  }
+  for (int e = 0; e < kDmCols / 2; e += 2)
+    *reinterpret_cast<float2*>(smem + (row + 8 * ((e >> 1) & 1)) * kDmLd + 8 * (e >> 2) + 2 * (lane % 4)) =
+        make_float2(acc[e], acc[e + 1]);
+  __syncthreads();
+  for (int r = threadIdx.x / 32; r < rows; r += kThreads / 32)
+    scatter_row(op.w, tiles, op.dM, std::uint32_t(k0 + r), std::uint32_t(n0), cols, smem + r * kDmLd);
 }
 
 #else  // no sm_90a code: the kernel exists for the host's launch code only
@@ -145,17 +140,13 @@ __global__ void backward_memory_kernel(DmOperands op) { (void)op; }
 }  // namespace
 
 // dM on the tensor cores (TF32): X and dY transposed by cuBLAS into scratch, then
-// backward_memory_kernel. Needs per-tile (or no) signs, even tile widths (a thread's column
-// pairs stay in one tile run) and M % 4 == 0 (16-byte rows of the transposes). Only from
+// backward_memory_kernel. Needs M % 4 == 0 (16-byte rows of the transposes). Only from
 // kMinDmRows rows: with few MMA steps per atomic add the tiled kernel's scatter is faster
 // (H100, 32 x 4096^2: 0.056 against 0.093 ms; from 512 rows this kernel wins).
 constexpr std::int64_t kMinDmRows = 512;
 
 bool wgmma_backward_memory(const Operands& op) {
-  const WeightView& w = op.w;
-  if (roast::precision() != Precision::tf32 || w.sign == kElementSign || w.tile_cols % 2 != 0 || op.M % 4 != 0 ||
-      op.M < kMinDmRows)
-    return false;
+  if (roast::precision() != Precision::tf32 || op.M % 4 != 0 || op.M < kMinDmRows) return false;
   if ((op.K + kWRows - 1) / kWRows > 65535 || op.M * std::max(op.K, op.N) >= (std::int64_t(1) << 31)) return false;
   if (!wgmma_available()) return false;
   static std::mutex mutex;
@@ -181,7 +172,7 @@ bool wgmma_backward_memory(const Operands& op) {
   };
   transpose(op.X, op.K, xt.as<float>());
   transpose(op.dY, op.N, yt.as<float>());
-  const DmOperands dm{op.M, op.K, op.N, xt.as<float>(), yt.as<float>(), op.out, w};
+  const DmOperands dm{op.M, op.K, op.N, xt.as<float>(), yt.as<float>(), op.out, op.w};
   const dim3 grid(unsigned((op.N + kDmCols - 1) / kDmCols), unsigned((op.K + kWRows - 1) / kWRows));
   backward_memory_kernel<<<grid, kThreads, dm_smem_bytes(), stream()>>>(dm);
   check_launch("roast_mm wgmma dM");

@@ -186,9 +186,15 @@ TEST_CASE("cuda roast_mm: split reductions of the wgmma kernels match the CPU", 
   check_case({Scheme::roast, SignMode::tile, 256, 3072, 4992, 32, 64}, "fused", 5e-3);
   check_case({Scheme::roast, SignMode::tile, 512, 4096, 10240, 32, 64}, "fused", 5e-3);
   // TF32 dM on the wgmma kernel (from 512 rows): K and N past the last 128-block, a partial
-  // 32-row step, odd tile starts (scalar atomic adds beside the 8-byte ones), narrow tiles.
+  // 32-row step, tile starts at every alignment (16-byte adds and the runs' single-cell ends),
+  // narrow and odd tiles, element signs, whole-row runs (dense), and more tiles under a block
+  // than its shared memory holds (1 x 2: the tile table read from global memory).
   check_case({Scheme::roast, SignMode::tile, 516, 200, 130, 32, 64}, "fused", 5e-3);
   check_case({Scheme::roast_local, SignMode::none, 520, 96, 300, 4, 16}, "fused", 5e-3);
+  check_case({Scheme::roast, SignMode::element, 512, 150, 270, 3, 5}, "fused", 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 512, 136, 260, 10, 6}, "fused", 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 512, 136, 260, 1, 2}, "fused", 5e-3);
+  check_case({Scheme::dense, SignMode::none, 512, 130, 200, 32, 64}, "fused", 5e-3);
   set_precision(Precision::fp32);
   check_case({Scheme::roast, SignMode::tile, 1024, 1024, 1024, 32, 64}, "fused", 1e-5);
   check_case({Scheme::roast, SignMode::tile, 512, 1024, 5120, 32, 64}, "fused", 1e-5);
