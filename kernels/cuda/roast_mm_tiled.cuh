@@ -28,17 +28,16 @@ struct Operands {
   WeightView w;
 };
 
-// Atomic adds without a returned value: one cell, and (sm_90+) four 16-byte aligned cells in
+// Atomic adds without a returned value: one cell, and (sm_90+) two 8-byte aligned cells in
 // one operation (each cell's add atomic on its own).
 __device__ __forceinline__ void red_add(float* cell, float v) {
   asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(cell), "f"(v) : "memory");
 }
-__device__ __forceinline__ void red_add4(float* cell, float a, float b, float c, float d) {
+__device__ __forceinline__ void red_add2(float* cell, float a, float b) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"l"(cell), "f"(a), "f"(b), "f"(c), "f"(d)
-               : "memory");
+  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(cell), "f"(a), "f"(b) : "memory");
 #else
-  red_add(cell, a), red_add(cell + 1, b), red_add(cell + 2, c), red_add(cell + 3, d);
+  red_add(cell, a), red_add(cell + 1, b);
 #endif
 }
 
@@ -66,9 +65,11 @@ __device__ __forceinline__ TileWindow tile_window(const WeightView& w, std::uint
 
 // dM: the warp adds lambda * sign * vals[0 .. cols - 1] (consecutive floats, e.g. shared
 // memory) to the cells of W-row `row`, columns col0 .. col0 + cols - 1 (inside `tiles`). It
-// goes tile run by tile run (consecutive cells); within a run, each lane adds four 16-byte
-// aligned cells in one operation and the run's unaligned ends cell by cell: a run of 64 cells
-// at a random start takes about 19 operations, against 32-64 for 8-byte adds where aligned.
+// goes tile run by tile run (consecutive cells); within a run, each lane adds two 8-byte
+// aligned cells in one operation, and a run's unaligned first and last cells alone. (Adding
+// each thread's accumulator pairs straight from the registers made half of them two adds, as
+// half the tile starts are odd; four aligned cells per operation measured 2-3% slower at
+// 512 x 10240^2: docs/benchmarks.md.)
 __device__ __forceinline__ void scatter_row(const WeightView& w, const TileWindow& tiles, float* dM, std::uint32_t row,
                                             std::uint32_t col0, int cols, const float* vals) {
   const int lane = int(threadIdx.x) % 32;
@@ -79,19 +80,17 @@ __device__ __forceinline__ void scatter_row(const WeightView& w, const TileWindo
     const TileInfo t = tiles.at(tr, tc);
     const std::uint32_t first = kr * std::uint32_t(w.tile_cols) + nc;  // in-tile index of column col
     float* cell = dM + t.start + first;
-    const int lead = min(len, int((4 - ((reinterpret_cast<std::uintptr_t>(cell) >> 2) & 3)) & 3));
-    const int quads = (len - lead) / 4, items = quads + len - 4 * quads;
+    const int lead = min(len, int((reinterpret_cast<std::uintptr_t>(cell) >> 2) & 1));
+    const int pairs = (len - lead) / 2, items = pairs + len - 2 * pairs;  // pairs, then the single cells
     const float* v = vals + c;
     for (int i = lane; i < items; i += 32) {
-      if (i < quads) {
-        const int at = lead + 4 * i;
+      if (i < pairs) {
+        const int at = lead + 2 * i;
         const std::uint32_t e = first + std::uint32_t(at);
-        red_add4(cell + at, w.lambda * w.sign_of(t.sign_hash, e) * v[at],
-                 w.lambda * w.sign_of(t.sign_hash, e + 1) * v[at + 1],
-                 w.lambda * w.sign_of(t.sign_hash, e + 2) * v[at + 2],
-                 w.lambda * w.sign_of(t.sign_hash, e + 3) * v[at + 3]);
+        red_add2(cell + at, w.lambda * w.sign_of(t.sign_hash, e) * v[at],
+                 w.lambda * w.sign_of(t.sign_hash, e + 1) * v[at + 1]);
       } else {
-        const int at = i - quads < lead ? i - quads : 4 * quads + (i - quads);
+        const int at = i - pairs < lead ? 0 : len - 1;  // the run's first cell (odd start) or its last
         red_add(cell + at, w.lambda * w.sign_of(t.sign_hash, first + std::uint32_t(at)) * v[at]);
       }
     }

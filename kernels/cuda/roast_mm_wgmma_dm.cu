@@ -7,14 +7,15 @@
 // 128 W-rows k x 128 columns n, A = rows of Xt and B = rows of Yt in a ring of kDmStages
 // stages (PlainRows, 128-byte swizzle), and adds each result, times lambda and its tile's
 // sign, into its memory cell. The block's sums go through shared memory so that a warp adds a
-// W-row's tile runs, four aligned cells per atomic operation (scatter_row). Launch bounds of
+// W-row's tile runs, two aligned cells per atomic operation (scatter_row). Launch bounds of
 // two blocks per SM, so that one block's atomic adds run beside the other's MMAs. Measured on
-// the H100 (TF32, 512 x 10240^2): dM 0.74-0.76 ms with 1M floats, 0.77 with 16M, 0.82-0.84
-// with 128M (the materialised dM 0.83-1.16); 512 x 4096^2 0.134-0.138 ms at compressions
-// 4-256. Before, each thread added its accumulator pairs straight from the registers, 8 bytes
-// where aligned and two adds where not (half the tile starts are odd): 0.70-0.72 / 0.79-0.80 /
-// 0.89-0.92 ms and 0.148-0.162. The atomic adds alone take about 0.48 ms of the 1M dM.
-// Blocks of 128 x 256 (one per SM) were slower: 0.75-0.76 ms at 1M floats, before.
+// the H100 (TF32, 512 x 10240^2, in the same runs): dM 0.72-0.73 ms with 1M floats, 0.73 with
+// 16M, 0.81 with 128M (the materialised dM 0.86-1.14); 512 x 4096^2 0.135-0.137. Before, each
+// thread added its accumulator pairs straight from the registers, 8 bytes where aligned and
+// two adds where not (half the tile starts are odd): 0.70-0.71 / 0.79 / 0.89-1.00 ms and
+// 0.145. Without the MMAs the adds take 0.36 ms of the 1M dM (0.48 before), so the two
+// overlap less than before at 1M floats. Blocks of 128 x 256 (one per SM) were slower:
+// 0.75-0.76 ms at 1M floats.
 #include <cuda_runtime.h>
 
 #include <algorithm>
