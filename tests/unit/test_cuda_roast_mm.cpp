@@ -186,7 +186,7 @@ TEST_CASE("cuda roast_mm: split reductions of the wgmma kernels match the CPU", 
   check_case({Scheme::roast, SignMode::tile, 256, 3072, 4992, 32, 64}, "fused", 5e-3);
   check_case({Scheme::roast, SignMode::tile, 512, 4096, 10240, 32, 64}, "fused", 5e-3);
   // TF32 dM on the wgmma kernel (from 512 rows): K and N past the last 128-block, a partial
-  // 32-row step, tile starts at every alignment (16-byte adds and the runs' single-cell ends),
+  // 32-row step, tile starts at every alignment (8-byte adds and the runs' single-cell ends),
   // narrow and odd tiles, element signs, whole-row runs (dense), and more tiles under a block
   // than its shared memory holds (1 x 2: the tile table read from global memory).
   check_case({Scheme::roast, SignMode::tile, 516, 200, 130, 32, 64}, "fused", 5e-3);
