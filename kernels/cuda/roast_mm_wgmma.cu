@@ -244,8 +244,16 @@ struct WStages {
   std::int64_t* starts;  // per stage and band: the memory cell of the band's first run
   std::uint32_t* info;   // per stage and band: run offset (bits 0-1), sign bit (bit 31)
   int w0;
+  int bands;             // the bands with W-rows (those wholly past the last are skipped)
+  std::int64_t lane_cell;  // this thread's copy in every band: row t / 8 of the run, chunk t % 8
 
-  __device__ __forceinline__ bool has_band(int g) const { return w0 + 32 * g < op.K; }
+  __device__ __forceinline__ WStages(const Operands& op_, float* ring_, std::int64_t* starts_, std::uint32_t* info_,
+                                     int w0_)
+      : op(op_), ring(ring_), starts(starts_), info(info_), w0(w0_),
+        bands(int(min(std::int64_t(kBands), (op_.K - w0_ + 31) / 32))),
+        lane_cell(std::int64_t(threadIdx.x / 8) * op_.w.tile_cols + 4 * (threadIdx.x % 8)) {}
+
+  __device__ __forceinline__ bool has_band(int g) const { return g < bands; }
 
   // Where band g's first run at step `step` lies: its tile's index in the table, and the
   // run's offset within the tile.
@@ -272,24 +280,25 @@ struct WStages {
   }
 
   // All threads: the copies of step `step` into its stage, in the caller's commit group.
-  // Round j copies chunk t % 8 of run t / 8 + 32 j (band j); a fifth copies the 9th chunk of
-  // the runs that straddle one more (only its floats of the run: none past the memory's end).
-  // Bands wholly past the last W-row are skipped (their results are never stored).
+  // Round g copies chunk t % 8 of run t / 8 of band g; a fifth copies the 9th chunk of the
+  // runs that straddle one more (only its floats of the run: none past the memory's end).
+  // The four run starts are read before any copy, so that their loads wait once, not once
+  // per band (measured on the H100, TF32 dX at 512 x 10240^2: see the kernel's notes).
   __device__ __forceinline__ void issue(int step) const {
     const int t = threadIdx.x, stage = step % kWStages;
-    float* slots = ring + stage * kWStageFloats;
-    const std::int64_t ld = op.w.tile_cols;
+    float* slot = ring + stage * kWStageFloats + (t / 8) * kSlot + 4 * (t % 8);
+    std::int64_t first[kBands];  // (entries of bands past the last W-row are never used)
 #pragma unroll
-    for (int g = 0; g < kBands; ++g) {
-      if (!has_band(g)) break;
-      const int run = t / 8 + 32 * g, chunk = t % 8;
-      const std::int64_t at = (starts[stage * 4 + g] & ~std::int64_t(3)) + (run % 32) * ld + 4 * chunk;
-      cp_async16(slots + run * kSlot + 4 * chunk, op.memory + at, 16);
-    }
-    if (t < kBands * 32 && has_band(t / 32)) {
-      const std::int64_t start = starts[stage * 4 + t / 32];
+    for (int g = 0; g < kBands; ++g) first[g] = starts[stage * kBands + g] & ~std::int64_t(3);
+#pragma unroll
+    for (int g = 0; g < kBands; ++g)
+      if (g < bands) cp_async16(slot + 32 * g * kSlot, op.memory + first[g] + lane_cell, 16);
+    if (t < bands * 32) {
+      const std::int64_t start = starts[stage * kBands + t / 32];
       const int tail = int(start & 3);  // the run's floats in its 9th chunk (read no further)
-      if (tail) cp_async16(slots + t * kSlot + kRun, op.memory + (start & ~std::int64_t(3)) + (t % 32) * ld + kRun, 4 * tail);
+      if (tail)
+        cp_async16(ring + stage * kWStageFloats + t * kSlot + kRun,
+                   op.memory + (start & ~std::int64_t(3)) + (t % 32) * op.w.tile_cols + kRun, 4 * tail);
     }
   }
 
@@ -300,17 +309,22 @@ struct WStages {
     const int t = threadIdx.x, lane = t % 32, stage = step % kWStages;
     const int local = (t / 128) * 64 + ((t % 128) / 32) * 16 + lane / 4;  // W-row within the block
     const int q = lane % 4;
-    const std::uint32_t word = info[stage * 4 + local / 32], sign = word & 0x80000000u;
+    const std::uint32_t word = info[stage * kBands + local / 32], sign = word & 0x80000000u;
     const float* base = ring + stage * kWStageFloats + int(word & 3u) + local * kSlot + q;
-    const bool edge = (step + 1) * kBK > op.N;
+    if ((step + 1) * kBK <= int(op.N)) {  // the usual case: every reduction index below N
+#pragma unroll
+      for (int s = 0; s < 4; ++s)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) f[4 * s + e] = __float_as_uint(base[8 * (e & 1) * kSlot + 8 * s + 4 * (e >> 1)]) ^ sign;
+      return;
+    }
 #pragma unroll
     for (int s = 0; s < 4; ++s)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int red_off = 8 * s + 4 * (e >> 1);
-        std::uint32_t v = __float_as_uint(base[8 * (e & 1) * kSlot + red_off]) ^ sign;
-        if (edge && step * kBK + red_off + q >= op.N) v = 0u;
-        f[4 * s + e] = v;
+        const std::uint32_t v = __float_as_uint(base[8 * (e & 1) * kSlot + red_off]) ^ sign;
+        f[4 * s + e] = step * kBK + red_off + q < int(op.N) ? v : 0u;
       }
   }
 };

@@ -55,9 +55,13 @@ struct TileOrder {
 #if defined(ROAST_MM_WGMMA)  // the device code below exists only in the sm_90a compilation
 
 // The start of the X / dY ring in a kernel's dynamic shared memory: aligned to 1024 bytes,
-// as the 128-byte swizzle needs (smem_bytes() reserves the room).
+// as the 128-byte swizzle needs (smem_bytes() reserves the room). Offset from `raw` by
+// pointer arithmetic, not through an integer, so that the compiler still knows the pointers
+// derived from it are shared memory and accesses them with shared loads and stores (through
+// an integer it emitted generic ones, whose latency sat on dX's path: see WStages).
 __device__ __forceinline__ float* ring_base(unsigned char* raw) {
-  return reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(raw) + 1023) & ~std::uintptr_t(1023));
+  const std::uint32_t at = static_cast<std::uint32_t>(__cvta_generic_to_shared(raw));
+  return reinterpret_cast<float*>(raw + ((1024u - (at & 1023u)) & 1023u));
 }
 
 // This block's first row of X / dY (m0) and first W-row (w0).
