@@ -63,35 +63,50 @@ __device__ __forceinline__ TileWindow tile_window(const WeightView& w, std::uint
   return {room, tr0, tc0, ntc};
 }
 
-// dM: the warp adds lambda * sign * vals[0 .. cols - 1] (consecutive floats, e.g. shared
-// memory) to the cells of W-row `row`, columns col0 .. col0 + cols - 1 (inside `tiles`). It
-// goes tile run by tile run (consecutive cells); within a run, each lane adds two 8-byte
-// aligned cells in one operation, and a run's unaligned first and last cells alone. (Adding
-// each thread's accumulator pairs straight from the registers made half of them two adds, as
-// half the tile starts are odd; four aligned cells per operation measured 2-3% slower at
-// 512 x 10240^2: docs/benchmarks.md.)
-__device__ __forceinline__ void scatter_row(const WeightView& w, const TileWindow& tiles, float* dM, std::uint32_t row,
-                                            std::uint32_t col0, int cols, const float* vals) {
-  const int lane = int(threadIdx.x) % 32;
-  const std::uint32_t tr = w.div_rows.div(row), kr = row - tr * std::uint32_t(w.tile_rows);
+// dM: adds lambda * sign * vals to the cells of the block's rows row0 .. row0 + rows - 1 and
+// columns col0 .. col0 + cols - 1 (inside `tiles`; row r's values at vals + r * ld, e.g. in
+// shared memory), warp w taking rows w, w + 8, .... It goes by the columns' tile runs (a run:
+// the columns of one tile, consecutive cells in every row), so a run's column split is worked
+// out once per warp and each row's part of it costs a tile lookup and the adds: each lane adds
+// two 8-byte aligned cells in one operation, and lane 31 adds the run's unaligned first and
+// last cells alone. (Adding each thread's accumulator pairs straight from the registers made
+// half of them two adds, as half the tile starts are odd; four aligned cells per operation
+// measured 2-3% slower at 512 x 10240^2. A warp per row, working out each run's split for
+// every row, spent ~110 instructions per row's run (ncu, 1M-float 512 x 10240^2) and was
+// slower: H100 TF32 dM 0.70 -> 0.66 ms there, 512 x 4096^2 0.131 -> 0.122, 4096^3 0.62 ->
+// 0.60, 128M floats unchanged at 0.80-0.82, where the adds wait on DRAM: docs/benchmarks.md.)
+__device__ __forceinline__ void scatter_block(const WeightView& w, const TileWindow& tiles, float* dM, std::uint32_t row0,
+                                              int rows, std::uint32_t col0, int cols, const float* vals, int ld) {
+  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32, warps = int(blockDim.x) / 32;
   for (int c = 0; c < cols;) {
     const std::uint32_t col = col0 + std::uint32_t(c), tc = w.div_cols.div(col), nc = col - tc * std::uint32_t(w.tile_cols);
     const int len = min(cols - c, w.tile_cols - int(nc));
-    const TileInfo t = tiles.at(tr, tc);
-    const std::uint32_t first = kr * std::uint32_t(w.tile_cols) + nc;  // in-tile index of column col
-    float* cell = dM + t.start + first;
-    const int lead = min(len, int((reinterpret_cast<std::uintptr_t>(cell) >> 2) & 1));
-    const int pairs = (len - lead) / 2, items = pairs + len - 2 * pairs;  // pairs, then the single cells
-    const float* v = vals + c;
-    for (int i = lane; i < items; i += 32) {
-      if (i < pairs) {
-        const int at = lead + 2 * i;
-        const std::uint32_t e = first + std::uint32_t(at);
-        red_add2(cell + at, w.lambda * w.sign_of(t.sign_hash, e) * v[at],
-                 w.lambda * w.sign_of(t.sign_hash, e + 1) * v[at + 1]);
+    for (int r = warp; r < rows; r += warps) {
+      const std::uint32_t row = row0 + std::uint32_t(r), tr = w.div_rows.div(row);
+      const std::uint32_t first = (row - tr * std::uint32_t(w.tile_rows)) * std::uint32_t(w.tile_cols) + nc;  // in-tile index
+      const TileInfo t = tiles.at(tr, tc);
+      float* cell = dM + t.start + first;
+      const float* v = vals + r * ld + c;
+      const int lead = min(len, int((reinterpret_cast<std::uintptr_t>(cell) >> 2) & 1));
+      const int pairs = (len - lead) / 2;
+      const bool last = ((len - lead) & 1) != 0;
+      if (w.sign != kElementSign) {  // one factor for the whole run
+        const float f = w.lambda * w.sign_of(t.sign_hash, 0);
+        for (int i = lane; i < pairs; i += 32) red_add2(cell + lead + 2 * i, f * v[lead + 2 * i], f * v[lead + 2 * i + 1]);
+        if (lane == 31) {
+          if (lead) red_add(cell, f * v[0]);
+          if (last) red_add(cell + len - 1, f * v[len - 1]);
+        }
       } else {
-        const int at = i - pairs < lead ? 0 : len - 1;  // the run's first cell (odd start) or its last
-        red_add(cell + at, w.lambda * w.sign_of(t.sign_hash, first + std::uint32_t(at)) * v[at]);
+        for (int i = lane; i < pairs; i += 32) {
+          const int at = lead + 2 * i;
+          const std::uint32_t e = first + std::uint32_t(at);
+          red_add2(cell + at, w.lambda * w.sign_of(t.sign_hash, e) * v[at], w.lambda * w.sign_of(t.sign_hash, e + 1) * v[at + 1]);
+        }
+        if (lane == 31) {
+          if (lead) red_add(cell, w.lambda * w.sign_of(t.sign_hash, first) * v[0]);
+          if (last) red_add(cell + len - 1, w.lambda * w.sign_of(t.sign_hash, first + std::uint32_t(len - 1)) * v[len - 1]);
+        }
       }
     }
     c += len;

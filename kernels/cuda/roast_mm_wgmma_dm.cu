@@ -7,15 +7,15 @@
 // 128 W-rows k x 128 columns n, A = rows of Xt and B = rows of Yt in a ring of kDmStages
 // stages (PlainRows, 128-byte swizzle), and adds each result, times lambda and its tile's
 // sign, into its memory cell. The block's sums go through shared memory so that a warp adds a
-// W-row's tile runs, two aligned cells per atomic operation (scatter_row). Launch bounds of
+// W-row's tile runs, two aligned cells per atomic operation (scatter_block). Launch bounds of
 // two blocks per SM, so that one block's atomic adds run beside the other's MMAs. Measured on
-// the H100 (TF32, 512 x 10240^2, in the same runs): dM 0.72-0.73 ms with 1M floats, 0.73 with
-// 16M, 0.81 with 128M (the materialised dM 0.86-1.14); 512 x 4096^2 0.135-0.137. Before, each
-// thread added its accumulator pairs straight from the registers, 8 bytes where aligned and
-// two adds where not (half the tile starts are odd): 0.70-0.71 / 0.79 / 0.89-1.00 ms and
-// 0.145. Without the MMAs the adds take 0.36 ms of the 1M dM (0.48 before), so the two
-// overlap less than before at 1M floats. Blocks of 128 x 256 (one per SM) were slower:
-// 0.75-0.76 ms at 1M floats.
+// the H100 (TF32, 512 x 10240^2, in the same runs): dM 0.66 ms with 1M floats, 0.71 with 16M,
+// 0.80-0.82 with 128M (the materialised dM 0.86-1.14); 512 x 4096^2 0.122. A warp per W-row
+// (each row working out its own runs) took 0.70-0.71 / 0.71 / 0.80-0.81 and 0.131; each
+// thread adding its accumulator pairs straight from the registers, 8 bytes where aligned and
+// two adds where not (half the tile starts are odd), an earlier 0.70-0.71 / 0.79 /
+// 0.89-1.00 ms and 0.145. With 128M floats the adds wait on DRAM (each misses L2 and reads
+// its sector first). Blocks of 128 x 256 (one per SM) were slower: 0.75-0.76 ms at 1M floats.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -113,8 +113,8 @@ __global__ void __launch_bounds__(kThreads, 2) backward_memory_kernel(DmOperands
     wgmma_wait<0>();
     fence_registers(acc);
   }
-  // The block's sums through shared memory (the ring, free now), then a warp per W-row adds
-  // the row's tile runs (scatter_row). Accumulator e: W-row k0 + 64 wg + 16 (warp % 4) +
+  // The block's sums through shared memory (the ring, free now), then the warps add them by
+  // tile runs (scatter_block). Accumulator e: W-row k0 + 64 wg + 16 (warp % 4) +
   // lane / 4 + 8 ((e >> 1) & 1), column n0 + 8 (e >> 2) + 2 (lane % 4) + (e & 1). Rows of
   // kDmLd floats: a half-warp's 8-byte stores hit distinct banks.
   cp_async_wait<0>();
@@ -128,8 +128,7 @@ __global__ void __launch_bounds__(kThreads, 2) backward_memory_kernel(DmOperands
     *reinterpret_cast<float2*>(smem + (row + 8 * ((e >> 1) & 1)) * kDmLd + 8 * (e >> 2) + 2 * (lane % 4)) =
         make_float2(acc[e], acc[e + 1]);
   __syncthreads();
-  for (int r = threadIdx.x / 32; r < rows; r += kThreads / 32)
-    scatter_row(op.w, tiles, op.dM, std::uint32_t(k0 + r), std::uint32_t(n0), cols, smem + r * kDmLd);
+  scatter_block(op.w, tiles, op.dM, std::uint32_t(k0), rows, std::uint32_t(n0), cols, smem, kDmLd);
 }
 
 #else  // no sm_90a code: the kernel exists for the host's launch code only
