@@ -10,7 +10,8 @@
 // W-row's tile runs, two aligned cells per atomic operation (scatter_block). Launch bounds of
 // two blocks per SM, so that one block's atomic adds run beside the other's MMAs. Measured on
 // the H100 (TF32, 512 x 10240^2, in the same runs): dM 0.66 ms with 1M floats, 0.71 with 16M,
-// 0.80-0.82 with 128M (the materialised dM 0.86-1.14); 512 x 4096^2 0.122. A warp per W-row
+// 0.80-0.82 with 128M (the materialised dM 0.86-1.14); 512 x 4096^2 0.122; with 16M and 128M
+// floats now 0.69-0.70 and 0.70-0.71, prefetching the cells (prefetch_cells). A warp per W-row
 // (each row working out its own runs) took 0.70-0.71 / 0.71 / 0.80-0.81 and 0.131; each
 // thread adding its accumulator pairs straight from the registers, 8 bytes where aligned and
 // two adds where not (half the tile starts are odd), an earlier 0.70-0.71 / 0.79 /
@@ -46,6 +47,7 @@ struct DmOperands {
   const float* Yt;  // N x M
   float* dM;
   WeightView w;
+  bool prefetch;  // the memory is larger than L2: prefetch_cells before the adds
 };
 
 #if defined(ROAST_MM_WGMMA)  // the device code below exists only in the sm_90a compilation
@@ -64,6 +66,31 @@ __device__ __forceinline__ void wgmma_ss_m64n128k8(float (&d)[64], std::uint64_t
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, 1, 1, 1;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
       : "l"(a), "l"(b));
+}
+
+// The block's memory cells into L2 (`prefetch.global.L2`, the first and last cell of each
+// row's 32-column chunk, lines of one tile run), issued a few steps before the adds: with a
+// memory larger than L2 each add would otherwise miss and wait for DRAM. Measured on the H100
+// (TF32 512 x 10240^2, two runs each against the same code without): dM with 128M floats
+// 0.793-0.794 -> 0.703-0.714 ms, 16M 0.716-0.721 -> 0.696-0.703; with 1M floats (in L2)
+// 0.658-0.670 -> 0.682-0.686, so only memories larger than L2 prefetch. Issued two or five
+// steps before the adds instead of three: the same within noise. (Prefetched before the
+// block's MMAs instead, the lines evicted the operand rows: docs/benchmarks.md.)
+__device__ __forceinline__ void prefetch_cells(const DmOperands& op, int k0, int n0) {
+  const WeightView& w = op.w;
+  const int t = threadIdx.x, r = t / 2, h = t % 2;  // two threads per W-row, 64 columns each
+  if (k0 + r >= op.K) return;
+  const std::uint32_t row = std::uint32_t(k0 + r), tr = w.div_rows.div(row), kr = row - tr * std::uint32_t(w.tile_rows);
+  for (int c = 64 * h; c < 64 * h + 64; c += 32) {
+    const std::uint32_t col = std::uint32_t(n0 + c);
+    if (col >= op.N) break;
+    const std::uint32_t tc = w.div_cols.div(col), nc = col - tc * std::uint32_t(w.tile_cols);
+    const int len = min(min(32, w.tile_cols - int(nc)), int(op.N - col));  // cells of the chunk in this tile
+    const TileInfo tile = w.tiles[std::int64_t(tr) * w.n_tile_cols + tc];
+    const float* cell = op.dM + tile.start + std::int64_t(kr) * w.tile_cols + nc;
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(cell));
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(cell + len - 1));
+  }
 }
 
 __global__ void __launch_bounds__(kThreads, 2) backward_memory_kernel(DmOperands op) {
@@ -110,6 +137,7 @@ __global__ void __launch_bounds__(kThreads, 2) backward_memory_kernel(DmOperands
 #pragma unroll
     for (int s8 = 0; s8 < kBK / 8; ++s8) wgmma_ss_m64n128k8(acc, da + 2 * s8, db + 2 * s8);
     wgmma_commit();
+    if (op.prefetch && step == max(steps - 3, 0)) prefetch_cells(op, k0, n0);
     wgmma_wait<0>();
     fence_registers(acc);
   }
@@ -172,7 +200,8 @@ bool wgmma_backward_memory(const Operands& op) {
   };
   transpose(op.X, op.K, xt.as<float>());
   transpose(op.dY, op.N, yt.as<float>());
-  const DmOperands dm{op.M, op.K, op.N, xt.as<float>(), yt.as<float>(), op.out, op.w};
+  const bool prefetch = op.w.cells * std::int64_t(sizeof(float)) > l2_bytes();
+  const DmOperands dm{op.M, op.K, op.N, xt.as<float>(), yt.as<float>(), op.out, op.w, prefetch};
   const dim3 grid(unsigned((op.N + kDmCols - 1) / kDmCols), unsigned((op.K + kWRows - 1) / kWRows));
   backward_memory_kernel<<<grid, kThreads, dm_smem_bytes(), stream()>>>(dm);
   check_launch("roast_mm wgmma dM");

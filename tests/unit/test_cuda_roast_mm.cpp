@@ -56,19 +56,21 @@ struct Case {
   SignMode sign;
   i64 M, K, N;
   int bk, bn;
+  i64 region = 0;  // memory cells of the weight; 0: make_mapping's (a quarter of K x N)
 };
 
 std::string describe(const Case& c, const char* path, const char* precision) {
   std::ostringstream s;
   s << "scheme " << int(c.scheme) << " sign " << int(c.sign) << " M=" << c.M << " K=" << c.K << " N=" << c.N
-    << " tile " << c.bk << "x" << c.bn << " path " << path << " " << precision;
+    << " tile " << c.bk << "x" << c.bn << " region " << c.region << " path " << path << " " << precision;
   return s.str();
 }
 
 // Forward, dX and dM on the GPU against the CPU kernels for one case and the current
 // path / precision settings.
 void check_case(const Case& c, const char* path, double tol) {
-  const Mapping map = make_mapping(c.scheme, c.sign, c.K, c.N, c.bk, c.bn, 11 + std::uint64_t(c.M));
+  Mapping map = make_mapping(c.scheme, c.sign, c.K, c.N, c.bk, c.bn, 11 + std::uint64_t(c.M));
+  if (c.region > 0) map.region_size = c.region;
   const i64 m = map.region_base + map.region_size + 3;
   const auto memory = random_vector(m, 1), X = random_vector(c.M * c.K, 2), dY = random_vector(c.M * c.N, 3);
   const auto dM0 = random_vector(m, 4);  // the gradient accumulates into what is there
@@ -195,6 +197,10 @@ TEST_CASE("cuda roast_mm: split reductions of the wgmma kernels match the CPU", 
   check_case({Scheme::roast, SignMode::tile, 512, 136, 260, 10, 6}, "fused", 5e-3);
   check_case({Scheme::roast, SignMode::tile, 512, 136, 260, 1, 2}, "fused", 5e-3);
   check_case({Scheme::dense, SignMode::none, 512, 130, 200, 32, 64}, "fused", 5e-3);
+  // A memory of 16.8M cells (67 MB, more than the L2 of the H100 or H200): the wgmma dM
+  // prefetches its cells into L2 before the adds.
+  check_case({Scheme::roast, SignMode::tile, 512, 384, 520, 32, 64, i64(1) << 24}, "fused", 5e-3);
+  check_case({Scheme::roast, SignMode::element, 512, 150, 270, 3, 5, i64(1) << 24}, "fused", 5e-3);
   set_precision(Precision::fp32);
   check_case({Scheme::roast, SignMode::tile, 1024, 1024, 1024, 32, 64}, "fused", 1e-5);
   check_case({Scheme::roast, SignMode::tile, 512, 1024, 5120, 32, 64}, "fused", 1e-5);
