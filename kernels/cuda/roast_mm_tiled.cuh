@@ -74,7 +74,8 @@ __device__ __forceinline__ TileWindow tile_window(const WeightView& w, std::uint
 // measured 2-3% slower at 512 x 10240^2. A warp per row, working out each run's split for
 // every row, spent ~110 instructions per row's run (ncu, 1M-float 512 x 10240^2) and was
 // slower: H100 TF32 dM 0.70 -> 0.66 ms there, 512 x 4096^2 0.131 -> 0.122, 4096^3 0.62 ->
-// 0.60, 128M floats unchanged at 0.80-0.82, where the adds wait on DRAM: docs/benchmarks.md.)
+// 0.60, 128M floats unchanged at 0.80-0.82, where the adds waited on DRAM until the dM kernel
+// prefetched its cells: docs/benchmarks.md.)
 __device__ __forceinline__ void scatter_block(const WeightView& w, const TileWindow& tiles, float* dM, std::uint32_t row0,
                                               int rows, std::uint32_t col0, int cols, const float* vals, int ld) {
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32, warps = int(blockDim.x) / 32;
