@@ -46,8 +46,9 @@
 // an earlier session with one cache line per W load ran at 0.92x of cuBLAS (512 x 4096^2).
 // Staged through shared memory, W's copies, stores and loads cost about what the direct loads
 // do. Warp specialisation, X / dY multicast, W as a shared-memory wgmma operand, prefetching
-// W into L1 or L2 and the tile sign as the MMA's scale were measured and were not faster
-// (docs/benchmarks.md, "Tried and not kept").
+// W into L1 (or into L2 by every lane) and the tile sign as the MMA's scale were measured and
+// were not faster (docs/benchmarks.md, "Tried and not kept"); with memories larger than L2 a
+// lighter prefetch into L2, a line per thread of half of each warpgroup, is (prefetch_w).
 //
 // Fast-path conditions (else the caller runs the mma.sync / FMA kernels): a device and binary
 // with sm_90a, per-tile (or no) signs, the plain operand's rows a multiple
@@ -99,6 +100,22 @@ __device__ __forceinline__ void fill_table(const Operands& op, int w0, int first
     }
     table[i] = entry;
   }
+}
+
+// With a memory larger than L2, W's lines of a step kWPrefetchSteps ahead into L2
+// (`prefetch.global.L2`): in each warpgroup 64 threads, one per half tile row (128 bytes) of
+// its 32 x 64 block, through the tile table. Measured on the H100 (TF32, two runs each
+// against the same code without): 512 x 10240^2 forward with 16M floats 0.405 -> 0.388-0.393
+// ms, 128M 0.417-0.419 -> 0.398, 512 x 4096^2 with 16M 0.083 -> 0.081; 4 steps ahead the
+// same within noise. (Two prefetches per lane and step, into L1 or L2, were slower: "Tried
+// and not kept" in docs/benchmarks.md.)
+constexpr int kWPrefetchSteps = 8;
+__device__ __forceinline__ void prefetch_w(const Operands& op, const std::uint64_t* table, int first, int step) {
+  const int u = threadIdx.x % 128;
+  if (u >= 64) return;
+  const std::uint64_t e = table[2 * (step - first) + threadIdx.x / 128];
+  const float* p = op.memory + std::int64_t(e & ~(std::uint64_t(1) << 63)) + (u / 2) * op.w.tile_cols + 32 * (u % 2);
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
 
 // This thread's W fragments of one forward step (4 slices x 4 registers; register 4 s + e of
@@ -217,6 +234,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(Operands op, TileO
     run_step<MT, F32>(acc, part, cur, cur_lo, stage, lo_ring + (step % kStages) * kStageFloats);
     fence_registers(later);
     if (step + 2 < steps) frags.load(step + 2, later, ls);
+    if (order.prefetch && step + kWPrefetchSteps < steps) prefetch_w(op, table, first, step + kWPrefetchSteps);
   };
   for (int step = first; step < steps; step += 3) {
     step_with(step, f0, s0, lo, f2, &s2);
@@ -504,6 +522,7 @@ TileOrder tile_order(const Operands& op) {
   order.wblocks = int(((PASS == 0 ? op.N : op.K) + kWRows - 1) / kWRows);
   const std::int64_t plain = op.M * (PASS == 0 ? op.K : op.N), weight = std::min(op.w.cells, op.K * op.N);
   order.rows_first = plain <= weight ? 1 : 0;
+  order.prefetch = op.w.cells * std::int64_t(sizeof(float)) > l2_bytes() ? 1 : 0;
   return order;
 }
 

@@ -50,6 +50,7 @@ struct TileOrder {
   int first = 0;
   int mblocks = 1, wblocks = 1;  // tiles along the rows of X / dY and along the W-rows
   int rows_first = 0;
+  int prefetch = 0;  // the memory is larger than L2
 };
 
 #if defined(ROAST_MM_WGMMA)  // the device code below exists only in the sm_90a compilation
