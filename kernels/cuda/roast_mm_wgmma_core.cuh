@@ -1,5 +1,5 @@
-// The building blocks of the wgmma ROAST-MM kernels (roast_mm_wgmma.cu and
-// roast_mm_wgmma_dm.cu, which alone include this file): block and ring sizes, the
+// The building blocks of the wgmma ROAST-MM kernels (roast_mm_wgmma.cu with its dX kernel in
+// roast_mm_wgmma_dx.cuh, and roast_mm_wgmma_dm.cu, which alone include this file): block and ring sizes, the
 // shared-memory layout and descriptors, the warpgroup MMA wrappers and fences, the copies of X / dY rows (PlainRows), one step's MMAs (fp32 as
 // 3xTF32 with step sums), the split of the reduction over gridDim.z and the sum of its parts
 // (in a cluster's shared memory, or as partial sums), and the block's last step (finish).
