@@ -35,6 +35,9 @@ cublasHandle_t blas();
 int sm_count();
 // The current device's L2 cache, in bytes (asked once per device).
 std::int64_t l2_bytes();
+// Whether a memory region of `cells` floats is larger than the current device's L2 (then the
+// ROAST-MM kernels prefetch its cells, and the materialised dM sums cells instead of adding).
+inline bool larger_than_l2(i64 cells) { return cells * i64(sizeof(float)) > l2_bytes(); }
 
 // Blocks of `threads` covering n items, capped so that grid-stride loops take the rest.
 inline unsigned blocks_for(i64 n, int threads = 256) {

@@ -574,7 +574,7 @@ void roast_mm_accumulate_dense(const Mapping& map, const float* dW, float* dM) {
   // atomic adds, which then read and write HBM. Measured on the H100 (TF32, 512 x 10240^2,
   // materialised dM): 16M floats 1.055 -> 0.865 ms, f+b 2.13 -> 1.95; with the memory in L2
   // the atomics are as fast or faster (1M floats 0.836 against 0.901).
-  if (map.region_size * std::int64_t(sizeof(float)) > l2_bytes() && accumulate_owned(map, dW, dM)) return;
+  if (larger_than_l2(map.region_size) && accumulate_owned(map, dW, dM)) return;
   const std::int64_t n = map.rows * map.cols;
   if (rmm::has_view(map)) launch_rows(accumulate_view_kernel, rmm::view_of(map), dW, dM, 4);
   else accumulate_hashed_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, dW, dM);

@@ -350,7 +350,7 @@ TileOrder tile_order(const Operands& op) {
   order.wblocks = int(((PASS == 0 ? op.N : op.K) + kWRows - 1) / kWRows);
   const std::int64_t plain = op.M * (PASS == 0 ? op.K : op.N), weight = std::min(op.w.cells, op.K * op.N);
   order.rows_first = plain <= weight ? 1 : 0;
-  order.prefetch = op.w.cells * std::int64_t(sizeof(float)) > l2_bytes() ? 1 : 0;
+  order.prefetch = larger_than_l2(op.w.cells) ? 1 : 0;
   return order;
 }
 

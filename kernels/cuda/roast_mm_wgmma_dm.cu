@@ -200,7 +200,7 @@ bool wgmma_backward_memory(const Operands& op) {
   };
   transpose(op.X, op.K, xt.as<float>());
   transpose(op.dY, op.N, yt.as<float>());
-  const bool prefetch = op.w.cells * std::int64_t(sizeof(float)) > l2_bytes();
+  const bool prefetch = larger_than_l2(op.w.cells);
   const DmOperands dm{op.M, op.K, op.N, xt.as<float>(), yt.as<float>(), op.out, op.w, prefetch};
   const dim3 grid(unsigned((op.N + kDmCols - 1) / kDmCols), unsigned((op.K + kWRows - 1) / kWRows));
   backward_memory_kernel<<<grid, kThreads, dm_smem_bytes(), stream()>>>(dm);
