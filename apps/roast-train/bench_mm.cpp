@@ -25,16 +25,15 @@
 #include <string>
 #include <vector>
 
-// The kernels are engine-internal headers; roast-train's include path has src/ but not the
-// project root, hence the relative path.
-#include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/roast_mm.h"
+// The backend layer is engine-internal; the bench calls the CPU kernels directly.
+#include "kernels/backend.h"
 #include "roast/error.h"
 #include "roast/mapping.h"
 
 namespace roast_train {
 namespace bench {
 namespace kc = roast::kernels::cpu;
+constexpr roast::Precision fp32 = roast::Precision::fp32;  // CPU products are always fp32
 
 std::vector<float> random_floats(i64 n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -84,37 +83,37 @@ struct Operands {
 using OpTable = std::map<std::string, std::function<void()>>;
 
 OpTable dense_ops(Operands& o) {
-  auto fwd = [&o] { kc::gemm(false, false, o.M, o.N, o.K, 1.0f, o.X.data(), o.K, o.W.data(), o.N, 0.0f, o.Y.data(), o.N); };
+  auto fwd = [&o] { kc::gemm(fp32, false, false, o.M, o.N, o.K, 1.0f, o.X.data(), o.K, o.W.data(), o.N, 0.0f, o.Y.data(), o.N); };
   auto bwd_in = [&o] {
-    kc::gemm(false, true, o.M, o.K, o.N, 1.0f, o.dY.data(), o.N, o.W.data(), o.N, 0.0f, o.dX.data(), o.K);
+    kc::gemm(fp32, false, true, o.M, o.K, o.N, 1.0f, o.dY.data(), o.N, o.W.data(), o.N, 0.0f, o.dX.data(), o.K);
   };
   auto bwd_mem = [&o] {
-    kc::gemm(true, false, o.K, o.N, o.M, 1.0f, o.X.data(), o.K, o.dY.data(), o.N, 0.0f, o.dW.data(), o.N);
+    kc::gemm(fp32, true, false, o.K, o.N, o.M, 1.0f, o.X.data(), o.K, o.dY.data(), o.N, 0.0f, o.dW.data(), o.N);
   };
   return {{"forward", fwd}, {"backward_input", bwd_in}, {"backward_memory", bwd_mem},
           {"forward_backward", [=] { fwd(); bwd_in(); bwd_mem(); }}};
 }
 
 OpTable fused_ops(Operands& o, const roast::Mapping& map, const float* memory, float* dM) {
-  auto fwd = [&o, map, memory] { kc::roast_mm_forward(map, memory, o.X.data(), o.M, o.Y.data()); };
-  auto bwd_in = [&o, map, memory] { kc::roast_mm_backward_input(map, memory, o.dY.data(), o.M, o.dX.data()); };
-  auto bwd_mem = [&o, map, dM] { kc::roast_mm_backward_memory(map, o.X.data(), o.dY.data(), o.M, dM); };
+  auto fwd = [&o, map, memory] { kc::roast_mm_forward(map, {}, nullptr, memory, o.X.data(), o.M, o.Y.data()); };
+  auto bwd_in = [&o, map, memory] { kc::roast_mm_backward_input(map, {}, nullptr, memory, o.dY.data(), o.M, o.dX.data()); };
+  auto bwd_mem = [&o, map, dM] { kc::roast_mm_backward_memory(map, {}, nullptr, o.X.data(), o.dY.data(), o.M, dM); };
   return {{"forward", fwd}, {"backward_input", bwd_in}, {"backward_memory", bwd_mem},
           {"forward_backward", [=] { fwd(); bwd_in(); bwd_mem(); }}};
 }
 
 OpTable materialize_ops(Operands& o, const roast::Mapping& map, const float* memory, float* dM) {
-  auto build = [&o, map, memory] { kc::roast_mm_materialize(map, memory, o.W.data()); };
+  auto build = [&o, map, memory] { kc::roast_mm_materialize(map, nullptr, memory, o.W.data()); };
   auto gemm_fwd = [&o] {
-    kc::gemm(false, false, o.M, o.N, o.K, 1.0f, o.X.data(), o.K, o.W.data(), o.N, 0.0f, o.Y.data(), o.N);
+    kc::gemm(fp32, false, false, o.M, o.N, o.K, 1.0f, o.X.data(), o.K, o.W.data(), o.N, 0.0f, o.Y.data(), o.N);
   };
   auto gemm_in = [&o] {
-    kc::gemm(false, true, o.M, o.K, o.N, 1.0f, o.dY.data(), o.N, o.W.data(), o.N, 0.0f, o.dX.data(), o.K);
+    kc::gemm(fp32, false, true, o.M, o.K, o.N, 1.0f, o.dY.data(), o.N, o.W.data(), o.N, 0.0f, o.dX.data(), o.K);
   };
   // dW = X^T dY, then dM[loc] += lambda * sign * dW (lambda is inside the materialised W).
   auto bwd_mem = [&o, map, dM] {
-    kc::gemm(true, false, o.K, o.N, o.M, 1.0f, o.X.data(), o.K, o.dY.data(), o.N, 0.0f, o.dW.data(), o.N);
-    kc::roast_mm_accumulate_dense(map, o.dW.data(), dM);
+    kc::gemm(fp32, true, false, o.K, o.N, o.M, 1.0f, o.X.data(), o.K, o.dY.data(), o.N, 0.0f, o.dW.data(), o.N);
+    kc::roast_mm_accumulate_dense(map, {}, nullptr, o.dW.data(), dM);
   };
   return {{"forward", [=] { build(); gemm_fwd(); }},
           {"backward_input", [=] { build(); gemm_in(); }},

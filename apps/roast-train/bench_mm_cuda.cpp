@@ -20,25 +20,14 @@
 #include <string>
 
 #include "bench_mm.h"
+#include "kernels/backend.h"
 #include "roast/backend.h"
-#include "roast/config.h"
 #include "roast/error.h"
 #include "roast/optim.h"
 #include "roast/tensor.h"
-#if ROAST_WITH_CUDA
-#include "kernels/cuda/cuda_kernels.h"
-#include "kernels/cuda/roast_mm.h"
-#include "kernels/cuda/runtime.h"
-#endif
 
 namespace roast_train {
 namespace bench {
-
-#if !ROAST_WITH_CUDA
-std::vector<Measurement> run_mm_cuda(const MmOptions&) {
-  roast::fail("bench mm --device cuda: this build of roast has no CUDA backend; rebuild with nvcc on PATH");
-}
-#else
 namespace {
 namespace kg = roast::kernels::cuda;
 using roast::Device;
@@ -69,6 +58,7 @@ struct Shape {
   i64 M, K, N;
   Device dev;
   Tensor X, dY, Y, dX;
+  roast::Numerics numerics;  // the run's precision and deterministic flag
 };
 
 OpTable dense_ops(Shape& s, Tensor W, Tensor dW) {
@@ -79,12 +69,14 @@ OpTable dense_ops(Shape& s, Tensor W, Tensor dW) {
   const float* w = W.data<float>();
   float* dw = dW.data<float>();
   const i64 M = s.M, K = s.K, N = s.N;
-  Op fwd = [=] { kg::gemm(false, false, M, N, K, 1.0f, x, K, w, N, 0.0f, y, N); };
-  Op in = [=] { kg::gemm(false, true, M, K, N, 1.0f, dy, N, w, N, 0.0f, dx, K); };
-  Op mem = [=] { kg::gemm(true, false, K, N, M, 1.0f, x, K, dy, N, 0.0f, dw, N); };
+  const roast::Precision p = s.numerics.precision;
+  const Device dev = s.dev;
+  Op fwd = [=] { ROAST_KERNEL(dev, gemm, p, false, false, M, N, K, 1.0f, x, K, w, N, 0.0f, y, N); };
+  Op in = [=] { ROAST_KERNEL(dev, gemm, p, false, true, M, K, N, 1.0f, dy, N, w, N, 0.0f, dx, K); };
+  Op mem = [=] { ROAST_KERNEL(dev, gemm, p, true, false, K, N, M, 1.0f, x, K, dy, N, 0.0f, dw, N); };
   // The two backward GEMMs run concurrently, as the roast schemes' do (roast_mm_backward).
   return {{"forward", fwd}, {"backward_input", in}, {"backward_memory", mem},
-          {"forward_backward", [=] { fwd(); roast::cuda::run_beside(mem, in); }}, {"optimizer_step", optimizer_op(W, dW)}};
+          {"forward_backward", [=] { fwd(); kg::run_beside(mem, in); }}, {"optimizer_step", optimizer_op(W, dW)}};
 }
 
 OpTable roast_ops(Shape& s, const roast::Mapping& map, Tensor memory, Tensor dM, roast::MatmulPath path) {
@@ -95,20 +87,26 @@ OpTable roast_ops(Shape& s, const roast::Mapping& map, Tensor memory, Tensor dM,
   const float* mem = memory.data<float>();
   float* dm = dM.data<float>();
   const i64 M = s.M;
-  Op fwd = [=] { roast::set_matmul_path(path); kg::roast_mm_forward(map, mem, x, M, y); };
-  Op in = [=] { roast::set_matmul_path(path); kg::roast_mm_backward_input(map, mem, dy, M, dx); };
-  Op grad = [=] { roast::set_matmul_path(path); kg::roast_mm_backward_memory(map, x, dy, M, dm); };
-  Op both = [=] { roast::set_matmul_path(path); kg::roast_mm_backward(map, mem, x, dy, M, dx, dm); };
+  roast::Numerics nx = s.numerics;
+  nx.matmul_path = path;
+  // One cache per contender, as a Memory keeps one: the tile tables are built once.
+  const std::shared_ptr<roast::kernels::MappingCache> owned = roast::kernels::make_mapping_cache(s.dev);
+  roast::kernels::MappingCache* c = owned.get();
+  const Device dev = s.dev;
+  Op fwd = [=, keep = owned] { ROAST_KERNEL(dev, roast_mm_forward, map, nx, c, mem, x, M, y); };
+  Op in = [=, keep = owned] { ROAST_KERNEL(dev, roast_mm_backward_input, map, nx, c, mem, dy, M, dx); };
+  Op grad = [=, keep = owned] { ROAST_KERNEL(dev, roast_mm_backward_memory, map, nx, c, x, dy, M, dm); };
+  Op both = [=, keep = owned] { ROAST_KERNEL(dev, roast_mm_backward, map, nx, c, mem, x, dy, M, dx, dm); };
   return {{"forward", fwd}, {"backward_input", in}, {"backward_memory", grad},
           {"forward_backward", [=] { fwd(); both(); }}, {"optimizer_step", optimizer_op(memory, dM)}};
 }
 
 // Milliseconds per run of `op`: `iters` runs between two synchronisations.
 double time_op(const Op& op, int iters) {
-  roast::cuda::synchronize();
+  kg::synchronize();
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < iters; ++i) op();
-  roast::cuda::synchronize();
+  kg::synchronize();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / iters;
 }
 
@@ -120,8 +118,9 @@ struct Contender {
   roast::Mapping map;  // for `auto`: which path the choice took
 };
 
-std::string chosen_paths(const roast::Mapping& map, i64 M, const std::string& op) {
-  auto one = [&](int pass) { return std::string(kg::roast_mm_selected_path(map, M, pass)); };
+std::string chosen_paths(Device dev, const roast::Mapping& map, const roast::Numerics& numerics, i64 M,
+                         const std::string& op) {
+  auto one = [&](int pass) { return std::string(ROAST_KERNEL(dev, roast_mm_selected_path, map, numerics, M, pass)); };
   if (op == "forward") return one(0);
   if (op == "backward_input") return one(1);
   if (op == "backward_memory") return one(2);
@@ -131,9 +130,11 @@ std::string chosen_paths(const roast::Mapping& map, i64 M, const std::string& op
 
 void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, const std::string& precision, Device dev,
                  std::vector<Measurement>& out) {
-  roast::set_precision(roast::parse_precision(precision));
+  roast::Numerics numerics;
+  numerics.precision = roast::parse_precision(precision);
+  numerics.deterministic = opt.deterministic;
   Shape s{M, K, N, dev, device_random(M * K, 1, dev), device_random(M * N, 2, dev),
-          Tensor::empty({M * N}, DType::f32, dev), Tensor::empty({M * K}, DType::f32, dev)};
+          Tensor::empty({M * N}, DType::f32, dev), Tensor::empty({M * K}, DType::f32, dev), numerics};
   const auto has = [&opt](const std::string& x) {
     return std::find(opt.schemes.begin(), opt.schemes.end(), x) != opt.schemes.end();
   };
@@ -160,7 +161,7 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, const std::string& p
   for (const std::string& op : opt.ops) {
     // `auto` chooses for each op as it runs: the backward's pair of products together in
     // forward_backward, each product alone in backward_input / backward_memory.
-    kg::roast_mm_forget_paths();
+    ROAST_KERNEL(dev, roast_mm_forget_paths);
     std::vector<int> iters(contenders.size(), 1);
     for (std::size_t i = 0; i < contenders.size(); ++i) {
       const Op& run = contenders[i].ops.at(op);
@@ -178,12 +179,10 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, const std::string& p
       Measurement m = measurement(M, K, N, c.memory_floats, c.compression, c.scheme, op, median(times[i]), dense_ms);
       m.device = dev.str();
       m.precision = precision;
-      if (c.scheme == "auto" || c.scheme == "hashednet") m.path = chosen_paths(c.map, M, op);
+      if (c.scheme == "auto" || c.scheme == "hashednet") m.path = chosen_paths(dev, c.map, numerics, M, op);
       out.push_back(m);
     }
   }
-  roast::set_precision(roast::Precision::fp32);
-  roast::set_matmul_path(roast::MatmulPath::auto_select);
 }
 
 }  // namespace
@@ -193,11 +192,6 @@ std::vector<Measurement> run_mm_cuda(const MmOptions& opt) {
   if (!roast::cuda_available())
     roast::fail("bench mm --device ", opt.device, ": no CUDA device is visible on this machine; use --device cpu");
   std::vector<Measurement> rows;
-  struct Restore {  // the process's setting, back at scope exit
-    bool was = roast::deterministic();
-    ~Restore() { roast::set_deterministic(was); }
-  } restore;
-  roast::set_deterministic(opt.deterministic);
   for (i64 K : opt.k)
     for (i64 N : opt.n)
       for (i64 M : opt.m)
@@ -209,7 +203,6 @@ std::vector<Measurement> run_mm_cuda(const MmOptions& opt) {
         }
   return rows;
 }
-#endif
 
 }  // namespace bench
 }  // namespace roast_train

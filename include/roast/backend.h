@@ -1,11 +1,14 @@
-// Process-wide numerics switches of the compute backend.
+// Numeric options of the compute backend, as a value.
 //
-//   roast::set_precision(roast::Precision::tf32);   // tensor-core matrix products on CUDA
-//   roast::set_deterministic(true);                  // bitwise-reproducible CUDA gradients
+//   roast::Numerics numerics;
+//   numerics.precision = roast::Precision::tf32;   // tensor-core matrix products on CUDA
+//   numerics.deterministic = true;                  // bitwise-reproducible CUDA gradients
 //
-// Both affect CUDA devices only: CPU products are always fp32 and CPU kernels are always
-// deterministic. The trainer sets them from the config keys `precision` and
-// `deterministic` (docs/config.md). Set them between steps, not while another thread runs ops.
+// A Numerics travels from the config (keys `precision` and `deterministic`, docs/config.md)
+// through the model's forward context (nn::Context::numerics) to each op and kernel that
+// depends on it; there is no process-wide switch, so two models with different options can
+// run in one process. Both options affect CUDA devices only: CPU products are always fp32 and
+// CPU kernels are always deterministic.
 #pragma once
 
 #include <string>
@@ -15,31 +18,30 @@ namespace roast {
 // fp32: single-precision accuracy (the default). On CUDA the fused ROAST-MM forward and dX
 // may compute it on the tensor cores as three TF32 products (3xTF32: relative error near
 // 2^-22, tested against cuBLAS SGEMM's); dense GEMMs, and every product under
-// set_matmul_path(MatmulPath::materialize), are cuBLAS SGEMM. tf32: matrix products (dense GEMMs
-// and the ROAST-MM kernels) on tensor cores with 10-bit mantissa inputs and fp32
-// accumulation; element-wise ops, reductions and the optimizer stay fp32.
+// MatmulPath::materialize, are cuBLAS SGEMM. tf32: matrix products (dense GEMMs and the
+// ROAST-MM kernels) on tensor cores with 10-bit mantissa inputs and fp32 accumulation;
+// element-wise ops, reductions and the optimizer stay fp32.
 enum class Precision { fp32, tf32 };
-void set_precision(Precision precision);
-Precision precision();
 // Parses "fp32" or "tf32"; throws roast::Error naming the valid values otherwise.
 Precision parse_precision(const std::string& text);
 const char* precision_name(Precision precision);
 
-// When true, CUDA kernels whose results could depend on the order of atomic additions (the
-// memory gradient of ROAST-MM and embeddings, scatter-adds) use fixed-order reductions, so a
-// run is bitwise reproducible on the same GPU. Off by default: atomics are faster.
-void set_deterministic(bool deterministic);
-bool deterministic();
-
 // How roast_matmul computes on CUDA devices. auto_select (the default) times both paths
-// once per shape (M, K, N, scheme, precision, pass) and keeps the faster (under
-// set_deterministic(true): a fixed rule, fused for at most 32 rows and, in fp32 on sm_90, for
-// the forward and dX of the usual tiles; else materialize); `fused` always
-// uses the ROAST-MM kernels that read hashed tiles in GEMM-block order; `materialize`
-// always builds the dense weight (or its gradient) and calls cuBLAS. All three compute the
-// same function (tested). CPU products always use the fused CPU kernels.
+// once per shape (M, K, N, scheme, precision, pass) on each device and keeps the faster
+// (with deterministic set: a fixed rule, fused for at most 32 rows and, in fp32 on sm_90,
+// for the forward and dX of the usual tiles; else materialize); `fused` always uses the
+// ROAST-MM kernels that read hashed tiles in GEMM-block order; `materialize` always builds
+// the dense weight (or its gradient) and calls cuBLAS. All three compute the same function
+// (tested). CPU products always use the fused CPU kernels.
 enum class MatmulPath { auto_select, fused, materialize };
-void set_matmul_path(MatmulPath path);
-MatmulPath matmul_path();
+
+struct Numerics {
+  Precision precision = Precision::fp32;
+  // When true, CUDA kernels whose results could depend on the order of atomic additions (the
+  // memory gradient of ROAST-MM and embeddings, scatter-adds) use fixed-order reductions, so
+  // a run is bitwise reproducible on the same GPU. Off by default: atomics are faster.
+  bool deterministic = false;
+  MatmulPath matmul_path = MatmulPath::auto_select;
+};
 
 }  // namespace roast

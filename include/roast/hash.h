@@ -36,6 +36,12 @@ ROAST_HD std::uint64_t hash3(std::uint64_t seed, std::uint64_t a, std::uint64_t 
   return mix64(h ^ c);
 }
 
+// The first three mixing rounds of hash3, so that per-element hashes hoist their per-row
+// work: hash3(seed, a, b, c) == mix64(hash3_prefix(seed, a, b) ^ c).
+ROAST_HD std::uint64_t hash3_prefix(std::uint64_t seed, std::uint64_t a, std::uint64_t b) {
+  return mix64(mix64(mix64(seed ^ kGolden) ^ a) ^ b);
+}
+
 // A uniform draw in [0, range) for range >= 1 (plain modulo; the bias is below range / 2^64).
 ROAST_HD std::uint64_t reduce(std::uint64_t h, std::uint64_t range) { return h % range; }
 

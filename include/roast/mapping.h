@@ -51,6 +51,34 @@ struct Mapping {
   // Cells of a dense row-major layout (dense and exact schemes): rows * cols.
   ROAST_HD std::int64_t n_virtual() const { return rows * cols; }
 
+  // ---- the parts of loc() and sign(), each defined once here and called by every kernel ----
+  // Sign hash of tile (tr, tc) of a tiled scheme: the tile's sign (SignMode::tile) is its top
+  // bit; element signs expand it (element_sign_in_tile).
+  ROAST_HD std::uint64_t tile_sign_hash(std::int64_t tr, std::int64_t tc) const {
+    return hash::hash3(seed ^ hash::kSignSalt, layer, std::uint64_t(tr), std::uint64_t(tc));
+  }
+  // SignMode::element of a tiled scheme: bit i of sign_word(th, j) is the sign (1: -1) of
+  // in-tile weight w = 64 j + i, w = (r % BR) * BC + c % BC, of a tile whose sign hash is th.
+  ROAST_HD static std::uint64_t sign_word(std::uint64_t th, std::uint64_t j) { return hash::mix64(th ^ j); }
+  ROAST_HD static float element_sign_in_tile(std::uint64_t th, std::uint64_t w) {
+    return ((sign_word(th, w >> 6) >> (w & 63)) & 1u) ? -1.0f : 1.0f;
+  }
+  // Per-weight hashes of the untiled schemes, hoisted per row r: hashednet's cell of (r, c) is
+  // element_cell(element_loc_key(r), c), and an untiled element sign is
+  // element_sign(element_sign_key(r), c).
+  ROAST_HD std::uint64_t element_loc_key(std::int64_t r) const {
+    return hash::hash3_prefix(seed, layer, std::uint64_t(r));
+  }
+  ROAST_HD std::uint64_t element_sign_key(std::int64_t r) const {
+    return hash::hash3_prefix(seed ^ hash::kSignSalt, layer, std::uint64_t(r));
+  }
+  ROAST_HD std::int64_t element_cell(std::uint64_t loc_key, std::int64_t c) const {
+    return region_base + std::int64_t(hash::reduce(hash::mix64(loc_key ^ std::uint64_t(c)), std::uint64_t(region_size)));
+  }
+  ROAST_HD static float element_sign(std::uint64_t sign_key, std::int64_t c) {
+    return hash::sign_of(hash::mix64(sign_key ^ std::uint64_t(c)));
+  }
+
   // First cell of tile (tr, tc) for tiled schemes. In a dense/exact layout, the cell of
   // the tile's top-left element (its rows are then `cols` apart, not tile_cols).
   ROAST_HD std::int64_t tile_start(std::int64_t tr, std::int64_t tc) const {
@@ -70,8 +98,7 @@ struct Mapping {
       case Scheme::roast_local:
         return tile_start(r / tile_rows, c / tile_cols) + (r % tile_rows) * tile_cols + (c % tile_cols);
       case Scheme::hashednet:
-        return region_base + std::int64_t(hash::reduce(hash::hash3(seed, layer, std::uint64_t(r), std::uint64_t(c)),
-                                                       std::uint64_t(region_size)));
+        return element_cell(element_loc_key(r), c);
       case Scheme::dense:
       case Scheme::exact:
       default:
@@ -90,13 +117,11 @@ struct Mapping {
     if (sign_mode == SignMode::none || scheme == Scheme::exact) return 1.0f;
     if (!tiled()) {
       if (sign_mode == SignMode::tile) return 1.0f;  // no tiles: tile signs are all +1
-      return hash::sign_of(hash::hash3(seed ^ hash::kSignSalt, layer, std::uint64_t(r), std::uint64_t(c)));
+      return element_sign(element_sign_key(r), c);
     }
-    const std::uint64_t th =
-        hash::hash3(seed ^ hash::kSignSalt, layer, std::uint64_t(r / tile_rows), std::uint64_t(c / tile_cols));
+    const std::uint64_t th = tile_sign_hash(r / tile_rows, c / tile_cols);
     if (sign_mode == SignMode::tile) return hash::sign_of(th);
-    const std::uint64_t w = std::uint64_t((r % tile_rows) * tile_cols + (c % tile_cols));
-    return ((hash::mix64(th ^ (w >> 6)) >> (w & 63)) & 1u) ? -1.0f : 1.0f;
+    return element_sign_in_tile(th, std::uint64_t((r % tile_rows) * tile_cols + (c % tile_cols)));
   }
 };
 

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@
 #include "roast/tensor.h"
 
 namespace roast {
+namespace kernels {
+class MappingCache;  // per-mapping kernel state (kernels/types.h); opaque here
+}
 
 class Memory {
  public:
@@ -55,12 +59,16 @@ class Memory {
   std::vector<std::string> slot_names() const;  // sorted
   // Bytes held: params, gradient (when allocated) and slots.
   std::int64_t n_bytes() const;
+  // The state that the kernels keep per mapping of this memory between calls (on CUDA the
+  // tile tables of the tiled mappings), freed with the memory; null on the CPU.
+  const std::shared_ptr<kernels::MappingCache>& kernel_cache() const { return kernel_cache_; }
 
  private:
   MemoryPlan plan_;
   Device device_;
   Tensor params_;
   std::map<std::string, Tensor> slots_;
+  std::shared_ptr<kernels::MappingCache> kernel_cache_;
 };
 
 // The dense virtual weight [rows, cols] of one mapped tensor, lambda * sign * M[loc],

@@ -8,13 +8,15 @@
 
 #include <vector>
 
+#include "roast/backend.h"
 #include "roast/tensor.h"
 
 namespace roast {
 
 // a [M, K] x b [K, N] -> [M, N]; a [B, M, K] x b [B, K, N] -> [B, M, N];
 // a [..., M, K] x b [K, N] -> [..., M, N] (b shared across the leading dims).
-Tensor matmul(const Tensor& a, const Tensor& b);
+// numerics.precision chooses fp32 or TF32 products on CUDA (forward and backward alike).
+Tensor matmul(const Tensor& a, const Tensor& b, const Numerics& numerics = {});
 
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
@@ -53,8 +55,9 @@ Tensor permute(const Tensor& x, const std::vector<int>& order);
 // Elements [start, end) along axis.
 Tensor slice(const Tensor& x, std::int64_t axis, std::int64_t start, std::int64_t end);
 Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis);
-// table [V, D], ids [...] (i32/i64 in [0, V)) -> [..., D]. Backward adds into the rows used.
-Tensor gather_rows(const Tensor& table, const Tensor& ids);
+// table [V, D], ids [...] (i32/i64 in [0, V)) -> [..., D]. Backward adds into the rows used
+// (on CUDA in a fixed order when numerics.deterministic).
+Tensor gather_rows(const Tensor& table, const Tensor& ids, const Numerics& numerics = {});
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

@@ -52,8 +52,8 @@ class Optimizer {
   // One update of params [m] from grad [m] at learning rate lr. grad_scale [m] (the S_j of
   // Memory) is used when config().grad_scaling; cells with S_j = 0 (never read) are left alone.
   // Returns the global gradient norm before clipping.
-  // Works on either device: the element-wise work runs where params live (kernels/cpu/optim.h,
-  // kernels/cuda/optim.h); on CUDA the norm is the one value read back per step.
+  // Works on either device: the element-wise work runs where params live (kernels/cpu/optim.cpp,
+  // kernels/cuda/optim.cu; declared once in kernels/kernel_list.inc); on CUDA the norm is the one value read back per step.
   // Requires: params and grad f32 of one shape on one device, grad defined (a backward
   // reached the memory since its last zero_grad: Memory::grad() is empty before),
   // slot(name) giving a tensor of params' shape and device that keeps its values between

@@ -1,6 +1,6 @@
 #include <cmath>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/backend.h"
 #include "kernels/dropout_hash.h"
 
 namespace roast {

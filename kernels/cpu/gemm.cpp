@@ -1,6 +1,6 @@
 #include <Eigen/Core>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/backend.h"
 
 namespace roast {
 namespace kernels {
@@ -12,7 +12,7 @@ using ConstMap = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>
 using Map = Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
 }  // namespace
 
-void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda, const float* B,
+void gemm(Precision, bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda, const float* B,
           i64 ldb, float beta, float* C, i64 ldc) {
   if (M == 0 || N == 0) return;
   Map c(C, M, N, Eigen::OuterStride<>(ldc));
@@ -34,11 +34,11 @@ void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const fl
   else c.noalias() += alpha * a.transpose() * b.transpose();
 }
 
-void gemm_strided_batched(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
+void gemm_strided_batched(Precision precision, bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
                           i64 a_step, const float* B, i64 ldb, i64 b_step, float beta, float* C, i64 ldc, i64 c_step,
                           i64 batch) {
   for (i64 i = 0; i < batch; ++i)
-    gemm(trans_a, trans_b, M, N, K, alpha, A + i * a_step, lda, B + i * b_step, ldb, beta, C + i * c_step, ldc);
+    gemm(precision, trans_a, trans_b, M, N, K, alpha, A + i * a_step, lda, B + i * b_step, ldb, beta, C + i * c_step, ldc);
 }
 
 }  // namespace cpu

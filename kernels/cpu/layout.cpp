@@ -3,7 +3,7 @@
 #include <omp.h>
 #endif
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/backend.h"
 
 namespace roast {
 namespace kernels {
@@ -67,7 +67,7 @@ i64 gather_rows(const float* table, i64 rows, i64 d, const void* ids, int id_byt
   return -1;
 }
 
-void scatter_add_rows(const float* gy, i64 d, const void* ids, int id_bytes, i64 n_ids, float* gtable) {
+void scatter_add_rows(const float* gy, i64 d, const void* ids, int id_bytes, i64 n_ids, float* gtable, bool) {
   // Each thread owns the table rows r with r % n_threads == its id, and walks ids in order:
   // no races, and the sum order per row is fixed (deterministic for any thread count).
 #pragma omp parallel if (n_ids * d >= kParallelMin)

@@ -1,4 +1,4 @@
-#include "kernels/cpu/nn_kernels.h"
+#include "kernels/backend.h"
 
 #include <cmath>
 #include <algorithm>
@@ -261,7 +261,7 @@ i64 embedding_gather(const float* memory, const Mapping& map, const void* ids, i
 }
 
 void embedding_scatter_add(const float* gy, const Mapping& map, const void* ids, int id_bytes, i64 n_ids,
-                           float* gmemory) {
+                           float* gmemory, bool) {
   // Sequential: rows may share cells, and a fixed order keeps the sum deterministic.
   for (i64 i = 0; i < n_ids; ++i) {
     const float* grow = gy + i * map.cols;

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/backend.h"
 
 namespace roast {
 namespace kernels {

@@ -13,7 +13,7 @@ namespace cpu {
 
 using rmm::i64;
 
-void roast_mm_backward_input(const Mapping& map, const float* memory, const float* dY, i64 M, float* dX) {
+void roast_mm_backward_input(const Mapping& map, const Numerics&, MappingCache*, const float* memory, const float* dY, i64 M, float* dX) {
   roast_mm_check(map, "roast_mm_backward_input");
   if (M <= 0) return;
   const bool tiled = map.tiled();
@@ -32,10 +32,10 @@ void roast_mm_backward_input(const Mapping& map, const float* memory, const floa
   rmm::gemm_parallel(rmm::OperandA{dY, map.cols, false}, pack, M, map.rows, map.cols, blk, dX, map.rows);
 }
 
-void roast_mm_backward(const Mapping& map, const float* memory, const float* X, const float* dY, i64 M, float* dX,
-                       float* dM) {
-  roast_mm_backward_input(map, memory, dY, M, dX);
-  roast_mm_backward_memory(map, X, dY, M, dM);
+void roast_mm_backward(const Mapping& map, const Numerics& numerics, MappingCache* cache, const float* memory,
+                       const float* X, const float* dY, i64 M, float* dX, float* dM) {
+  roast_mm_backward_input(map, numerics, cache, memory, dY, M, dX);
+  roast_mm_backward_memory(map, numerics, cache, X, dY, M, dM);
 }
 
 }  // namespace cpu

@@ -49,16 +49,14 @@ void fold_signs(const Mapping& map, const Unit& u, float* G, i64* cells) {
     });
     return;
   }
-  const std::uint64_t range = std::uint64_t(map.region_size);
   const bool signed_elements = map.sign_mode == SignMode::element;
   for (i64 k = u.k0; k < u.k1; ++k) {
-    const std::uint64_t loc_row = rmm::hash3_prefix(map.seed, map.layer, std::uint64_t(k));
-    const std::uint64_t sign_row = rmm::hash3_prefix(map.seed ^ hash::kSignSalt, map.layer, std::uint64_t(k));
+    const std::uint64_t loc_key = map.element_loc_key(k), sign_key = map.element_sign_key(k);
     float* g = G + (k - u.k0) * u.ld;
     i64* cell = cells + (k - u.k0) * u.ld;
     for (i64 n = u.n0; n < u.n1; ++n) {
-      cell[n - u.n0] = map.region_base + i64(hash::mix64(loc_row ^ std::uint64_t(n)) % range);
-      const float s = signed_elements ? hash::sign_of(hash::mix64(sign_row ^ std::uint64_t(n))) : 1.0f;
+      cell[n - u.n0] = map.element_cell(loc_key, n);
+      const float s = signed_elements ? Mapping::element_sign(sign_key, n) : 1.0f;
       g[n - u.n0] *= map.lambda * s;
     }
   }
@@ -102,7 +100,7 @@ void backward_memory_small(const Mapping& map, const float* X, const float* dY, 
 
 }  // namespace
 
-void roast_mm_backward_memory(const Mapping& map, const float* X, const float* dY, i64 M, float* dM) {
+void roast_mm_backward_memory(const Mapping& map, const Numerics&, MappingCache*, const float* X, const float* dY, i64 M, float* dM) {
   roast_mm_check(map, "roast_mm_backward_memory");
   if (M <= 0) return;
   if (M <= rmm::kSmallRows && map.scheme != Scheme::hashednet) {
@@ -167,7 +165,7 @@ void roast_mm_backward_memory(const Mapping& map, const float* X, const float* d
   }
 }
 
-void roast_mm_accumulate_dense(const Mapping& map, const float* dW, float* dM) {
+void roast_mm_accumulate_dense(const Mapping& map, const Numerics&, MappingCache*, const float* dW, float* dM) {
   roast_mm_check(map, "roast_mm_accumulate_dense");
   const i64 K = map.rows, N = map.cols;
   const i64 lo_all = map.region_base, size = map.region_size;

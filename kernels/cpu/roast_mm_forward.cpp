@@ -36,7 +36,7 @@ void roast_mm_check(const Mapping& map, const char* op) {
               " cells, got ", map.region_size);
 }
 
-void roast_mm_forward(const Mapping& map, const float* memory, const float* X, i64 M, float* Y) {
+void roast_mm_forward(const Mapping& map, const Numerics&, MappingCache*, const float* memory, const float* X, i64 M, float* Y) {
   roast_mm_check(map, "roast_mm_forward");
   if (M <= 0) return;
   const i64 width_unit = map.tiled() ? map.tile_cols : 1;
@@ -53,7 +53,11 @@ void roast_mm_forward(const Mapping& map, const float* memory, const float* X, i
   rmm::gemm_parallel(rmm::OperandA{X, map.rows, false}, pack, M, map.cols, map.rows, blk, Y, map.cols);
 }
 
-void roast_mm_materialize(const Mapping& map, const float* memory, float* W) {
+// The CPU has one path, the fused kernels, and nothing to time.
+const char* roast_mm_selected_path(const Mapping&, const Numerics&, i64, int) { return "fused"; }
+void roast_mm_forget_paths() {}
+
+void roast_mm_materialize(const Mapping& map, MappingCache*, const float* memory, float* W) {
   roast_mm_check(map, "roast_mm_materialize");
   const i64 K = map.rows, N = map.cols;
   const i64 rows_per_block = map.tiled() ? map.tile_rows : 1;

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/cpu/roast_mm.h"
+#include "kernels/backend.h"
 #include "roast/mapping.h"
 
 namespace roast {
@@ -34,12 +34,6 @@ inline i64 ceil_div(i64 x, i64 by) { return (x + by - 1) / by; }
 enum Slot : int { kSlotPackB, kSlotPackA, kSlotRun, kSlotUnit, kSlotCells, kSlotStage, kNumSlots };
 void* thread_bytes(Slot slot, std::size_t n_bytes);
 inline float* thread_floats(Slot slot, i64 n) { return static_cast<float*>(thread_bytes(slot, std::size_t(n) * 4)); }
-
-// The first three mixing rounds of hash::hash3(seed, a, b, .): hash3(seed, a, b, c) ==
-// hash::mix64(hash3_prefix(seed, a, b) ^ c). Hoists the per-row work of per-element hashes.
-inline std::uint64_t hash3_prefix(std::uint64_t seed, std::uint64_t a, std::uint64_t b) {
-  return hash::mix64(hash::mix64(hash::mix64(seed ^ hash::kGolden) ^ a) ^ b);
-}
 
 // out[j] = s * sign of in-tile element w0 + j (sign mode `element` of a tiled mapping whose
 // tile sign hash is th), for j < len; w0 + len <= tile size.
@@ -84,7 +78,7 @@ void for_each_run(const Mapping& map, const float* memory, i64 k0, i64 k1, i64 n
         std::uint64_t th = 0;
         float scale = map.lambda;
         if (with_signs && map.sign_mode != SignMode::none) {
-          th = hash::hash3(map.seed ^ hash::kSignSalt, map.layer, std::uint64_t(tr), std::uint64_t(tc));
+          th = map.tile_sign_hash(tr, tc);
           if (map.sign_mode == SignMode::tile) scale *= hash::sign_of(th);
         }
         const i64 ks = std::max(k0, tr * br), ke = std::min(k1, tr * br + br);
@@ -102,15 +96,12 @@ void for_each_run(const Mapping& map, const float* memory, i64 k0, i64 k1, i64 n
   const i64 len = n1 - n0;
   if (map.scheme == Scheme::hashednet) {
     float* values = thread_floats(kSlotRun, len);
-    const std::uint64_t range = std::uint64_t(map.region_size);
     const bool signed_elements = with_signs && map.sign_mode == SignMode::element;
     for (i64 k = k0; k < k1; ++k) {
-      const std::uint64_t loc_row = hash3_prefix(map.seed, map.layer, std::uint64_t(k));
-      const std::uint64_t sign_row = hash3_prefix(map.seed ^ hash::kSignSalt, map.layer, std::uint64_t(k));
+      const std::uint64_t loc_key = map.element_loc_key(k), sign_key = map.element_sign_key(k);
       for (i64 j = 0; j < len; ++j) {
-        const std::uint64_t c = std::uint64_t(n0 + j);
-        const float v = memory[map.region_base + i64(hash::mix64(loc_row ^ c) % range)];
-        values[j] = signed_elements ? map.lambda * hash::sign_of(hash::mix64(sign_row ^ c)) * v : map.lambda * v;
+        const float v = memory[map.element_cell(loc_key, n0 + j)];
+        values[j] = signed_elements ? map.lambda * Mapping::element_sign(sign_key, n0 + j) * v : map.lambda * v;
       }
       f(Run{k, n0, len, -1, values, 1.0f, nullptr});
     }
@@ -122,9 +113,8 @@ void for_each_run(const Mapping& map, const float* memory, i64 k0, i64 k1, i64 n
     const i64 cell = map.region_base + k * map.cols + n0;
     if (range.misses(cell, len)) continue;
     if (element) {
-      const std::uint64_t sign_row = hash3_prefix(map.seed ^ hash::kSignSalt, map.layer, std::uint64_t(k));
-      for (i64 j = 0; j < len; ++j)
-        signs[j] = map.lambda * hash::sign_of(hash::mix64(sign_row ^ std::uint64_t(n0 + j)));
+      const std::uint64_t sign_key = map.element_sign_key(k);
+      for (i64 j = 0; j < len; ++j) signs[j] = map.lambda * Mapping::element_sign(sign_key, n0 + j);
     }
     f(Run{k, n0, len, cell, memory ? memory + cell : nullptr, map.lambda, signs});
   }

@@ -30,7 +30,7 @@ void tile_element_signs(std::uint64_t th, i64 w0, i64 len, float s, float* out) 
   i64 j = 0;
   while (j < len) {
     const i64 w = w0 + j;
-    const std::uint64_t word = hash::mix64(th ^ std::uint64_t(w >> 6)) >> (w & 63);
+    const std::uint64_t word = Mapping::sign_word(th, std::uint64_t(w >> 6)) >> (w & 63);
     const i64 n = std::min(len - j, 64 - (w & 63));
     i64 t = 0;
 #if defined(__AVX2__)

@@ -36,7 +36,7 @@ struct TileInfo {
 TileInfo tile_info(const Mapping& map, i64 tr, i64 tc) {
   TileInfo t{map.tile_start(tr, tc), map.lambda, 0};
   if (map.sign_mode != SignMode::none) {
-    t.th = hash::hash3(map.seed ^ hash::kSignSalt, map.layer, std::uint64_t(tr), std::uint64_t(tc));
+    t.th = map.tile_sign_hash(tr, tc);
     if (map.sign_mode == SignMode::tile) t.scale *= hash::sign_of(t.th);
   }
   return t;
@@ -45,9 +45,9 @@ TileInfo tile_info(const Mapping& map, i64 tr, i64 tc) {
 // Bits w .. w + 63 of a tile's element-sign stream (bit w is the sign of in-tile element w).
 std::uint64_t sign_bits64(std::uint64_t th, i64 w) {
   const i64 word = w >> 6, off = w & 63;
-  const std::uint64_t lo = hash::mix64(th ^ std::uint64_t(word));
+  const std::uint64_t lo = Mapping::sign_word(th, std::uint64_t(word));
   if (off == 0) return lo;
-  return (lo >> off) | (hash::mix64(th ^ std::uint64_t(word + 1)) << (64 - off));
+  return (lo >> off) | (Mapping::sign_word(th, std::uint64_t(word + 1)) << (64 - off));
 }
 
 bool fast_path(const Mapping& map) { return ROAST_RMM_AVX2 && map.tiled() && map.tile_cols % kChunk == 0; }

@@ -1,4 +1,4 @@
-#include "kernels/cpu/text_kernels.h"
+#include "kernels/backend.h"
 
 #include "roast/hash.h"
 

@@ -1,16 +1,20 @@
-// Shared helpers of the CUDA kernels (.cu files only): error checks, the stream, the cuBLAS
-// handle and launch-size helpers. Every kernel of the engine runs on stream() in issue order,
+// Shared helpers of the CUDA kernels (.cu files only): error checks, the stream, the per-device
+// context and launch-size helpers. Every kernel of the engine runs on stream() in issue order,
 // so consecutive ops need no synchronisation; copies to the host (Tensor::to, item,
 // to_vector) synchronise. stream() is the legacy default stream, except for the work that
-// roast::cuda::run_beside puts on the device's side stream.
+// run_beside puts on the device's side stream.
 #pragma once
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <utility>
 
-#include "kernels/cuda/runtime.h"
+#include "kernels/backend.h"
 #include "roast/error.h"
 
 namespace roast {
@@ -26,15 +30,65 @@ void check_blas(cublasStatus_t status, const char* what);
 inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
 // The stream the calling thread's kernels run on: the legacy default stream, or inside the
-// side part of run_beside the device's side stream.
+// side part of run_beside the current device's side stream.
 cudaStream_t stream();
-// The cuBLAS handle of the current device bound to stream() (one per stream, so that
-// concurrent GEMMs never share a workspace); created on first use.
-cublasHandle_t blas();
-// Streaming multiprocessors of the current device (asked once per device).
-int sm_count();
-// The current device's L2 cache, in bytes (asked once per device).
-std::int64_t l2_bytes();
+
+// The state the backend keeps per CUDA device, in one object (created on the device's first
+// use and kept for the process: destroying CUDA handles at exit would race the runtime's own
+// teardown): the side stream of run_beside with its fork / join events, a cuBLAS handle per
+// stream, the device's attributes, the results of one-time probes (which code the device
+// runs, kernel attributes set, cluster capacities) and auto_select's per-shape path choices.
+class DeviceContext {
+ public:
+  explicit DeviceContext(int device);
+  int device() const { return device_; }
+  int sm_count() const { return sm_count_; }       // streaming multiprocessors
+  std::int64_t l2_bytes() const { return l2_bytes_; }
+  // The cuBLAS handle bound to stream() (one per stream, so that concurrent GEMMs never share
+  // a workspace); created on first use.
+  cublasHandle_t blas();
+  // A fact about this device, asked once: `ask` runs on the first request for (key, sub) and
+  // its value is kept (it may itself ask other facts; two threads may both ask once).
+  template <class Ask>
+  int fact(const void* key, int sub, const Ask& ask) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = facts_.find({key, sub});
+      if (it != facts_.end()) return it->second;
+    }
+    const int value = ask();
+    std::lock_guard<std::mutex> lock(mutex_);
+    return facts_.emplace(std::make_pair(key, sub), value).first->second;
+  }
+  // auto_select's choice for a product (kernels/cuda/roast_mm.cu's key): -1 not timed yet,
+  // 0 materialize, 1 fused.
+  using PathKey = std::tuple<int, int, std::int64_t, std::int64_t, std::int64_t, std::int32_t, std::int32_t, int, int>;
+  int path_choice(const PathKey& key);
+  void set_path_choice(const PathKey& key, bool fused);
+  void forget_path_choices();
+  // run_beside's side stream and its events.
+  cudaStream_t side_stream() const { return side_; }
+  cudaEvent_t fork_event() const { return fork_; }
+  cudaEvent_t join_event() const { return join_; }
+
+ private:
+  int device_;
+  int sm_count_ = 0;
+  std::int64_t l2_bytes_ = 0;
+  cudaStream_t side_ = nullptr;
+  cudaEvent_t fork_ = nullptr, join_ = nullptr;
+  cublasHandle_t blas_[2] = {nullptr, nullptr};  // legacy stream, side stream
+  std::mutex mutex_;
+  std::map<std::pair<const void*, int>, int> facts_;
+  std::map<PathKey, bool> fused_wins_;
+};
+
+// The calling thread's current device's context.
+DeviceContext& context();
+// Shorthands for the current device's context.
+inline cublasHandle_t blas() { return context().blas(); }
+inline int sm_count() { return context().sm_count(); }
+inline std::int64_t l2_bytes() { return context().l2_bytes(); }
 // Whether a memory region of `cells` floats is larger than the current device's L2 (then the
 // ROAST-MM kernels prefetch its cells, and the materialised dM sums cells instead of adding).
 inline bool larger_than_l2(i64 cells) { return cells * i64(sizeof(float)) > l2_bytes(); }
@@ -49,9 +103,9 @@ inline unsigned blocks_for(i64 n, int threads = 256) {
 // (stream-ordered too, so kernels already issued may still use it).
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(std::size_t n_bytes) : ptr_(n_bytes ? roast::cuda::device_malloc(n_bytes) : nullptr) {}
+  explicit DeviceBuffer(std::size_t n_bytes) : ptr_(n_bytes ? device_malloc(n_bytes) : nullptr) {}
   ~DeviceBuffer() {
-    if (ptr_) roast::cuda::device_free(ptr_);
+    if (ptr_) device_free(ptr_);
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;

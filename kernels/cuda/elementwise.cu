@@ -1,6 +1,6 @@
 // Element-wise kernels: grid-stride loops, one thread per element; sum_to's reduction of a
 // broadcast gradient. Formulas mirror kernels/cpu/elementwise.cpp.
-#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/ops_common.cuh"
 #include "kernels/dropout_hash.h"
 

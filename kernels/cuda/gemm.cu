@@ -5,7 +5,7 @@
 // with m = N, n = M.
 #include <climits>
 
-#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/ops_common.cuh"
 #include "roast/backend.h"
 #include "roast/error.h"
@@ -28,8 +28,8 @@ int as_int(i64 v, const char* what) {
   return int(v);
 }
 
-cublasComputeType_t compute_type() {
-  return roast::precision() == Precision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+cublasComputeType_t compute_type(Precision precision) {
+  return precision == Precision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
 }
 
 bool scale_only(i64 M, i64 N, i64 K, float beta, float* C, i64 ldc, i64 c_step, i64 batch) {
@@ -43,18 +43,18 @@ bool scale_only(i64 M, i64 N, i64 K, float beta, float* C, i64 ldc, i64 c_step, 
 }
 }  // namespace
 
-void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda, const float* B,
+void gemm(Precision precision, bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda, const float* B,
           i64 ldb, float beta, float* C, i64 ldc) {
   if (scale_only(M, N, K, beta, C, ldc, 0, 1)) return;
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   check_blas(cublasGemmEx(blas(), op_b, op_a, as_int(N, "N"), as_int(M, "M"), as_int(K, "K"), &alpha, B, CUDA_R_32F,
                           as_int(ldb, "ldb"), A, CUDA_R_32F, as_int(lda, "lda"), &beta, C, CUDA_R_32F,
-                          as_int(ldc, "ldc"), compute_type(), CUBLAS_GEMM_DEFAULT),
+                          as_int(ldc, "ldc"), compute_type(precision), CUBLAS_GEMM_DEFAULT),
              "cublasGemmEx");
 }
 
-void gemm_strided_batched(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
+void gemm_strided_batched(Precision precision, bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
                           i64 a_step, const float* B, i64 ldb, i64 b_step, float beta, float* C, i64 ldc, i64 c_step,
                           i64 batch) {
   if (scale_only(M, N, K, beta, C, ldc, c_step, batch)) return;
@@ -63,7 +63,7 @@ void gemm_strided_batched(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float
   check_blas(cublasGemmStridedBatchedEx(blas(), op_b, op_a, as_int(N, "N"), as_int(M, "M"), as_int(K, "K"), &alpha,
                                         B, CUDA_R_32F, as_int(ldb, "ldb"), b_step, A, CUDA_R_32F, as_int(lda, "lda"),
                                         a_step, &beta, C, CUDA_R_32F, as_int(ldc, "ldc"), c_step,
-                                        as_int(batch, "batch"), compute_type(), CUBLAS_GEMM_DEFAULT),
+                                        as_int(batch, "batch"), compute_type(precision), CUBLAS_GEMM_DEFAULT),
              "cublasGemmStridedBatchedEx");
 }
 

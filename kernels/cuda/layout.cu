@@ -4,7 +4,7 @@
 
 #include <climits>
 
-#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/ops_common.cuh"
 #include "roast/backend.h"
 #include "roast/error.h"
@@ -164,10 +164,11 @@ i64 gather_rows(const float* table, i64 rows, i64 d, const void* ids, int id_byt
   return fetch_first(bad.as<unsigned long long>());
 }
 
-void scatter_add_rows(const float* gy, i64 d, const void* ids, int id_bytes, i64 n_ids, float* gtable) {
+void scatter_add_rows(const float* gy, i64 d, const void* ids, int id_bytes, i64 n_ids, float* gtable,
+                      bool deterministic) {
   const i64 n = n_ids * d;
   if (n == 0) return;
-  if (!roast::deterministic()) {
+  if (!deterministic) {
     scatter_rows_atomic_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(gy, d, ids, id_bytes, n_ids, gtable);
     check_launch("scatter_add_rows");
     return;

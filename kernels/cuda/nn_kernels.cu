@@ -1,10 +1,10 @@
 // Convolution layout, pooling, normalisation and embedding kernels. Backward passes that
 // add into an input are gather formulations (each input element sums what reaches it, in
 // the CPU's order), so they need no atomics and are deterministic; the embedding memory
-// gradient uses atomics unless roast::deterministic().
+// gradient uses atomics unless the caller asks for a deterministic sum.
 #include <cmath>
 
-#include "kernels/cuda/nn_kernels.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/ops_common.cuh"
 #include "roast/backend.h"
 
@@ -99,7 +99,7 @@ __global__ void pool_backward_kernel(const float* gy, const std::int32_t* argmax
   }
 }
 
-// Element `t` of normalised set `set` (see kernels/cpu/nn_kernels.h for the two layouts).
+// Element `t` of normalised set `set` (see `normalize` in kernels/kernel_list.inc for the two layouts).
 __device__ __forceinline__ i64 set_element(i64 set, i64 t, i64 groups, i64 inner, bool across_outer) {
   return across_outer ? ((t / inner) * groups + set) * inner + t % inner : set * inner + t;
 }
@@ -327,10 +327,10 @@ i64 embedding_gather(const float* memory, const Mapping& map, const void* ids, i
 }
 
 void embedding_scatter_add(const float* gy, const Mapping& map, const void* ids, int id_bytes, i64 n_ids,
-                           float* gmemory) {
+                           float* gmemory, bool deterministic) {
   const i64 n = n_ids * map.cols;
   if (n == 0) return;
-  if (!roast::deterministic()) {
+  if (!deterministic) {
     embedding_scatter_atomic_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(gy, map, ids, id_bytes, n_ids, gmemory);
     check_launch("embedding_scatter_add");
     return;

@@ -6,7 +6,7 @@
 #include <cstddef>
 
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/runtime.h"
+#include "kernels/backend.h"
 
 namespace roast {
 namespace kernels {

@@ -3,8 +3,7 @@
 #include <vector>
 
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/optim.h"
-#include "kernels/cuda/runtime.h"
+#include "kernels/backend.h"
 
 namespace roast {
 namespace kernels {
@@ -35,11 +34,11 @@ __global__ void squared_norm_kernel(const float* g, i64 n, double* partial) {
 
 // kNormBlocks doubles of device memory, freed (stream-ordered) when the scope ends.
 struct PartialSums {
-  double* data = static_cast<double*>(roast::cuda::device_malloc(kNormBlocks * sizeof(double)));
+  double* data = static_cast<double*>(device_malloc(kNormBlocks * sizeof(double)));
   PartialSums() = default;
   PartialSums(const PartialSums&) = delete;
   PartialSums& operator=(const PartialSums&) = delete;
-  ~PartialSums() { roast::cuda::device_free(data); }
+  ~PartialSums() { device_free(data); }
 };
 
 __global__ void sgd_kernel(float* p, const float* g, float* v, i64 n, SgdArgs a) {
@@ -85,7 +84,7 @@ double optim_squared_norm(const float* g, i64 n) {
   squared_norm_kernel<<<kNormBlocks, kThreads, 0, stream()>>>(g, n, partial.data);
   check_launch("optim_squared_norm");
   std::vector<double> host(kNormBlocks, 0.0);
-  roast::cuda::copy(host.data(), false, partial.data, true, kNormBlocks * sizeof(double));  // waits for the kernel
+  copy(host.data(), false, partial.data, true, kNormBlocks * sizeof(double));  // waits for the kernel
   double total = 0.0;
   for (double x : host) total += x;
   return total;

@@ -3,7 +3,7 @@
 // (per-thread strided partials, then a fixed tree): deterministic.
 #include <cmath>
 
-#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/ops_common.cuh"
 
 namespace roast {

@@ -1,23 +1,35 @@
-// ROAST-MM on CUDA: entry points, the per-mapping tile tables, the materialize path, the
-// deterministic memory gradient and the per-shape choice between fused and materialize.
+// ROAST-MM on CUDA: entry points, the per-mapping cache (tile tables), the materialize path,
+// the deterministic memory gradient and the per-shape choice between fused and materialize.
+//
+// Two paths compute each product:
+//   fused        the weight is never materialised. Large products run a tiled GEMM (wgmma on
+//                sm_90, else 128 x 128 mma.sync / FMA blocks) whose loader reads W straight
+//                from the memory through the mapping's table of tile starts and signs (kept in
+//                the MappingCache of the memory that owns the mapping). Small products (M <=
+//                32) run GEMV-style kernels (roast_mm_small*.cu).
+//   materialize  W = lambda * sign .* M[loc] is built (kernel), then cuBLAS; dM builds dW =
+//                X^T dY with cuBLAS and scatters it back.
+// numerics.matmul_path picks one; auto_select times both once per shape on each device and
+// keeps the faster in the device context (with numerics.deterministic a fixed rule instead,
+// since a timing-based choice could differ between runs). dM accumulates with atomics unless
+// numerics.deterministic: then dW is built densely and each memory cell sums its weights in a
+// fixed order (owner computes for tiled mappings, a sort by cell otherwise).
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <tuple>
 #include <utility>
 #include <vector>
 
-#include "kernels/cpu/roast_mm.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/ops_common.cuh"
-#include "kernels/cuda/cuda_kernels.h"
-#include "kernels/cuda/roast_mm.h"
 #include "kernels/cuda/roast_mm_device.cuh"
-#include "kernels/cuda/runtime.h"
 #include "roast/backend.h"
 
 namespace roast {
@@ -26,6 +38,52 @@ namespace cuda {
 
 using rmm::TileInfo;
 using rmm::WeightView;
+
+}  // namespace cuda
+
+// The CUDA form of the per-mapping cache (kernels/types.h): device arrays built per mapping
+// on first use (tile tables, owned orders), freed on the cache's device when it goes.
+class MappingCache {
+ public:
+  // A mapping is identified by every field its arrays depend on.
+  using Key = std::tuple<int, int, std::uint64_t, std::uint32_t, std::int64_t, std::int64_t, std::int64_t,
+                         std::int64_t, std::int32_t, std::int32_t, int>;  // ..., the kind of array
+  struct Entry {
+    void* data = nullptr;  // from device_malloc
+    std::int64_t count = 0;
+  };
+  explicit MappingCache(int device) : device_(device) {}
+  MappingCache(const MappingCache&) = delete;
+  MappingCache& operator=(const MappingCache&) = delete;
+  ~MappingCache() {
+    int current = 0;
+    if (cudaGetDevice(&current) != cudaSuccess) return;
+    cudaSetDevice(device_);
+    for (auto& e : entries_) cuda::device_free(e.second.data);
+    cudaSetDevice(current);
+  }
+  int device() const { return device_; }
+  // The entry stored under `key`, made by `build` on first use.
+  template <class Build>
+  Entry get(const Key& key, const Build& build) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) it = entries_.emplace(key, build()).first;
+    return it->second;
+  }
+
+ private:
+  int device_;
+  std::mutex mutex_;
+  std::map<Key, Entry> entries_;
+};
+
+namespace cuda {
+
+std::shared_ptr<MappingCache> make_mapping_cache(int index) {
+  check_device(index);
+  return std::make_shared<MappingCache>(index);
+}
 
 namespace rmm {
 namespace {
@@ -38,8 +96,7 @@ __host__ __device__ TileInfo tile_info(const Mapping& map, std::int64_t tr, std:
                                        bool signed_tiles) {
   TileInfo t;
   t.start = dense ? map.region_base + tr * map.cols : map.tile_start(tr, tc);
-  t.sign_hash = signed_tiles ? hash::hash3(map.seed ^ hash::kSignSalt, map.layer, std::uint64_t(tr), std::uint64_t(tc))
-                             : 0;
+  t.sign_hash = signed_tiles ? map.tile_sign_hash(tr, tc) : 0;
   return t;
 }
 
@@ -52,15 +109,15 @@ __global__ void tile_table_kernel(Mapping map, std::int64_t n_tr, std::int64_t n
   }
 }
 
-// Mappings are identified by every field that the view depends on.
-using ViewKey = std::tuple<int, int, std::uint64_t, std::uint32_t, std::int64_t, std::int64_t, std::int64_t,
-                           std::int64_t, std::int32_t, std::int32_t, int>;
-ViewKey key_of(const Mapping& m) {
-  int device = 0;
-  cudaGetDevice(&device);
-  return ViewKey{int(m.scheme), int(m.sign_mode), m.seed, m.layer, m.rows, m.cols, m.region_base, m.region_size,
-                 m.tile_rows, m.tile_cols, device};
+}  // namespace
+
+// The cache key of a mapping's array of `kind` (0 tile table, 1 owned order).
+MappingCache::Key key_of(const Mapping& m, int kind) {
+  return MappingCache::Key{int(m.scheme), int(m.sign_mode), m.seed,         m.layer,       m.rows, m.cols,
+                           m.region_base, m.region_size,    m.tile_rows, m.tile_cols, kind};
 }
+
+namespace {
 
 }  // namespace
 
@@ -71,9 +128,7 @@ bool has_view(const Mapping& map) {
   return dense_layout(map) && (map.sign_mode != SignMode::element || map.scheme == Scheme::exact);
 }
 
-WeightView view_of(const Mapping& map) {
-  static std::mutex mutex;
-  static std::map<ViewKey, TileInfo*> tables;  // kept for the process: a few per layer
+WeightView view_of(const Mapping& map, MappingCache& cache) {
   const bool dense = dense_layout(map);
   WeightView v;
   v.tile_rows = dense ? 1 : map.tile_rows;
@@ -89,18 +144,17 @@ WeightView view_of(const Mapping& map) {
   const bool signed_tiles = !dense && map.sign_mode != SignMode::none;
   v.sign = !signed_tiles ? kNoSign : (map.sign_mode == SignMode::tile ? kTileSign : kElementSign);
 
-  std::lock_guard<std::mutex> lock(mutex);
-  TileInfo*& table = tables[key_of(map)];
-  if (table == nullptr) {
+  const MappingCache::Entry table = cache.get(key_of(map, 0), [&] {
     const std::int64_t n = n_tr * v.n_tile_cols;
-    check(cudaMalloc(&table, std::size_t(n) * sizeof(TileInfo)), "cudaMalloc (tile table)");
-    tile_table_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, n_tr, v.n_tile_cols, dense, signed_tiles, table);
+    TileInfo* t = static_cast<TileInfo*>(device_malloc(std::size_t(n) * sizeof(TileInfo)));
+    tile_table_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, n_tr, v.n_tile_cols, dense, signed_tiles, t);
     check_launch("roast_mm tile table");
     // Built on the side stream of run_beside, the table must be there before work on the
     // other stream reads it.
     if (stream() != 0) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (tile table)");
-  }
-  v.tiles = table;
+    return MappingCache::Entry{t, n};
+  });
+  v.tiles = static_cast<const TileInfo*>(table.data);
   return v;
 }
 
@@ -284,16 +338,10 @@ __global__ void __launch_bounds__(kOwnedThreads)
   }
 }
 
-// The order of a tiled mapping's tiles (built on the host on first use, cached for the
-// process), or none (blocks == 0) for mappings with more than kOwnedMaxTiles tiles.
-OwnedOrder owned_order(const Mapping& map, const WeightView& w) {
-  static std::mutex mutex;
-  static std::map<rmm::ViewKey, OwnedOrder> orders;
-  const std::int64_t n_tc = w.n_tile_cols, n_tiles = ((map.rows + w.tile_rows - 1) / w.tile_rows) * n_tc;
-  if (n_tiles > kOwnedMaxTiles) return {};
-  std::lock_guard<std::mutex> lock(mutex);
-  OwnedOrder& order = orders[rmm::key_of(map)];
-  if (order.blocks > 0) return order;
+// The owned order's device array: the tiles sorted by first cell, then the [lo, hi) range of
+// the order that meets each block of cells.
+MappingCache::Entry build_owned_order(const Mapping& map, std::int64_t n_tiles, std::int64_t n_tc,
+                                      std::int64_t blocks) {
   std::vector<OwnedTile> tiles(static_cast<std::size_t>(n_tiles));
   for (std::int64_t t = 0; t < n_tiles; ++t) {  // (map.tiled(): the view's signed_tiles is sign_mode != none)
     const std::int64_t tr = t / n_tc, tc = t % n_tc;
@@ -305,7 +353,7 @@ OwnedOrder owned_order(const Mapping& map, const WeightView& w) {
   std::sort(tiles.begin(), tiles.end(), [](const OwnedTile& a, const OwnedTile& b) {
     return std::tie(a.start, a.k0, a.n0) < std::tie(b.start, b.k0, b.n0);
   });
-  const std::int64_t blocks = (map.region_size + kOwnedCells - 1) / kOwnedCells, size = map.tile_size();
+  const std::int64_t size = map.tile_size();
   std::vector<std::int32_t> bounds(static_cast<std::size_t>(2 * blocks));  // lo of every block, then hi
   std::size_t a = 0, z = 0;  // block b meets the tiles with b * C - size < start < (b + 1) * C
   for (std::int64_t b = 0; b < blocks; ++b) {
@@ -314,19 +362,29 @@ OwnedOrder owned_order(const Mapping& map, const WeightView& w) {
     bounds[std::size_t(b)] = std::int32_t(a);
     bounds[std::size_t(blocks + b)] = std::int32_t(std::max(a, z));
   }
-  // One allocation, kept for the process like the tile tables.
+  // One allocation: the tiles, then the bounds.
   const std::size_t tile_bytes = tiles.size() * sizeof(OwnedTile), bound_bytes = bounds.size() * sizeof(std::int32_t);
-  unsigned char* base = nullptr;
-  check(cudaMalloc(&base, tile_bytes + bound_bytes), "cudaMalloc (tile order)");
+  unsigned char* base = static_cast<unsigned char*>(device_malloc(tile_bytes + bound_bytes));
   // On the calling thread's stream (which may be the side stream of run_beside), finished
   // before the host vectors go.
   check(cudaMemcpyAsync(base, tiles.data(), tile_bytes, cudaMemcpyHostToDevice, stream()), "cudaMemcpyAsync (tile order)");
   check(cudaMemcpyAsync(base + tile_bytes, bounds.data(), bound_bytes, cudaMemcpyHostToDevice, stream()),
         "cudaMemcpyAsync (tile order)");
   check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (tile order)");
-  const std::int32_t* lo = reinterpret_cast<const std::int32_t*>(base + tile_bytes);
-  order = OwnedOrder{reinterpret_cast<const OwnedTile*>(base), lo, lo + blocks, blocks};
-  return order;
+  return MappingCache::Entry{base, blocks};
+}
+
+// The order of a tiled mapping's tiles (built on the host on first use, kept in the mapping's
+// cache), or none (blocks == 0) for mappings with more than kOwnedMaxTiles tiles.
+OwnedOrder owned_order(const Mapping& map, const WeightView& w, MappingCache& cache) {
+  const std::int64_t n_tc = w.n_tile_cols, n_tiles = ((map.rows + w.tile_rows - 1) / w.tile_rows) * n_tc;
+  if (n_tiles > kOwnedMaxTiles) return {};
+  const std::int64_t blocks = (map.region_size + kOwnedCells - 1) / kOwnedCells;
+  const MappingCache::Entry entry =
+      cache.get(rmm::key_of(map, 1), [&] { return build_owned_order(map, n_tiles, n_tc, blocks); });
+  const unsigned char* base = static_cast<const unsigned char*>(entry.data);
+  const std::int32_t* lo = reinterpret_cast<const std::int32_t*>(base + std::size_t(n_tiles) * sizeof(OwnedTile));
+  return OwnedOrder{reinterpret_cast<const OwnedTile*>(base), lo, lo + blocks, blocks};
 }
 
 // dM += the memory gradient of dW by owned_accumulate_kernel; false (nothing done) when the
@@ -336,10 +394,10 @@ OwnedOrder owned_order(const Mapping& map, const WeightView& w) {
 // or slower (512 x 768 x 3072, 144 blocks: 0.061 against 0.039), while against the sort of
 // deterministic mode it is 3-13x faster (fp32 dM at 32 / 512 x 4096^2 and 512 x 768
 // x 3072: 0.117 / 0.424 / 0.102 ms against 1.556 / 1.859 / 0.347).
-bool accumulate_owned(const Mapping& map, const float* dW, float* dM) {
+bool accumulate_owned(const Mapping& map, MappingCache& cache, const float* dW, float* dM) {
   if (!map.tiled() || !rmm::has_view(map)) return false;
-  const WeightView w = rmm::view_of(map);
-  const OwnedOrder order = owned_order(map, w);
+  const WeightView w = rmm::view_of(map, cache);
+  const OwnedOrder order = owned_order(map, w, cache);
   if (order.blocks == 0) return false;
   const unsigned grid = unsigned(std::min<std::int64_t>(order.blocks, 65535 * 8));
   owned_accumulate_kernel<<<grid, kOwnedThreads, 0, stream()>>>(w, order, map.region_base, map.region_size, dW, dM);
@@ -372,34 +430,43 @@ void accumulate_deterministic(const Mapping& map, const float* dW, float* dM) {
 
 // ---- the two paths ---------------------------------------------------------------------
 
-void fused(int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
-  const WeightView w = rmm::view_of(map);
-  const bool small = M <= rmm::kSmallM;
-  if (pass == 0) small ? rmm::small_forward(w, a, b, M, out) : rmm::gemm_forward(w, a, b, M, out);
-  else if (pass == 1) small ? rmm::small_backward_input(w, a, b, M, out) : rmm::gemm_backward_input(w, a, b, M, out);
-  else rmm::gemm_backward_memory(w, a, b, M, out);
+// One ROAST-MM call: the mapping, the caller's numeric options and the mapping's cache.
+struct Call {
+  const Mapping& map;
+  const Numerics& numerics;
+  MappingCache& cache;
+  bool tf32() const { return numerics.precision == Precision::tf32; }
+};
+
+void fused(int pass, const Call& c, const float* a, const float* b, std::int64_t M, float* out) {
+  const WeightView w = rmm::view_of(c.map, c.cache);
+  const bool small = M <= rmm::kSmallM, tf32 = c.tf32();
+  if (pass == 0) small ? rmm::small_forward(w, tf32, a, b, M, out) : rmm::gemm_forward(w, tf32, a, b, M, out);
+  else if (pass == 1)
+    small ? rmm::small_backward_input(w, tf32, a, b, M, out) : rmm::gemm_backward_input(w, tf32, a, b, M, out);
+  else rmm::gemm_backward_memory(w, tf32, a, b, M, out);
 }
 
 // pass 0: a = memory, b = X, out = Y; pass 1: a = memory, b = dY, out = dX; pass 2: a = X, b = dY, out = dM.
-void materialized(int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
+void materialized(int pass, const Call& c, const float* a, const float* b, std::int64_t M, float* out) {
+  const Mapping& map = c.map;
   const std::int64_t K = map.rows, N = map.cols;
+  const Precision p = c.numerics.precision;
   if (pass == 2) {
     DeviceBuffer dW(std::size_t(K * N) * sizeof(float));
-    gemm(true, false, K, N, M, 1.0f, a, K, b, N, 0.0f, dW.as<float>(), N);
-    roast_mm_accumulate_dense(map, dW.as<float>(), out);
+    gemm(p, true, false, K, N, M, 1.0f, a, K, b, N, 0.0f, dW.as<float>(), N);
+    roast_mm_accumulate_dense(map, c.numerics, &c.cache, dW.as<float>(), out);
     return;
   }
   // The weight: the memory itself for identity layouts (lambda as alpha), else built.
   const bool identity = identity_layout(map);
   DeviceBuffer built(identity ? 0 : std::size_t(K * N) * sizeof(float));
   const float* W = identity ? a + map.region_base : built.as<float>();
-  if (!identity) roast_mm_materialize(map, a, built.as<float>());
+  if (!identity) roast_mm_materialize(map, &c.cache, a, built.as<float>());
   const float alpha = identity ? map.lambda : 1.0f;
-  if (pass == 0) gemm(false, false, M, N, K, alpha, b, K, W, N, 0.0f, out, N);
-  else gemm(false, true, M, K, N, alpha, b, N, W, N, 0.0f, out, K);
+  if (pass == 0) gemm(p, false, false, M, N, K, alpha, b, K, W, N, 0.0f, out, N);
+  else gemm(p, false, true, M, K, N, alpha, b, N, W, N, 0.0f, out, K);
 }
-
-using Path = void (*)(int, const Mapping&, const float*, const float*, std::int64_t, float*);
 
 // Three warm runs of `work` back to back, as training runs them (the host queues the next
 // launches while the GPU works), timed on the GPU: ms per run.
@@ -441,39 +508,34 @@ std::size_t fastest(const std::vector<Way>& ways) {
   return std::size_t(std::min_element(best.begin(), best.end()) - best.begin());
 }
 
-bool time_fused_wins(int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
-  const std::vector<std::function<void()>> ways = {[&] { fused(pass, map, a, b, M, out); },
-                                                   [&] { materialized(pass, map, a, b, M, out); }};
+bool time_fused_wins(int pass, const Call& c, const float* a, const float* b, std::int64_t M, float* out) {
+  const std::vector<std::function<void()>> ways = {[&] { fused(pass, c, a, b, M, out); },
+                                                   [&] { materialized(pass, c, a, b, M, out); }};
   return fastest(ways) == 0;
 }
 
-using ChoiceKey = std::tuple<int, int, std::int64_t, std::int64_t, std::int64_t, std::int32_t, std::int32_t, int, int>;
-ChoiceKey choice_key(const Mapping& map, std::int64_t M, int pass) {
-  return ChoiceKey{int(map.scheme), int(map.sign_mode), map.rows, map.cols, M, map.tile_rows, map.tile_cols, pass,
-                   int(roast::precision())};
+// The key of a product in the device context's choices: shape, tiles, pass and precision.
+DeviceContext::PathKey choice_key(const Mapping& map, const Numerics& numerics, std::int64_t M, int pass) {
+  return DeviceContext::PathKey{int(map.scheme), int(map.sign_mode), map.rows,      map.cols, M,
+                                map.tile_rows,   map.tile_cols,      pass,          int(numerics.precision)};
 }
-std::mutex g_choice_mutex;
-std::map<ChoiceKey, bool> g_fused_wins;
 
 // Times both paths on this product once (dM into a scratch copy of the region) and
-// remembers the faster.
-bool fused_wins(int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
-  const ChoiceKey key = choice_key(map, M, pass);
-  {
-    std::lock_guard<std::mutex> lock(g_choice_mutex);
-    auto it = g_fused_wins.find(key);
-    if (it != g_fused_wins.end()) return it->second;
-  }
+// remembers the faster in the device context.
+bool fused_wins(int pass, const Call& c, const float* a, const float* b, std::int64_t M, float* out) {
+  const DeviceContext::PathKey key = choice_key(c.map, c.numerics, M, pass);
+  DeviceContext& ctx = context();
+  const int known = ctx.path_choice(key);
+  if (known >= 0) return known == 1;
   bool wins;
   if (pass == 2) {
-    DeviceBuffer region(std::size_t(map.region_size) * sizeof(float));
-    float* shifted = region.as<float>() - map.region_base;  // cells are absolute indices
-    wins = time_fused_wins(pass, map, a, b, M, shifted);
+    DeviceBuffer region(std::size_t(c.map.region_size) * sizeof(float));
+    float* shifted = region.as<float>() - c.map.region_base;  // cells are absolute indices
+    wins = time_fused_wins(pass, c, a, b, M, shifted);
   } else {
-    wins = time_fused_wins(pass, map, a, b, M, out);
+    wins = time_fused_wins(pass, c, a, b, M, out);
   }
-  std::lock_guard<std::mutex> lock(g_choice_mutex);
-  g_fused_wins[key] = wins;
+  ctx.set_path_choice(key, wins);
   return wins;
 }
 
@@ -481,83 +543,101 @@ bool fused_wins(int pass, const Mapping& map, const float* a, const float* b, st
 // (where they win at every measured shape) and, in fp32, for the forward and dX that the
 // wgmma kernels serve (3xTF32: 1.1-1.6x cuBLAS SGEMM at M >= 512); materialize-then-cuBLAS
 // otherwise.
-bool deterministic_choice(int pass, const Mapping& map, std::int64_t M) {
+bool deterministic_choice(int pass, const Call& c, std::int64_t M) {
   if (M <= rmm::kSmallM) return true;
-  return roast::precision() == Precision::fp32 && rmm::has_view(map) && rmm::wgmma_fits(rmm::view_of(map), pass);
+  return !c.tf32() && rmm::has_view(c.map) && rmm::wgmma_fits(rmm::view_of(c.map, c.cache), pass);
 }
 
-void run(int pass, const Mapping& map, const float* a, const float* b, std::int64_t M, float* out) {
+void run(int pass, const Call& c, const float* a, const float* b, std::int64_t M, float* out) {
   if (M <= 0) return;
+  const bool deterministic = c.numerics.deterministic;
   // Deterministic dM sums per cell in a fixed order, which needs the dense gradient.
-  bool use_fused = rmm::has_view(map) && !(pass == 2 && deterministic());
+  bool use_fused = rmm::has_view(c.map) && !(pass == 2 && deterministic);
   if (use_fused) {
-    switch (roast::matmul_path()) {
+    switch (c.numerics.matmul_path) {
       case MatmulPath::fused: break;
       case MatmulPath::materialize: use_fused = false; break;
       case MatmulPath::auto_select:
         // Timing could pick differently from run to run, and the two paths round
         // differently: deterministic runs use a fixed rule instead.
-        use_fused = deterministic() ? deterministic_choice(pass, map, M) : fused_wins(pass, map, a, b, M, out);
+        use_fused = deterministic ? deterministic_choice(pass, c, M) : fused_wins(pass, c, a, b, M, out);
         break;
     }
   }
-  (use_fused ? fused : materialized)(pass, map, a, b, M, out);
+  (use_fused ? fused : materialized)(pass, c, a, b, M, out);
 }
+
+// The caller's cache, or one for this call alone (freed, stream-ordered, when the call ends).
+struct CacheOrLocal {
+  std::unique_ptr<MappingCache> local;
+  MappingCache& cache;
+  explicit CacheOrLocal(MappingCache* given)
+      : local(given ? nullptr : new MappingCache(context().device())), cache(given ? *given : *local) {}
+};
 
 }  // namespace
 
 void roast_mm_check(const Mapping& map, const char* op) { cpu::roast_mm_check(map, op); }
 
-void roast_mm_forward(const Mapping& map, const float* memory, const float* X, std::int64_t M, float* Y) {
-  run(0, map, memory, X, M, Y);
+void roast_mm_forward(const Mapping& map, const Numerics& numerics, MappingCache* cache, const float* memory,
+                      const float* X, std::int64_t M, float* Y) {
+  CacheOrLocal c(cache);
+  run(0, Call{map, numerics, c.cache}, memory, X, M, Y);
 }
 
-void roast_mm_backward_input(const Mapping& map, const float* memory, const float* dY, std::int64_t M, float* dX) {
-  run(1, map, memory, dY, M, dX);
+void roast_mm_backward_input(const Mapping& map, const Numerics& numerics, MappingCache* cache, const float* memory,
+                             const float* dY, std::int64_t M, float* dX) {
+  CacheOrLocal c(cache);
+  run(1, Call{map, numerics, c.cache}, memory, dY, M, dX);
 }
 
-void roast_mm_backward_memory(const Mapping& map, const float* X, const float* dY, std::int64_t M, float* dM) {
-  run(2, map, X, dY, M, dM);
+void roast_mm_backward_memory(const Mapping& map, const Numerics& numerics, MappingCache* cache, const float* X,
+                              const float* dY, std::int64_t M, float* dM) {
+  CacheOrLocal c(cache);
+  run(2, Call{map, numerics, c.cache}, X, dY, M, dM);
 }
 
-void roast_mm_backward(const Mapping& map, const float* memory, const float* X, const float* dY, std::int64_t M,
-                       float* dX, float* dM) {
+void roast_mm_backward(const Mapping& map, const Numerics& numerics, MappingCache* cache, const float* memory,
+                       const float* X, const float* dY, std::int64_t M, float* dX, float* dM) {
+  CacheOrLocal owner(cache);
+  const Call c{map, numerics, owner.cache};
   // The two products run beside each other, where the faster pair of paths need not be the
   // faster path of each product alone (TF32 512 x 768 x 3072: both materialized 0.072 ms,
   // materialized dX beside the fused dM 0.082, though the fused dM alone is as fast). So the
   // first call of a shape under auto_select, with neither product's path chosen yet, times the
   // four pairs as they run (dM into a scratch copy of the region) and keeps the fastest; with
   // one chosen (by a call of one product alone), the other is timed alone.
-  const auto untimed = [&](int pass) { return std::strcmp(roast_mm_selected_path(map, M, pass), "untimed") == 0; };
+  const auto untimed = [&](int pass) {
+    return std::strcmp(roast_mm_selected_path(map, numerics, M, pass), "untimed") == 0;
+  };
   if (untimed(1) && untimed(2)) {
     DeviceBuffer region(std::size_t(map.region_size) * sizeof(float));
     float* shifted = region.as<float>() - map.region_base;  // cells are absolute indices
     std::vector<std::function<void()>> pairs;
     for (int i = 0; i < 4; ++i)
       pairs.push_back([&, i] {
-        roast::cuda::run_beside([&] { ((i & 2) ? fused : materialized)(2, map, X, dY, M, shifted); },
-                                [&] { ((i & 1) ? fused : materialized)(1, map, memory, dY, M, dX); });
+        run_beside([&] { ((i & 2) ? fused : materialized)(2, c, X, dY, M, shifted); },
+                   [&] { ((i & 1) ? fused : materialized)(1, c, memory, dY, M, dX); });
       });
     const std::size_t best = fastest(pairs);
-    {
-      std::lock_guard<std::mutex> lock(g_choice_mutex);
-      g_fused_wins[choice_key(map, M, 1)] = (best & 1) != 0;
-      g_fused_wins[choice_key(map, M, 2)] = (best & 2) != 0;
-    }
+    DeviceContext& ctx = context();
+    ctx.set_path_choice(choice_key(map, numerics, M, 1), (best & 1) != 0);
+    ctx.set_path_choice(choice_key(map, numerics, M, 2), (best & 2) != 0);
   } else if (untimed(1) || untimed(2)) {
-    run(1, map, memory, dY, M, dX);
-    run(2, map, X, dY, M, dM);
+    run(1, c, memory, dY, M, dX);
+    run(2, c, X, dY, M, dM);
     return;
   }
-  roast::cuda::run_beside([&] { run(2, map, X, dY, M, dM); }, [&] { run(1, map, memory, dY, M, dX); });
+  run_beside([&] { run(2, c, X, dY, M, dM); }, [&] { run(1, c, memory, dY, M, dX); });
 }
 
-void roast_mm_materialize(const Mapping& map, const float* memory, float* W) {
+void roast_mm_materialize(const Mapping& map, MappingCache* cache, const float* memory, float* W) {
   const std::int64_t n = map.rows * map.cols;
   if (!rmm::has_view(map)) {
     materialize_hashed_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, memory, W);
   } else {
-    const WeightView w = rmm::view_of(map);
+    CacheOrLocal c(cache);
+    const WeightView w = rmm::view_of(map, c.cache);
     const bool by4 = w.cols % 4 == 0 && w.tile_cols % 4 == 0 && reinterpret_cast<std::uintptr_t>(W) % 16 == 0;
     if (by4) launch_rows(materialize_view4_kernel, w, memory, W, 4);
     else launch_rows(materialize_view_kernel, w, memory, W);
@@ -565,36 +645,36 @@ void roast_mm_materialize(const Mapping& map, const float* memory, float* W) {
   check_launch("roast_mm materialize");
 }
 
-void roast_mm_accumulate_dense(const Mapping& map, const float* dW, float* dM) {
-  if (deterministic()) {
-    if (!accumulate_owned(map, dW, dM)) accumulate_deterministic(map, dW, dM);
+void roast_mm_accumulate_dense(const Mapping& map, const Numerics& numerics, MappingCache* cache, const float* dW,
+                               float* dM) {
+  CacheOrLocal c(cache);
+  if (numerics.deterministic) {
+    if (!accumulate_owned(map, c.cache, dW, dM)) accumulate_deterministic(map, dW, dM);
     return;
   }
   // A memory larger than L2 takes each cell's sum in one pass (accumulate_owned) rather than
   // atomic adds, which then read and write HBM. Measured on the H100 (TF32, 512 x 10240^2,
   // materialised dM): 16M floats 1.055 -> 0.865 ms, f+b 2.13 -> 1.95; with the memory in L2
   // the atomics are as fast or faster (1M floats 0.836 against 0.901).
-  if (larger_than_l2(map.region_size) && accumulate_owned(map, dW, dM)) return;
+  if (larger_than_l2(map.region_size) && accumulate_owned(map, c.cache, dW, dM)) return;
   const std::int64_t n = map.rows * map.cols;
-  if (rmm::has_view(map)) launch_rows(accumulate_view_kernel, rmm::view_of(map), dW, dM, 4);
+  if (rmm::has_view(map)) launch_rows(accumulate_view_kernel, rmm::view_of(map, c.cache), dW, dM, 4);
   else accumulate_hashed_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, dW, dM);
   check_launch("roast_mm accumulate");
 }
 
-void roast_mm_forget_paths() {
-  std::lock_guard<std::mutex> lock(g_choice_mutex);
-  g_fused_wins.clear();
-}
+void roast_mm_forget_paths() { context().forget_path_choices(); }
 
-const char* roast_mm_selected_path(const Mapping& map, std::int64_t M, int pass) {
-  if (!rmm::has_view(map) || (pass == 2 && deterministic())) return "materialize";
-  if (roast::matmul_path() != MatmulPath::auto_select)
-    return roast::matmul_path() == MatmulPath::fused ? "fused" : "materialize";
-  if (deterministic()) return deterministic_choice(pass, map, M) ? "fused" : "materialize";
-  std::lock_guard<std::mutex> lock(g_choice_mutex);
-  auto it = g_fused_wins.find(choice_key(map, M, pass));
-  if (it == g_fused_wins.end()) return "untimed";
-  return it->second ? "fused" : "materialize";
+const char* roast_mm_selected_path(const Mapping& map, const Numerics& numerics, std::int64_t M, int pass) {
+  if (!rmm::has_view(map) || (pass == 2 && numerics.deterministic)) return "materialize";
+  if (numerics.matmul_path != MatmulPath::auto_select)
+    return numerics.matmul_path == MatmulPath::fused ? "fused" : "materialize";
+  if (numerics.deterministic) {
+    CacheOrLocal c(nullptr);
+    return deterministic_choice(pass, Call{map, numerics, c.cache}, M) ? "fused" : "materialize";
+  }
+  const int known = context().path_choice(choice_key(map, numerics, M, pass));
+  return known < 0 ? "untimed" : known == 1 ? "fused" : "materialize";
 }
 
 }  // namespace cuda

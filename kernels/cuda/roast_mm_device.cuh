@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "kernels/types.h"
 #include "roast/hash.h"
 #include "roast/mapping.h"
 
@@ -53,8 +54,8 @@ struct WeightView {
   // Sign of in-tile element w (row-major within the tile) of a tile with sign hash th.
   __device__ __forceinline__ float sign_of(std::uint64_t th, std::uint32_t w) const {
     if (sign == kNoSign) return 1.0f;
-    if (sign == kTileSign) return (th >> 63) ? -1.0f : 1.0f;
-    return ((hash::mix64(th ^ (w >> 6)) >> (w & 63)) & 1u) ? -1.0f : 1.0f;
+    if (sign == kTileSign) return hash::sign_of(th);
+    return Mapping::element_sign_in_tile(th, w);
   }
   // The memory cell of W[k, n] and its sign (lambda not included).
   __device__ __forceinline__ std::int64_t cell(std::uint32_t k, std::uint32_t n, float* s) const {
@@ -75,13 +76,15 @@ struct WeightView {
 // True when the fused kernels can serve the mapping (a tiled view exists and dimensions fit
 // the 32-bit index math).
 bool has_view(const Mapping& map);
-// The view of a mapping; its tile table is built on first use and cached for the process.
-WeightView view_of(const Mapping& map);
+// The view of a mapping; its tile table is built on first use and kept in `cache` (the
+// MappingCache of the memory that owns the mapping: roast_mm.cu).
+WeightView view_of(const Mapping& map, MappingCache& cache);
 
-// The tiled GEMM kernels (roast_mm_gemm.cu), any M; precision from roast::precision().
-void gemm_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y);
-void gemm_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX);
-void gemm_backward_memory(const WeightView& w, const float* X, const float* dY, std::int64_t M, float* dM);
+// The tiled GEMM kernels (roast_mm_gemm.cu), any M; TF32 tensor cores when tf32, else fp32.
+void gemm_forward(const WeightView& w, bool tf32, const float* memory, const float* X, std::int64_t M, float* Y);
+void gemm_backward_input(const WeightView& w, bool tf32, const float* memory, const float* dY, std::int64_t M,
+                         float* dX);
+void gemm_backward_memory(const WeightView& w, bool tf32, const float* X, const float* dY, std::int64_t M, float* dM);
 
 // Whether the wgmma kernels (roast_mm_wgmma.cu) serve pass 0 (forward) or 1 (dX) of this
 // mapping on the current device (then only the operands' alignment and size can still send a
@@ -94,8 +97,9 @@ bool wgmma_fits(const WeightView& w, int pass);
 constexpr std::int64_t kSmallM = 32;
 // out[i] = lambda * the sum over s = 0 .. chunks - 1, in that order, of partial[s * n + i].
 void add_chunks(const float* partial, std::int64_t chunks, std::int64_t n, float lambda, float* out);
-void small_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y);
-void small_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX);
+void small_forward(const WeightView& w, bool tf32, const float* memory, const float* X, std::int64_t M, float* Y);
+void small_backward_input(const WeightView& w, bool tf32, const float* memory, const float* dY, std::int64_t M,
+                          float* dX);
 
 }  // namespace rmm
 }  // namespace cuda

@@ -487,13 +487,13 @@ bool aligned4(const float* p, std::int64_t ld) {
 template <int PASS, bool TF32>
 void launch_precision(dim3 grid, const Operands& op, bool fast, bool vec_a, bool vec_b) {
   if (PASS == 2 || fast) {
-    static const bool attribute_set = [] {  // 51 KB of stages: above the 48 KB default
+    // 51 KB of stages: above the 48 KB default, allowed once per device.
+    context().fact(reinterpret_cast<const void*>(&gemm_async_kernel<PASS, TF32>), 0, [] {
       check(cudaFuncSetAttribute(gemm_async_kernel<PASS, TF32>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  kAsyncSmemBytes),
             "cudaFuncSetAttribute (roast_mm)");
-      return true;
-    }();
-    (void)attribute_set;
+      return 1;
+    });
     gemm_async_kernel<PASS, TF32><<<grid, kThreads, kAsyncSmemBytes, stream()>>>(op, vec_a, vec_b);
   } else {
     gemm_kernel<PASS, TF32><<<grid, kThreads, 0, stream()>>>(op, vec_a, vec_b);
@@ -512,21 +512,22 @@ void launch(const Operands& op) {
   const bool fast = per_tile && (PASS == 0 ? op.w.tile_rows % kBK == 0 : PASS == 1 ? op.w.tile_cols % kBK == 0 : false);
   const bool vec_a = PASS == 1 ? aligned4(op.dY, op.N) : aligned4(op.X, op.K);
   const bool vec_b = PASS == 2 && aligned4(op.dY, op.N);
-  if (roast::precision() == Precision::tf32) launch_precision<PASS, true>(grid, op, fast, vec_a, vec_b);
+  if (op.tf32) launch_precision<PASS, true>(grid, op, fast, vec_a, vec_b);
   else launch_precision<PASS, false>(grid, op, fast, vec_a, vec_b);
   check_launch("roast_mm gemm kernel");
 }
 
 }  // namespace
 
-void gemm_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y) {
-  launch<0>(Operands{0, M, w.rows, w.cols, X, nullptr, memory, Y, w});
+void gemm_forward(const WeightView& w, bool tf32, const float* memory, const float* X, std::int64_t M, float* Y) {
+  launch<0>(Operands{0, M, w.rows, w.cols, X, nullptr, memory, Y, w, tf32});
 }
-void gemm_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX) {
-  launch<1>(Operands{1, M, w.rows, w.cols, nullptr, dY, memory, dX, w});
+void gemm_backward_input(const WeightView& w, bool tf32, const float* memory, const float* dY, std::int64_t M,
+                         float* dX) {
+  launch<1>(Operands{1, M, w.rows, w.cols, nullptr, dY, memory, dX, w, tf32});
 }
-void gemm_backward_memory(const WeightView& w, const float* X, const float* dY, std::int64_t M, float* dM) {
-  launch<2>(Operands{2, M, w.rows, w.cols, X, dY, nullptr, dM, w});
+void gemm_backward_memory(const WeightView& w, bool tf32, const float* X, const float* dY, std::int64_t M, float* dM) {
+  launch<2>(Operands{2, M, w.rows, w.cols, X, dY, nullptr, dM, w, tf32});
 }
 
 }  // namespace rmm

@@ -24,7 +24,7 @@
 #include "kernels/cuda/roast_mm_device.cuh"
 #include "kernels/cuda/roast_mm_small.cuh"
 #include "kernels/cuda/roast_mm_tiled.cuh"
-#include "kernels/cuda/runtime.h"
+#include "kernels/backend.h"
 #include "roast/backend.h"
 
 namespace roast {
@@ -360,8 +360,8 @@ bool tile_signs(const WeightView& w) { return w.sign != kElementSign; }
 // The tensor-core kernels serve TF32 above 4 rows, and fp32 (as 3xTF32) above 4 rows for dX
 // but above 16 for the forward: there the fp32 FMA forward is already 1.6-2.8x cuBLAS (H100,
 // 4096^2), against 0.55-0.57x for the FMA dX.
-bool mma_forward_ok(const WeightView& w, std::int64_t M) {
-  return M > (roast::precision() == Precision::tf32 ? 4 : 16) && tile_signs(w) && w.tile_rows % 8 == 0 &&
+bool mma_forward_ok(const WeightView& w, bool tf32, std::int64_t M) {
+  return M > (tf32 ? 4 : 16) && tile_signs(w) && w.tile_rows % 8 == 0 &&
          w.tile_cols % 32 == 0;
 }
 bool mma_input_ok(const WeightView& w, std::int64_t M) {
@@ -382,11 +382,11 @@ void by_rows(std::int64_t M, Args... args) {
 // cluster (their chunks summed in shared memory, FMA kernel only).
 template <int MAXM>
 struct LaunchForward {
-  static void run(dim3 grid, int groups, bool cluster, bool mma, const WeightView& w, const float* memory,
+  static void run(dim3 grid, int groups, bool cluster, bool mma, bool tf32, const WeightView& w, const float* memory,
                   const float* X, int M, int chunk, float* partial, float* Y) {
     // fp32 takes the MMAs (3xTF32) only above 16 rows (mma_forward_ok); should the two rules
     // ever disagree, fp32 falls to the FMA kernel, never to plain TF32.
-    const bool f32 = roast::precision() == Precision::fp32;
+    const bool f32 = !tf32;
     if (MAXM >= 8 && mma && (!f32 || MAXM > 16)) {
       small_forward_mma(MAXM / 8, f32, grid, w, memory, X, M, chunk, partial, Y);
       return;
@@ -409,27 +409,22 @@ struct LaunchForward {
 };
 
 // Whether the current device runs sm_90 code of this file, and so can sum chunks in a
-// cluster (asked once per device).
+// cluster (a probe of the device context).
 bool clusters_run_here() {
-  static std::atomic<int> known[64] = {};  // 0 unknown, 1 yes, 2 no
-  int device = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  if (device < 0 || device >= 64) return false;
-  if (known[device].load(std::memory_order_relaxed) == 0) {
+  return context().fact(reinterpret_cast<const void*>(&forward_kernel<1, 1, true>), 0, [] {
     cudaFuncAttributes attributes;
     check(cudaFuncGetAttributes(&attributes, forward_kernel<1, 1, true>), "cudaFuncGetAttributes (small forward)");
-    known[device].store(attributes.binaryVersion >= 90 ? 1 : 2, std::memory_order_relaxed);
-  }
-  return known[device].load(std::memory_order_relaxed) == 1;
+    return attributes.binaryVersion >= 90 ? 1 : 0;
+  }) == 1;
 }
 
 template <int MAXM>
 struct LaunchBackwardInput {
-  static void run(std::int64_t K, std::int64_t chunks, bool mma, const WeightView& w, const float* memory,
+  static void run(std::int64_t K, std::int64_t chunks, bool mma, bool tf32, const WeightView& w, const float* memory,
                   const float* dY, int M, float* partial) {
     if (MAXM >= 8 && mma) {
       const dim3 grid(unsigned((K + kColsPerBlock - 1) / kColsPerBlock), unsigned(chunks));
-      small_backward_input_mma(MAXM / 8, roast::precision() == Precision::fp32, grid, w, memory, dY, M, partial);
+      small_backward_input_mma(MAXM / 8, !tf32, grid, w, memory, dY, M, partial);
       return;
     }
     const dim3 grid(unsigned((K + 255) / 256), unsigned(chunks));
@@ -444,9 +439,9 @@ void add_chunks(const float* partial, std::int64_t chunks, std::int64_t n, float
   check_launch("roast_mm chunk sum");
 }
 
-void small_forward(const WeightView& w, const float* memory, const float* X, std::int64_t M, float* Y) {
+void small_forward(const WeightView& w, bool tf32, const float* memory, const float* X, std::int64_t M, float* Y) {
   const std::int64_t K = w.rows, N = w.cols;
-  const bool mma = mma_forward_ok(w, M);
+  const bool mma = mma_forward_ok(w, tf32, M);
   const std::int64_t cols_per_block = kColsPerBlock * (mma ? 1 : cols_per_thread(int(M)));
   const std::int64_t col_blocks = (N + cols_per_block - 1) / cols_per_block;
   // Enough blocks to keep many loads in flight (~16 per SM), chunks of 32..256 rows. The
@@ -462,7 +457,7 @@ void small_forward(const WeightView& w, const float* memory, const float* X, std
   // fp32 on the tensor cores: one wave of four blocks per SM where the chunks allow it (at 24
   // rows x 4096^2 the rule above gave 672 blocks for 528 slots and took 0.054 ms; 0.042 ms
   // with this rule).
-  if (mma && roast::precision() == Precision::fp32)
+  if (mma && !tf32)
     splits = std::max((K + kMaxChunk - 1) / kMaxChunk, std::min((K + 31) / 32, kForwardMinBlocks * sms / col_blocks));
   std::int64_t chunk = (K + splits - 1) / splits;
   if (mma) chunk = (chunk + 7) / 8 * 8;  // MMA steps never straddle chunks (still <= kMaxChunk)
@@ -483,7 +478,7 @@ void small_forward(const WeightView& w, const float* memory, const float* X, std
   }
   DeviceBuffer partial_buffer(chunks > 1 && !cluster ? std::size_t(chunks * M * N) * sizeof(float) : 0);
   float* partial = partial_buffer.as<float>();
-  by_rows<LaunchForward>(M, dim3(unsigned(col_blocks), unsigned(chunks)), groups, cluster, mma, w, memory, X, int(M),
+  by_rows<LaunchForward>(M, dim3(unsigned(col_blocks), unsigned(chunks)), groups, cluster, mma, tf32, w, memory, X, int(M),
                          int(chunk), partial, Y);
   check_launch("roast_mm small forward");
   if (partial != nullptr) {
@@ -492,7 +487,8 @@ void small_forward(const WeightView& w, const float* memory, const float* X, std
   }
 }
 
-void small_backward_input(const WeightView& w, const float* memory, const float* dY, std::int64_t M, float* dX) {
+void small_backward_input(const WeightView& w, bool tf32, const float* memory, const float* dY, std::int64_t M,
+                          float* dX) {
   if (M <= kRowsPerWarpM) {
     const unsigned blocks = unsigned((w.rows + 7) / 8);
     if (M == 1) backward_input_warp_kernel<1><<<blocks, 256, 0, stream()>>>(w, memory, dY, int(M), dX);
@@ -503,7 +499,7 @@ void small_backward_input(const WeightView& w, const float* memory, const float*
   const std::int64_t K = w.rows, chunks = (w.cols + kInputChunk - 1) / kInputChunk;
   DeviceBuffer partial_buffer(std::size_t(chunks * M * K) * sizeof(float));
   float* partial = partial_buffer.as<float>();
-  by_rows<LaunchBackwardInput>(M, K, chunks, mma_input_ok(w, M), w, memory, dY, int(M), partial);
+  by_rows<LaunchBackwardInput>(M, K, chunks, mma_input_ok(w, M), tf32, w, memory, dY, int(M), partial);
   check_launch("roast_mm small backward_input");
   add_chunks_kernel<<<blocks_for(M * K), 256, 0, stream()>>>(partial, chunks, M * K, w.lambda, dX);
   check_launch("roast_mm small backward_input (chunk sum)");

@@ -26,6 +26,7 @@ struct Operands {
   const float* memory;    // pass 0, 1
   float* out;             // Y (pass 0), dX (pass 1), dM (pass 2)
   WeightView w;
+  bool tf32 = false;      // the caller's precision: TF32 products, else fp32
 };
 
 // Atomic adds without a returned value: one cell, and (sm_90+) two 8-byte aligned cells in
@@ -205,7 +206,7 @@ __device__ __forceinline__ void epilogue(const Operands& op, const float (&acc)[
 }
 
 // The tensor-core (wgmma, sm_90a) kernels of roast_mm_wgmma.cu, in TF32 or fp32 (3xTF32) as
-// roast::precision() says. Each returns false, having done nothing, when it cannot serve the
+// op.tf32 says. Each returns false, having done nothing, when it cannot serve the
 // product: dM in fp32, no sm_90a code or device, or a mapping / operand layout outside its
 // fast path (see the file's header).
 bool wgmma_gemm(const Operands& op);

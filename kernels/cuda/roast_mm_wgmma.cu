@@ -268,15 +268,9 @@ __global__ void probe_kernel(int* out) {
 #endif
 }
 
-// Whether the current device runs this file's sm_90a code (asked once per device).
+// Whether the current device runs this file's sm_90a code (a probe of the device context).
 bool wgmma_runs_here() {
-  static std::mutex mutex;
-  static int known[64];  // 0 unknown, 1 yes, 2 no
-  int device = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  std::lock_guard<std::mutex> lock(mutex);
-  if (device < 0 || device >= 64) return false;
-  if (known[device] == 0) {
+  return context().fact(reinterpret_cast<const void*>(&probe_kernel), 0, [] {
     int* flag = nullptr;
     int host = 0;
     check(cudaMalloc(&flag, sizeof(int)), "cudaMalloc (wgmma probe)");
@@ -285,35 +279,24 @@ bool wgmma_runs_here() {
     check(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, stream()), "cudaMemcpyAsync (probe)");
     check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (probe)");
     check(cudaFree(flag), "cudaFree (wgmma probe)");
-    known[device] = host == 1 ? 1 : 2;
-  }
-  return known[device] == 1;
+    return host == 1 ? 1 : 0;
+  }) == 1;
 }
 
 bool aligned16(const float* p, std::int64_t ld) {
   return p != nullptr && ld % 4 == 0 && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
 }
 
-// The current device (below 64; the engine's limit, see sm_count()).
-int device_index() {
-  int device = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  return device;
-}
-
-// The kernel of a pass, with its shared-memory size allowed once per device.
+// The kernel of a pass, with its shared-memory size allowed once per device (a fact of the
+// device context).
 template <int PASS, int MT, bool F32>
 auto kernel_of() {
   void (*kernel)(Operands, TileOrder) = PASS == 0 ? forward_kernel<MT, F32> : backward_input_kernel<MT, F32>;
-  static std::mutex mutex;
-  static bool allowed[64] = {};
-  const int device = device_index();
-  std::lock_guard<std::mutex> lock(mutex);
-  if (!allowed[device]) {
+  context().fact(reinterpret_cast<const void*>(kernel), 0, [kernel] {
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<PASS, MT, F32>()),
           "cudaFuncSetAttribute (roast_mm wgmma)");
-    allowed[device] = true;
-  }
+    return 1;
+  });
   return kernel;
 }
 
@@ -371,23 +354,18 @@ void launch(const Operands& op, TileOrder order, std::int64_t first, std::int64_
 // asked once per device and size.
 template <int PASS, int MT, bool F32>
 std::int64_t cluster_slots(std::int64_t parts) {
-  static std::mutex mutex;
-  static int known[64][kMaxClusterParts + 1] = {};  // clusters + 1; 0 not asked
   if (parts < 2 || parts > kMaxClusterParts) return 0;
-  const int device = device_index();
   void (*kernel)(Operands, TileOrder) = kernel_of<PASS, MT, F32>();
-  std::lock_guard<std::mutex> lock(mutex);
-  int& entry = known[device][parts];
-  if (entry == 0) {
+  const int clusters = context().fact(reinterpret_cast<const void*>(kernel), int(parts), [kernel, parts] {
     Launch<PASS, MT, F32> l(dim3(1, 1, unsigned(parts)), true);
-    int clusters = 0;
-    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &l.config) != cudaSuccess) {
+    int n = 0;
+    if (cudaOccupancyMaxActiveClusters(&n, kernel, &l.config) != cudaSuccess) {
       cudaGetLastError();
-      clusters = 0;
+      n = 0;
     }
-    entry = clusters + 1;
-  }
-  return std::int64_t(entry - 1) * parts;
+    return n;
+  });
+  return std::int64_t(clusters) * parts;
 }
 
 // How a split of the reduction in `parts` runs a grid of `blocks` output tiles: whether its
@@ -520,7 +498,7 @@ bool wgmma_gemm(const Operands& op) {
   const std::int64_t limit = std::int64_t(1) << 31;
   const std::int64_t tiles = (op.M + 127) / 128 * (((op.pass == 0 ? op.N : op.K) + kWRows - 1) / kWRows);
   if (op.M >= limit || op.M * (op.pass == 0 ? op.K : op.N) >= limit || tiles >= limit) return false;
-  const bool f32 = roast::precision() == Precision::fp32;
+  const bool f32 = !op.tf32;
   if (op.pass == 0) f32 ? launch_pass<0, true>(op) : launch_pass<0, false>(op);
   else f32 ? launch_pass<1, true>(op) : launch_pass<1, false>(op);
   return true;

@@ -174,22 +174,14 @@ __global__ void backward_memory_kernel(DmOperands op) { (void)op; }
 constexpr std::int64_t kMinDmRows = 512;
 
 bool wgmma_backward_memory(const Operands& op) {
-  if (roast::precision() != Precision::tf32 || op.M % 4 != 0 || op.M < kMinDmRows) return false;
+  if (!op.tf32 || op.M % 4 != 0 || op.M < kMinDmRows) return false;
   if ((op.K + kWRows - 1) / kWRows > 65535 || op.M * std::max(op.K, op.N) >= (std::int64_t(1) << 31)) return false;
   if (!wgmma_available()) return false;
-  static std::mutex mutex;
-  static bool allowed[64] = {};
-  {
-    int device = 0;
-    check(cudaGetDevice(&device), "cudaGetDevice");
-    if (device < 0 || device >= 64) return false;
-    std::lock_guard<std::mutex> lock(mutex);
-    if (!allowed[device]) {
-      check(cudaFuncSetAttribute(backward_memory_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, dm_smem_bytes()),
-            "cudaFuncSetAttribute (roast_mm wgmma dM)");
-      allowed[device] = true;
-    }
-  }
+  context().fact(reinterpret_cast<const void*>(&backward_memory_kernel), 0, [] {
+    check(cudaFuncSetAttribute(backward_memory_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, dm_smem_bytes()),
+          "cudaFuncSetAttribute (roast_mm wgmma dM)");
+    return 1;
+  });
   DeviceBuffer xt(std::size_t(op.K * op.M) * sizeof(float)), yt(std::size_t(op.N * op.M) * sizeof(float));
   // Row-major P (M x C) is column-major C x M; its transpose, column-major M x C, is row-major C x M.
   const auto transpose = [&](const float* P, std::int64_t C, float* out) {

@@ -1,6 +1,6 @@
 // Text-model kernels on the GPU: one thread per output element.
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/text_kernels.h"
+#include "kernels/backend.h"
 #include "roast/hash.h"
 
 namespace roast {

@@ -36,14 +36,10 @@ void for_each_run(const Mapping& m, Run&& run) {
       return;
     }
     case Scheme::hashednet: {
-      // m.loc(r, c) with the row's part of hash3(seed, layer, r, c) computed once per row.
-      const std::uint64_t layer_hash = hash::mix64(hash::mix64(m.seed ^ hash::kGolden) ^ m.layer);
+      // m.loc(r, c) with the row's part of the hash computed once per row.
       for (std::int64_t r = 0; r < m.rows; ++r) {
-        const std::uint64_t row_hash = hash::mix64(layer_hash ^ std::uint64_t(r));
-        for (std::int64_t c = 0; c < m.cols; ++c) {
-          const std::uint64_t h = hash::mix64(row_hash ^ std::uint64_t(c));
-          run(m.region_base + std::int64_t(hash::reduce(h, std::uint64_t(m.region_size))), std::int64_t(1));
-        }
+        const std::uint64_t key = m.element_loc_key(r);
+        for (std::int64_t c = 0; c < m.cols; ++c) run(m.element_cell(key, c), std::int64_t(1));
       }
       return;
     }

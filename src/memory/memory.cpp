@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "kernels/backend.h"
 #include "roast/hash.h"
 #include "tensor/device_copy.h"
 #include "tensor/tensor_impl.h"
@@ -46,6 +47,7 @@ Memory::Memory(MemoryPlan plan, Device device) : plan_(std::move(plan)), device_
   initialise(plan_, host.data<float>());
   params_ = host.to(device_);
   params_.set_requires_grad(true);
+  kernel_cache_ = kernels::make_mapping_cache(device_);
 }
 
 void Memory::zero_grad() {

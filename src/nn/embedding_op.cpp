@@ -1,6 +1,6 @@
 #include "nn/embedding_op.h"
 
-#include "kernels/dispatch.h"
+#include "kernels/backend.h"
 #include "ops/internal.h"
 #include "roast/autograd.h"
 
@@ -13,7 +13,7 @@ const void* id_pointer(const Tensor& ids) {
 }
 }  // namespace
 
-Tensor embedding_lookup(const Tensor& memory, const Mapping& map, const Tensor& ids) {
+Tensor embedding_lookup(const Tensor& memory, const Mapping& map, const Tensor& ids, const Numerics& numerics) {
   const char* name = "embedding";
   ops::require_f32(memory, name, "memory");
   ROAST_CHECK(ids.defined() && ids.dtype() != DType::f32, name, ": ids must be i32 or i64, got ", ids.describe());
@@ -27,7 +27,7 @@ Tensor embedding_lookup(const Tensor& memory, const Mapping& map, const Tensor& 
   Shape out_shape = ids.shape();
   out_shape.push_back(map.cols);
   Tensor y = Tensor::empty(out_shape, DType::f32, dev);
-  // The kernels (kernels/*/nn_kernels.h) check the ids and read each ROBE-Z chunk of a row.
+  // The kernels (kernels/kernel_list.inc) check the ids and read each ROBE-Z chunk of a row.
   const std::int64_t bad =
       ROAST_KERNEL(dev, embedding_gather, memory.data<float>(), map, id_pointer(ids), id_bytes, ids.numel(),
                    y.data<float>());
@@ -38,11 +38,12 @@ Tensor embedding_lookup(const Tensor& memory, const Mapping& map, const Tensor& 
     fail(name, ": id ", r, " at position ", bad, " is outside the table [0, ", map.rows,
          "). Check the vocabulary size in the model config against the tokenizer's");
   }
-  return record(name, y, {memory, ids}, [map, ids = ids.detach(), id_bytes](const Tensor& g, GradSink& sink) {
+  return record(name, y, {memory, ids}, [map, ids = ids.detach(), id_bytes, deterministic = numerics.deterministic](
+                                                 const Tensor& g, GradSink& sink) {
     if (!sink.needs(0)) return;
     Tensor grad = sink.buffer(0);  // in place: only the cells of the rows used are touched
     ROAST_KERNEL(g.device(), embedding_scatter_add, g.data<float>(), map, id_pointer(ids), id_bytes, ids.numel(),
-                 grad.data<float>());
+                 grad.data<float>(), deterministic);
   });
 }
 

@@ -1,6 +1,6 @@
 #include "roast/nn/functional.h"
 
-#include "kernels/dispatch.h"
+#include "kernels/backend.h"
 #include "kernels/dropout_hash.h"
 #include "ops/internal.h"
 #include "roast/autograd.h"
@@ -8,7 +8,7 @@
 
 namespace roast {
 namespace nn {
-namespace kc = kernels::cpu;
+namespace kc = kernels;  // the kernels' shared types
 
 namespace {
 void require_image(const Tensor& x, const char* op) {

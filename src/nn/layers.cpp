@@ -50,7 +50,7 @@ void Linear::declare(Planner& planner) {
 Tensor Linear::forward(const Tensor& x, Context& ctx) const {
   ROAST_CHECK(x.dim() >= 1 && x.size(-1) == in_, "Linear ", name(), ": expects inputs [..., ", in_, "], got ",
               x.describe());
-  Tensor y = roast_matmul(x, ctx.memory->params(), ctx.mapping(weight_));
+  Tensor y = roast_matmul(x, *ctx.memory, ctx.mapping(weight_), ctx.numerics);
   if (has_bias_) y = add(y, read_exact(*ctx.memory, ctx.mapping(bias_), {out_}));
   return y;
 }
@@ -63,7 +63,7 @@ Embedding::Embedding(std::string name, std::int64_t rows, std::int64_t dim, floa
 void Embedding::declare(Planner& planner) { table_ = {planner.embedding(child("table"), rows_, dim_, init_std_), child("table")}; }
 
 Tensor Embedding::forward(const Tensor& ids, Context& ctx) const {
-  return embedding_lookup(ctx.memory->params(), ctx.mapping(table_), ids);
+  return embedding_lookup(ctx.memory->params(), ctx.mapping(table_), ids, ctx.numerics);
 }
 
 Conv2d::Conv2d(std::string name, std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel,
@@ -88,7 +88,7 @@ Tensor Conv2d::forward(const Tensor& x, Context& ctx) const {
   const std::int64_t oh = (x.size(2) + 2 * padding_ - kernel_) / stride_ + 1;
   const std::int64_t ow = (x.size(3) + 2 * padding_ - kernel_) / stride_ + 1;
   Tensor cols = im2col(x, kernel_, kernel_, stride_, padding_);  // [B*OH*OW, C*k*k]
-  Tensor y = roast_matmul(cols, ctx.memory->params(), ctx.mapping(weight_));
+  Tensor y = roast_matmul(cols, *ctx.memory, ctx.mapping(weight_), ctx.numerics);
   if (has_bias_) y = add(y, read_exact(*ctx.memory, ctx.mapping(bias_), {out_}));
   return permute(reshape(y, {b, oh, ow, out_}), {0, 3, 1, 2});
 }

@@ -1,13 +1,9 @@
 // Text models: bag (fastText-style mean of embeddings) and transformer (BERT-style encoder).
 #include <map>
 
-#include "kernels/cpu/text_kernels.h"
-#include "kernels/dispatch.h"
+#include "kernels/backend.h"
 #include "roast/nn/models.h"
 #include "roast/ops.h"
-#if ROAST_WITH_CUDA
-#include "kernels/cuda/text_kernels.h"
-#endif
 
 namespace roast {
 namespace nn {
@@ -64,7 +60,7 @@ class Bag final : public Model {
 
  private:
   // Bigram (a, b) of adjacent tokens -> row vocab + H(a, b) mod buckets; masked where either is padding.
-  // Computed where the batch lives (kernels/*/text_kernels.h): no copy to the host.
+  // Computed where the batch lives (bigram_ids, kernels/kernel_list.inc): no copy to the host.
   void bigrams(const Batch& batch, Tensor* ids, Tensor* mask) const {
     const std::int64_t b = batch.ids.size(0), t = batch.ids.size(1);
     const Device device = batch.ids.device();

@@ -96,7 +96,7 @@ Tensor SelfAttention::forward(const Tensor& x, Context& ctx) const {
   const Tensor q = split_heads(query_.forward(x, ctx));
   const Tensor k = split_heads(key_.forward(x, ctx));
   const Tensor v = split_heads(value_.forward(x, ctx));
-  Tensor scores = mul_scalar(matmul(q, transpose(k, 1, 2)), 1.0f / std::sqrt(float(dh)));  // [B*H, T, T]
+  Tensor scores = mul_scalar(matmul(q, transpose(k, 1, 2), ctx.numerics), 1.0f / std::sqrt(float(dh)));  // [B*H, T, T]
   if (ctx.key_padding_mask.defined()) {
     const Tensor& mask = ctx.key_padding_mask;
     ROAST_CHECK(mask.shape() == Shape({b, t}), "SelfAttention ", name(), ": key padding mask ", mask.describe(),
@@ -106,7 +106,7 @@ Tensor SelfAttention::forward(const Tensor& x, Context& ctx) const {
     scores = reshape(add(reshape(scores, {b, heads_, t, t}), additive), {b * heads_, t, t});
   }
   const Tensor weights = nn::dropout(softmax(scores), dropout_, ctx);
-  const Tensor heads = matmul(weights, v);  // [B*H, T, dh]
+  const Tensor heads = matmul(weights, v, ctx.numerics);  // [B*H, T, dh]
   const Tensor merged = reshape(permute(reshape(heads, {b, heads_, t, dh}), {0, 2, 1, 3}), {b, t, dim_});
   return output_.forward(merged, ctx);
 }

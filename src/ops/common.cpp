@@ -19,9 +19,5 @@ std::int64_t normalize_axis(std::int64_t axis, std::int64_t n, const char* op, c
   return a;
 }
 
-void no_cuda_kernel(const char* op) {
-  fail(op, ": this op has no CUDA kernel in this build of roast; run it on device \"cpu\"");
-}
-
 }  // namespace ops
 }  // namespace roast

@@ -18,19 +18,16 @@ void require_same_device(const Tensor& a, const Tensor& b, const char* op);
 // Normalises a possibly negative axis against rank n; names the op in the error.
 std::int64_t normalize_axis(std::int64_t axis, std::int64_t n, const char* op, const Shape& shape);
 
-// Routes an op to its CUDA body or says clearly that the op has none in this build.
-[[noreturn]] void no_cuda_kernel(const char* op);
-
 }  // namespace ops
 }  // namespace roast
 
 namespace roast {
-namespace kernels { namespace cpu { enum class Binary; } }
+namespace kernels { enum class Binary; }
 namespace ops {
 // Outside autograd: broadcast binary op, reduction of a broadcast gradient back to `shape`,
 // and a scaled copy.
 Shape broadcast_shape(const Shape& a, const Shape& b, const char* op);
-Tensor raw_binary(kernels::cpu::Binary op, const Tensor& a, const Tensor& b, const char* name);
+Tensor raw_binary(kernels::Binary op, const Tensor& a, const Tensor& b, const char* name);
 Tensor raw_sum_to(const Tensor& g, const Shape& shape);
 Tensor raw_scale(const Tensor& a, float alpha);
 }  // namespace ops

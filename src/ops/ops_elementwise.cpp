@@ -1,13 +1,13 @@
 // Element-wise ops: unary functions, broadcasting binary ops, scalar ops.
 #include <algorithm>
 
-#include "kernels/dispatch.h"
+#include "kernels/backend.h"
 #include "ops/internal.h"
 #include "roast/autograd.h"
 #include "roast/ops.h"
 
 namespace roast {
-namespace kc = kernels::cpu;
+namespace kc = kernels;  // the kernels' shared types
 
 namespace ops {
 

@@ -1,14 +1,14 @@
 // Ops that move elements: reshape (a view), transpose / permute, slice, concat, gather_rows.
 #include <numeric>
 
-#include "kernels/dispatch.h"
+#include "kernels/backend.h"
 #include "ops/internal.h"
 #include "roast/autograd.h"
 #include "roast/ops.h"
 #include "tensor/tensor_impl.h"
 
 namespace roast {
-namespace kc = kernels::cpu;
+namespace kc = kernels;  // the kernels' shared types
 
 namespace {
 std::int64_t product(const Shape& s, std::size_t from, std::size_t to) {
@@ -145,7 +145,7 @@ Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis) {
   });
 }
 
-Tensor gather_rows(const Tensor& table, const Tensor& ids) {
+Tensor gather_rows(const Tensor& table, const Tensor& ids, const Numerics& numerics) {
   const char* name = "gather_rows";
   ops::require_f32(table, name, "table");
   ROAST_CHECK(ids.defined() && ids.dtype() != DType::f32, name, ": ids must be i32 or i64, got ", ids.describe());
@@ -163,9 +163,11 @@ Tensor gather_rows(const Tensor& table, const Tensor& ids) {
     const std::int64_t v = host.dtype() == DType::i64 ? host.data<std::int64_t>()[bad] : host.data<std::int32_t>()[bad];
     fail(name, ": id ", v, " at position ", bad, " is outside [0, ", rows, ") for table ", table.describe());
   }
-  return record(name, y, {table, ids}, [ids = ids.detach(), d, id_bytes](const Tensor& g, GradSink& sink) {
+  return record(name, y, {table, ids}, [ids = ids.detach(), d, id_bytes, deterministic = numerics.deterministic](const Tensor& g,
+                                                                                         GradSink& sink) {
     Tensor gt = sink.buffer(0);  // in place: only the rows in the batch are touched
-    ROAST_KERNEL(g.device(), scatter_add_rows, g.data<float>(), d, id_pointer(ids), id_bytes, ids.numel(), gt.data<float>());
+    ROAST_KERNEL(g.device(), scatter_add_rows, g.data<float>(), d, id_pointer(ids), id_bytes, ids.numel(),
+                 gt.data<float>(), deterministic);
   });
 }
 

@@ -1,5 +1,5 @@
 // Reductions over an axis, softmax / log-softmax, cross-entropy.
-#include "kernels/dispatch.h"
+#include "kernels/backend.h"
 #include "ops/internal.h"
 #include "roast/autograd.h"
 #include "roast/ops.h"

@@ -1,11 +1,7 @@
 #include <cmath>
 
-#include "kernels/cpu/optim.h"
-#include "kernels/dispatch.h"
+#include "kernels/backend.h"
 #include "roast/optim.h"
-#if ROAST_WITH_CUDA
-#include "kernels/cuda/optim.h"
-#endif
 
 namespace roast {
 

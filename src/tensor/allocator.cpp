@@ -5,12 +5,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "roast/config.h"
+#include "kernels/backend.h"
 #include "roast/tensor.h"
 #include "tensor/device_copy.h"
-#if ROAST_WITH_CUDA
-#include "kernels/cuda/runtime.h"
-#endif
 
 namespace roast {
 namespace {
@@ -66,41 +63,24 @@ class CpuAllocator final : public Allocator {
   std::size_t cached_bytes_ = 0;
 };
 
-#if ROAST_WITH_CUDA
+// Device memory of the backend (kernels::cuda::device_malloc: stream-ordered, reused without a
+// device synchronisation); in builds without CUDA the backend's services say so.
 class CudaAllocator final : public Allocator {
  public:
-  void* allocate(std::size_t n_bytes) override { return n_bytes ? cuda::device_malloc(n_bytes) : nullptr; }
-  void deallocate(void* ptr, std::size_t) override { cuda::device_free(ptr); }
+  void* allocate(std::size_t n_bytes) override { return n_bytes ? kernels::cuda::device_malloc(n_bytes) : nullptr; }
+  void deallocate(void* ptr, std::size_t) override { kernels::cuda::device_free(ptr); }
 };
-#endif
-
-#if !ROAST_WITH_CUDA
-[[noreturn]] void no_cuda_backend(const char* what) {
-  fail(what, ": this build of roast has no CUDA backend (it was configured without nvcc or with "
-             "ROAST_USE_CUDA=OFF). Rebuild with nvcc on PATH, or use device \"cpu\".");
-}
-#endif
 
 }  // namespace
 
-bool cuda_available() {
-#if ROAST_WITH_CUDA
-  return cuda::device_count() > 0;
-#else
-  return false;
-#endif
-}
+bool cuda_available() { return kernels::cuda::device_count() > 0; }
 
 Allocator& allocator_for(Device device) {
   static CpuAllocator cpu;
   if (device.is_cpu()) return cpu;
-#if ROAST_WITH_CUDA
   static CudaAllocator gpu;
-  cuda::check_device(device.index);
+  kernels::cuda::check_device(device.index);
   return gpu;
-#else
-  no_cuda_backend("allocating on cuda");
-#endif
 }
 
 Storage::Storage(std::size_t n_bytes, Device device) : n_bytes_(n_bytes), device_(device) {
@@ -117,11 +97,7 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
     std::memcpy(dst, src, n_bytes);
     return;
   }
-#if ROAST_WITH_CUDA
-  cuda::copy(dst, !dst_device.is_cpu(), src, !src_device.is_cpu(), n_bytes);
-#else
-  no_cuda_backend("copying to or from cuda");
-#endif
+  kernels::cuda::copy(dst, !dst_device.is_cpu(), src, !src_device.is_cpu(), n_bytes);
 }
 
 void fill_bytes_zero(void* dst, Device device, std::size_t n_bytes) {
@@ -130,11 +106,7 @@ void fill_bytes_zero(void* dst, Device device, std::size_t n_bytes) {
     std::memset(dst, 0, n_bytes);
     return;
   }
-#if ROAST_WITH_CUDA
-  cuda::memset_zero(dst, n_bytes);
-#else
-  no_cuda_backend("zero-filling on cuda");
-#endif
+  kernels::cuda::memset_zero(dst, n_bytes);
 }
 
 }  // namespace roast

@@ -2,16 +2,13 @@
 
 #include <cmath>
 
+#include "kernels/backend.h"
 #include "nn/model_factory.h"
 #include "roast/autograd.h"
 #include "roast/backend.h"
 #include "roast/config.h"
 #include "roast/ops.h"
 #include "train/json_reader.h"
-#if ROAST_WITH_CUDA
-#include "kernels/cuda/current_device.h"
-#include "kernels/cuda/runtime.h"
-#endif
 
 namespace roast {
 namespace {
@@ -71,36 +68,38 @@ Device usable_device(const std::string& text, const std::string& where, const st
     fail(where, ": \"", text, "\" is not a device; use \"cpu\", \"cuda\" or \"cuda:N\"");
   }
   if (d.is_cpu()) return d;
-#if ROAST_WITH_CUDA
-  const int n = cuda::device_count();
+  if (!ROAST_WITH_CUDA)
+    fail(where, ": \"", text, "\" needs the CUDA backend, which this build does not have (built with ",
+         "ROAST_USE_CUDA=OFF or without nvcc). Use \"cpu\" (", cpu_setting, "), or rebuild with nvcc on PATH");
+  const int n = kernels::cuda::device_count();
   if (d.index >= n)
     fail(where, ": \"", text, "\" does not exist: this machine has ", n, " CUDA device(s)",
          n > 0 ? " (cuda:0 to cuda:" + std::to_string(n - 1) + ")" : std::string(), ". Use ",
          n > 0 ? "one of those or " : "", "\"cpu\" (", cpu_setting, ")");
   kernels::cuda::set_current_device(d.index);
   return d;
-#else
-  fail(where, ": \"", text, "\" needs the CUDA backend, which this build does not have (built with ",
-       "ROAST_USE_CUDA=OFF or without nvcc). Use \"cpu\" (", cpu_setting, "), or rebuild with nvcc on PATH");
-#endif
 }
 
 Device device_or_cpu(const std::string& text) {
-#if ROAST_WITH_CUDA
-  const Device d = parse_device(text);
-  if (!d.is_cpu() && d.index < cuda::device_count()) {
+  const Device d = parse_device(text);  // rejects what is not a device
+  if (!d.is_cpu() && d.index < kernels::cuda::device_count()) {
     kernels::cuda::set_current_device(d.index);
     return d;
   }
-#else
-  parse_device(text);  // still rejects what is not a device
-#endif
   return Device::cpu();
 }
 
-void apply_backend_settings(const RunConfig& config) {
-  set_precision(parse_precision(config.precision));
-  set_deterministic(config.deterministic);
+Numerics numerics_of(const RunConfig& config) {
+  Numerics n;
+  n.precision = parse_precision(config.precision);
+  n.deterministic = config.deterministic;
+  return n;
+}
+
+nn::Context forward_context(const Session& s, bool training, std::uint64_t seed) {
+  nn::Context ctx(*s.memory, training, seed);
+  ctx.numerics = numerics_of(s.config);
+  return ctx;
 }
 
 void build_model(Session& s, const nn::InputSpec& input, const std::vector<std::string>& class_names) {
@@ -235,7 +234,7 @@ Evaluation evaluate(Session& s, const PreparedData& data, PreparedData::Part par
   double loss_sum = 0;
   std::int64_t correct = 0;
   while (loader->next(b)) {
-    nn::Context ctx(*s.memory, false);
+    nn::Context ctx = forward_context(s, false);
     const nn::Batch batch = to_model_batch(b, data.text, s.device);
     const Tensor logits = s.model->forward(batch, ctx);
     loss_sum += double(cross_entropy(logits, batch.labels).item()) * double(b.size());

@@ -46,8 +46,11 @@ Device usable_device(const std::string& text, const std::string& where, const st
 // The device `text` names when this machine has it, else the CPU (loading a checkpoint
 // trained on a GPU on a machine without one).
 Device device_or_cpu(const std::string& text);
-// Sets the process-wide backend switches from the config (precision, deterministic).
-void apply_backend_settings(const RunConfig& config);
+// The numeric options of the config's products (keys precision, deterministic): every
+// forward context of the session carries them (nn::Context::numerics).
+Numerics numerics_of(const RunConfig& config);
+// A forward context over the session's memory with the config's numerics.
+nn::Context forward_context(const Session& session, bool training, std::uint64_t seed = 0);
 
 // Where a run is in its schedule; stored in checkpoints.
 struct TrainState {

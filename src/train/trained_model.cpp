@@ -102,7 +102,7 @@ std::vector<Prediction> TrainedModel::predict_images(const std::vector<std::vect
   nn::Batch b;
   b.images = Tensor::from_vector(x, {std::int64_t(images.size()), in.channels, in.height, in.width},
                                  state_->session.device);
-  nn::Context ctx(*state_->session.memory, false);
+  nn::Context ctx = forward_context(state_->session, false);
   return predictions(state_->session.model->forward(b, ctx), class_names());
 }
 
@@ -125,7 +125,7 @@ std::vector<Prediction> TrainedModel::predict_texts(const std::vector<std::strin
   const std::int64_t n = std::int64_t(texts.size());
   b.ids = Tensor::from_vector(ids, {n, eo.seq_len}, state_->session.device);
   b.mask = Tensor::from_vector(mask, {n, eo.seq_len}, state_->session.device);
-  nn::Context ctx(*state_->session.memory, false);
+  nn::Context ctx = forward_context(state_->session, false);
   return predictions(state_->session.model->forward(b, ctx), class_names());
 }
 

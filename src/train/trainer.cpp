@@ -143,7 +143,7 @@ bool Loop::train_epoch(data::BatchLoader& loader, std::int64_t n_batches, std::i
   while (loader.next(b)) {
     const auto start = std::chrono::steady_clock::now();
     s_.memory->zero_grad();
-    nn::Context ctx(*s_.memory, true, hash::hash3(s_.config.seed, 0x7EA1ull, std::uint64_t(st_.step), 0));
+    nn::Context ctx = forward_context(s_, true, hash::hash3(s_.config.seed, 0x7EA1ull, std::uint64_t(st_.step), 0));
     const nn::Batch batch = to_model_batch(b, data_.text, s_.device);  // the step's one host-to-device copy
     Tensor loss = cross_entropy(s_.model->forward(batch, ctx), batch.labels, t.label_smoothing);
     const float value = loss.item();  // the step's read-back (the optimizer reads the gradient norm too)
@@ -215,7 +215,6 @@ TrainSummary train(const TrainOptions& options) {
   // Before any data is read: a device this machine lacks fails at once.
   s.device = usable_device(s.config.device, options.config_path + ": `device`",
                            "\"device\": \"cpu\" in the config, or --set device=cpu");
-  apply_backend_settings(s.config);
   const std::string dir = options.out_dir.empty() ? "runs/" + s.config.name : options.out_dir;
   prepare_run_dir(dir, options.resume);
 #ifdef _OPENMP

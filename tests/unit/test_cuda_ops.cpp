@@ -159,13 +159,12 @@ TEST_CASE("cuda ops: cross-entropy matches the CPU, bad labels throw on both", "
 TEST_CASE("cuda ops: matmul matches the CPU in fp32 and tf32", "[cuda][ops]") {
   if (!gpu_or_skip()) return;
   const auto mm = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
+  const auto mm_tf32 = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1], {Precision::tf32}); };
   check_devices("matmul 2-D", mm, {randn({5, 7}, 50), randn({7, 3}, 51)});
   check_devices("matmul batched", mm, {randn({2, 3, 5, 4}, 52), randn({2, 3, 4, 6}, 53)});
   check_devices("matmul shared right", mm, {randn({2, 5, 7}, 54), randn({7, 3}, 55)});
-  set_precision(Precision::tf32);
-  check_devices("matmul 2-D tf32", mm, {randn({64, 128}, 58), randn({128, 32}, 59)}, 5e-3);
-  check_devices("matmul batched tf32", mm, {randn({4, 33, 65}, 60), randn({4, 65, 17}, 61)}, 5e-3);
-  set_precision(Precision::fp32);
+  check_devices("matmul 2-D tf32", mm_tf32, {randn({64, 128}, 58), randn({128, 32}, 59)}, 5e-3);
+  check_devices("matmul batched tf32", mm_tf32, {randn({4, 33, 65}, 60), randn({4, 65, 17}, 61)}, 5e-3);
 }
 
 TEST_CASE("cuda ops: layout ops match the CPU", "[cuda][ops]") {
@@ -283,10 +282,10 @@ TEST_CASE("cuda ops: the embedding op matches the CPU for every scheme", "[cuda]
     const Tensor memory = randn({map.region_base + map.region_size + 3}, 100);
     const std::string tag = std::string(scheme_name(c.first)) + " sign " + std::to_string(int(c.second));
     check_devices("embedding " + tag,
-                  [map](const std::vector<Tensor>& in) { return nn::embedding_lookup(in[0], map, in[1]); },
+                  [map, nx = Numerics{}](const std::vector<Tensor>& in) { return nn::embedding_lookup(in[0], map, in[1], nx); },
                   {memory, ids});
     check_devices("embedding i32 " + tag,
-                  [map](const std::vector<Tensor>& in) { return nn::embedding_lookup(in[0], map, in[1]); },
+                  [map, nx = Numerics{}](const std::vector<Tensor>& in) { return nn::embedding_lookup(in[0], map, in[1], nx); },
                   {memory, ids_i32({1, 1, 19, 4})});
   }
   const Mapping map = embedding_map(Scheme::roast, SignMode::tile, V, D, region);
@@ -294,7 +293,7 @@ TEST_CASE("cuda ops: the embedding op matches the CPU for every scheme", "[cuda]
   for (Device d : {Device::cpu(), kGpu}) {
     INFO(d.str());
     try {
-      nn::embedding_lookup(memory.to(d), map, ids_i32({0, 20}).to(d));
+      nn::embedding_lookup(memory.to(d), map, ids_i32({0, 20}).to(d), {});
       FAIL("no error");
     } catch (const Error& e) {
       CHECK(std::string(e.what()).find("id 20 at position 1") != std::string::npos);
@@ -304,7 +303,8 @@ TEST_CASE("cuda ops: the embedding op matches the CPU for every scheme", "[cuda]
 
 TEST_CASE("cuda ops: deterministic scatters are bitwise reproducible", "[cuda][nn]") {
   if (!gpu_or_skip()) return;
-  set_deterministic(true);
+  Numerics nx;  // deterministic: the scatters' fixed-order path
+  nx.deterministic = true;
   // Many repeated rows / shared cells, so atomics would race on the same addresses.
   std::vector<std::int32_t> id_values;
   for (int i = 0; i < 4000; ++i) id_values.push_back((i * 7919) % 13);
@@ -318,15 +318,15 @@ TEST_CASE("cuda ops: deterministic scatters are bitwise reproducible", "[cuda][n
   };
   const auto grads = [&](Device d) {
     return std::vector<std::vector<float>>{
-        grad_of(d, [](const std::vector<Tensor>& in) { return gather_rows(in[0], in[1]); }, {table, ids}),
-        grad_of(d, [&map](const std::vector<Tensor>& in) { return nn::embedding_lookup(in[0], map, in[1]); },
+        grad_of(d, [&nx](const std::vector<Tensor>& in) { return gather_rows(in[0], in[1], nx); }, {table, ids}),
+        grad_of(d, [&map, &nx](const std::vector<Tensor>& in) { return nn::embedding_lookup(in[0], map, in[1], nx); },
                 {memory, ids}),
         grad_of(d, [](const std::vector<Tensor>& in) { return nn::im2col(in[0], 3, 3, 2, 1); }, {img}),
         grad_of(d, [](const std::vector<Tensor>& in) { return nn::max_pool2d(in[0], 3, 2); }, {img}),
         grad_of(d, [](const std::vector<Tensor>& in) { return nn::avg_pool2d(in[0], 3, 2); }, {img})};
   };
   const auto first = grads(kGpu), second = grads(kGpu), cpu = grads(Device::cpu());
-  set_deterministic(false);
+  nx.deterministic = false;  // the default: atomics
   REQUIRE(first.size() == cpu.size());
   for (std::size_t i = 0; i < first.size(); ++i) {
     INFO("scatter " << i);
@@ -340,6 +340,6 @@ TEST_CASE("cuda ops: deterministic scatters are bitwise reproducible", "[cuda][n
   check_devices("gather_rows atomics", [](const std::vector<Tensor>& in) { return gather_rows(in[0], in[1]); },
                 {table, ids});
   check_devices("embedding atomics",
-                [&map](const std::vector<Tensor>& in) { return nn::embedding_lookup(in[0], map, in[1]); },
+                [&map, &nx](const std::vector<Tensor>& in) { return nn::embedding_lookup(in[0], map, in[1], nx); },
                 {memory, ids});
 }

@@ -11,16 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/roast_mm.h"
+#include "kernels/backend.h"
 #include "roast/backend.h"
 #include "roast/config.h"
 #include "roast/mapping.h"
 #include "roast/tensor.h"
 #include "support/catch.h"
 #include "support/mapping_fixture.h"
-#if ROAST_WITH_CUDA
-#include "kernels/cuda/roast_mm.h"
-#endif
 
 using namespace roast;
 using i64 = std::int64_t;
@@ -59,6 +56,19 @@ struct Case {
   i64 region = 0;  // memory cells of the weight; 0: make_mapping's (a quarter of K x N)
 };
 
+const char* path_name(MatmulPath p) {
+  return p == MatmulPath::fused ? "fused" : p == MatmulPath::materialize ? "materialize" : "auto";
+}
+
+// The numeric options of one check: path, precision, deterministic.
+Numerics options(MatmulPath path, Precision precision, bool deterministic = false) {
+  Numerics n;
+  n.matmul_path = path;
+  n.precision = precision;
+  n.deterministic = deterministic;
+  return n;
+}
+
 std::string describe(const Case& c, const char* path, const char* precision) {
   std::ostringstream s;
   s << "scheme " << int(c.scheme) << " sign " << int(c.sign) << " M=" << c.M << " K=" << c.K << " N=" << c.N
@@ -66,28 +76,30 @@ std::string describe(const Case& c, const char* path, const char* precision) {
   return s.str();
 }
 
-// Forward, dX and dM on the GPU against the CPU kernels for one case and the current
-// path / precision settings.
-void check_case(const Case& c, const char* path, double tol) {
+// Forward, dX and dM on the GPU against the CPU kernels for one case under `nx`. Each call
+// has a cache of its own, as each Memory has.
+void check_case(const Case& c, const Numerics& nx, double tol) {
   Mapping map = make_mapping(c.scheme, c.sign, c.K, c.N, c.bk, c.bn, 11 + std::uint64_t(c.M));
   if (c.region > 0) map.region_size = c.region;
   const i64 m = map.region_base + map.region_size + 3;
   const auto memory = random_vector(m, 1), X = random_vector(c.M * c.K, 2), dY = random_vector(c.M * c.N, 3);
   const auto dM0 = random_vector(m, 4);  // the gradient accumulates into what is there
-  const std::string what = describe(c, path, precision_name(precision()));
+  const std::string what =
+      describe(c, nx.deterministic ? "deterministic" : path_name(nx.matmul_path), precision_name(nx.precision));
+  const auto cache = kernels::make_mapping_cache(Device::cuda(0));
 
   std::vector<float> Y(std::size_t(c.M * c.N)), dX(std::size_t(c.M * c.K)), dM = dM0;
-  kc::roast_mm_forward(map, memory.data(), X.data(), c.M, Y.data());
-  kc::roast_mm_backward_input(map, memory.data(), dY.data(), c.M, dX.data());
-  kc::roast_mm_backward_memory(map, X.data(), dY.data(), c.M, dM.data());
+  kc::roast_mm_forward(map, {}, nullptr, memory.data(), X.data(), c.M, Y.data());
+  kc::roast_mm_backward_input(map, {}, nullptr, memory.data(), dY.data(), c.M, dX.data());
+  kc::roast_mm_backward_memory(map, {}, nullptr, X.data(), dY.data(), c.M, dM.data());
 
   const Tensor gmem = to_gpu(memory), gX = to_gpu(X), gdY = to_gpu(dY);
   Tensor gdM = to_gpu(dM0);
   Tensor gY = Tensor::empty({c.M * c.N}, DType::f32, Device::cuda(0));
   Tensor gdX = Tensor::empty({c.M * c.K}, DType::f32, Device::cuda(0));
-  kg::roast_mm_forward(map, gmem.data<float>(), gX.data<float>(), c.M, gY.data<float>());
-  kg::roast_mm_backward_input(map, gmem.data<float>(), gdY.data<float>(), c.M, gdX.data<float>());
-  kg::roast_mm_backward_memory(map, gX.data<float>(), gdY.data<float>(), c.M, gdM.data<float>());
+  kg::roast_mm_forward(map, nx, cache.get(), gmem.data<float>(), gX.data<float>(), c.M, gY.data<float>());
+  kg::roast_mm_backward_input(map, nx, cache.get(), gmem.data<float>(), gdY.data<float>(), c.M, gdX.data<float>());
+  kg::roast_mm_backward_memory(map, nx, cache.get(), gX.data<float>(), gdY.data<float>(), c.M, gdM.data<float>());
   check_close(what + " forward", from_gpu(gY), Y, tol);
   check_close(what + " backward_input", from_gpu(gdX), dX, tol);
   // dM is compared as the added part, so the tolerance is relative to the gradient itself.
@@ -98,11 +110,11 @@ void check_case(const Case& c, const char* path, double tol) {
   // Both backward products in one call (dM beside dX on two streams): the same function.
   // Under auto_select with no path chosen yet, the call first times the four pairs of paths
   // (dM into scratch), then computes once with the fastest.
-  if (matmul_path() == MatmulPath::auto_select) kg::roast_mm_forget_paths();
+  if (nx.matmul_path == MatmulPath::auto_select) kg::roast_mm_forget_paths();
   Tensor gdX2 = Tensor::empty({c.M * c.K}, DType::f32, Device::cuda(0)), gdM2 = to_gpu(dM0);
-  kg::roast_mm_backward(map, gmem.data<float>(), gX.data<float>(), gdY.data<float>(), c.M, gdX2.data<float>(),
-                        gdM2.data<float>());
-  for (int pass : {1, 2}) CHECK(std::string(kg::roast_mm_selected_path(map, c.M, pass)) != "untimed");
+  kg::roast_mm_backward(map, nx, cache.get(), gmem.data<float>(), gX.data<float>(), gdY.data<float>(), c.M,
+                        gdX2.data<float>(), gdM2.data<float>());
+  for (int pass : {1, 2}) CHECK(std::string(kg::roast_mm_selected_path(map, nx, c.M, pass)) != "untimed");
   check_close(what + " backward (both) dX", from_gpu(gdX2), dX, tol);
   got = from_gpu(gdM2);
   for (std::size_t i = 0; i < dM.size(); ++i) added[i] = got[i] - dM0[i];
@@ -129,14 +141,6 @@ std::vector<Case> cases() {
   return out;
 }
 
-struct Settings {  // restores the process-wide switches at scope exit
-  ~Settings() {
-    set_precision(Precision::fp32);
-    set_matmul_path(MatmulPath::auto_select);
-    set_deterministic(false);
-  }
-};
-
 }  // namespace
 #endif
 
@@ -146,15 +150,9 @@ TEST_CASE("cuda roast_mm: fused and materialize paths match the CPU kernels", "[
     WARN("skipped: no CUDA device");
     return;
   }
-  Settings restore;
-  const std::vector<std::pair<MatmulPath, const char*>> paths = {
-      {MatmulPath::fused, "fused"}, {MatmulPath::materialize, "materialize"}, {MatmulPath::auto_select, "auto"}};
-  for (const auto& p : paths) {
-    set_matmul_path(p.first);
-    set_precision(Precision::fp32);
-    for (const Case& c : cases()) check_case(c, p.second, 1e-5);
-    set_precision(Precision::tf32);
-    for (const Case& c : cases()) check_case(c, p.second, 5e-3);
+  for (const MatmulPath p : {MatmulPath::fused, MatmulPath::materialize, MatmulPath::auto_select}) {
+    for (const Case& c : cases()) check_case(c, options(p, Precision::fp32), 1e-5);
+    for (const Case& c : cases()) check_case(c, options(p, Precision::tf32), 5e-3);
   }
 #else
   WARN("skipped: this build has no CUDA backend");
@@ -180,30 +178,27 @@ TEST_CASE("cuda roast_mm: split reductions of the wgmma kernels match the CPU", 
     WARN("skipped: no CUDA device");
     return;
   }
-  Settings restore;
-  set_matmul_path(MatmulPath::fused);
-  set_precision(Precision::tf32);
-  check_case({Scheme::roast, SignMode::tile, 512, 2048, 4096, 32, 64}, "fused", 5e-3);
-  check_case({Scheme::roast, SignMode::tile, 512, 4096, 2048, 32, 64}, "fused", 5e-3);
-  check_case({Scheme::roast, SignMode::tile, 256, 3072, 4992, 32, 64}, "fused", 5e-3);
-  check_case({Scheme::roast, SignMode::tile, 512, 4096, 10240, 32, 64}, "fused", 5e-3);
+  const Numerics tf32 = options(MatmulPath::fused, Precision::tf32), fp32 = options(MatmulPath::fused, Precision::fp32);
+  check_case({Scheme::roast, SignMode::tile, 512, 2048, 4096, 32, 64}, tf32, 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 512, 4096, 2048, 32, 64}, tf32, 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 256, 3072, 4992, 32, 64}, tf32, 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 512, 4096, 10240, 32, 64}, tf32, 5e-3);
   // TF32 dM on the wgmma kernel (from 512 rows): K and N past the last 128-block, a partial
   // 32-row step, tile starts at every alignment (8-byte adds and the runs' single-cell ends),
   // narrow and odd tiles, element signs, whole-row runs (dense), and more tiles under a block
   // than its shared memory holds (1 x 2: the tile table read from global memory).
-  check_case({Scheme::roast, SignMode::tile, 516, 200, 130, 32, 64}, "fused", 5e-3);
-  check_case({Scheme::roast_local, SignMode::none, 520, 96, 300, 4, 16}, "fused", 5e-3);
-  check_case({Scheme::roast, SignMode::element, 512, 150, 270, 3, 5}, "fused", 5e-3);
-  check_case({Scheme::roast, SignMode::tile, 512, 136, 260, 10, 6}, "fused", 5e-3);
-  check_case({Scheme::roast, SignMode::tile, 512, 136, 260, 1, 2}, "fused", 5e-3);
-  check_case({Scheme::dense, SignMode::none, 512, 130, 200, 32, 64}, "fused", 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 516, 200, 130, 32, 64}, tf32, 5e-3);
+  check_case({Scheme::roast_local, SignMode::none, 520, 96, 300, 4, 16}, tf32, 5e-3);
+  check_case({Scheme::roast, SignMode::element, 512, 150, 270, 3, 5}, tf32, 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 512, 136, 260, 10, 6}, tf32, 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 512, 136, 260, 1, 2}, tf32, 5e-3);
+  check_case({Scheme::dense, SignMode::none, 512, 130, 200, 32, 64}, tf32, 5e-3);
   // A memory of 16.8M cells (67 MB, more than the L2 of the H100 or H200): the wgmma dM
   // prefetches its cells into L2 before the adds.
-  check_case({Scheme::roast, SignMode::tile, 512, 384, 520, 32, 64, i64(1) << 24}, "fused", 5e-3);
-  check_case({Scheme::roast, SignMode::element, 512, 150, 270, 3, 5, i64(1) << 24}, "fused", 5e-3);
-  set_precision(Precision::fp32);
-  check_case({Scheme::roast, SignMode::tile, 1024, 1024, 1024, 32, 64}, "fused", 1e-5);
-  check_case({Scheme::roast, SignMode::tile, 512, 1024, 5120, 32, 64}, "fused", 1e-5);
+  check_case({Scheme::roast, SignMode::tile, 512, 384, 520, 32, 64, i64(1) << 24}, tf32, 5e-3);
+  check_case({Scheme::roast, SignMode::element, 512, 150, 270, 3, 5, i64(1) << 24}, tf32, 5e-3);
+  check_case({Scheme::roast, SignMode::tile, 1024, 1024, 1024, 32, 64}, fp32, 1e-5);
+  check_case({Scheme::roast, SignMode::tile, 512, 1024, 5120, 32, 64}, fp32, 1e-5);
 #else
   WARN("skipped: this build has no CUDA backend");
 #endif
@@ -219,15 +214,12 @@ TEST_CASE("cuda roast_mm: small-M forward chunks summed in a cluster match the C
     WARN("skipped: no CUDA device");
     return;
   }
-  Settings restore;
-  set_matmul_path(MatmulPath::fused);
+  const Numerics tf32 = options(MatmulPath::fused, Precision::tf32), fp32 = options(MatmulPath::fused, Precision::fp32);
   const std::vector<std::vector<i64>> shapes = {{1, 1024, 1024}, {2, 1000, 300}, {4, 777, 1030}, {16, 1024, 256}};
   for (const auto& s : shapes) {
-    set_precision(Precision::fp32);
-    check_case({Scheme::roast, SignMode::tile, s[0], s[1], s[2], 32, 64}, "fused", 1e-5);
-    check_case({Scheme::roast, SignMode::element, s[0], s[1], s[2], 16, 32}, "fused", 1e-5);
-    set_precision(Precision::tf32);
-    check_case({Scheme::roast, SignMode::tile, s[0], s[1], s[2], 32, 64}, "fused", 5e-3);
+    check_case({Scheme::roast, SignMode::tile, s[0], s[1], s[2], 32, 64}, fp32, 1e-5);
+    check_case({Scheme::roast, SignMode::element, s[0], s[1], s[2], 16, 32}, fp32, 1e-5);
+    check_case({Scheme::roast, SignMode::tile, s[0], s[1], s[2], 32, 64}, tf32, 5e-3);
   }
 #else
   WARN("skipped: this build has no CUDA backend");
@@ -242,10 +234,8 @@ TEST_CASE("cuda roast_mm: a memory larger than L2 takes the per-cell dM sum", "[
     WARN("skipped: no CUDA device");
     return;
   }
-  Settings restore;
-  set_matmul_path(MatmulPath::materialize);
-  set_precision(Precision::fp32);
-  check_case({Scheme::roast, SignMode::tile, 4, 8192, 8192, 32, 64}, "materialize", 1e-5);
+  check_case({Scheme::roast, SignMode::tile, 4, 8192, 8192, 32, 64}, options(MatmulPath::materialize, Precision::fp32),
+             1e-5);
 #else
   WARN("skipped: this build has no CUDA backend");
 #endif
@@ -276,14 +266,13 @@ TEST_CASE("cuda roast_mm: fp32 fused products keep fp32 accuracy", "[cuda][roast
     WARN("skipped: no CUDA device");
     return;
   }
-  Settings restore;
-  set_precision(Precision::fp32);
   const i64 K = 2048, N = 1536;  // long reductions both ways
   const Mapping map = make_mapping(Scheme::roast, SignMode::tile, K, N, 32, 64, 21);
   const auto memory = random_vector(map.region_base + map.region_size, 22);
   std::vector<float> W(std::size_t(K * N));
-  kc::roast_mm_materialize(map, memory.data(), W.data());
+  kc::roast_mm_materialize(map, nullptr, memory.data(), W.data());
   const Tensor gmem = to_gpu(memory);
+  const auto cache = kernels::make_mapping_cache(Device::cuda(0));
   for (const i64 M : {i64(8), i64(32), i64(128)}) {  // the small-M kernels (FMA and MMA) and the tiled
     const auto X = random_vector(M * K, 23), dY = random_vector(M * N, 24);
     std::vector<double> Y(std::size_t(M * N), 0.0), dX(std::size_t(M * K), 0.0);
@@ -299,9 +288,9 @@ TEST_CASE("cuda roast_mm: fp32 fused products keep fp32 accuracy", "[cuda][roast
     Tensor gdX = Tensor::empty({M * K}, DType::f32, Device::cuda(0));
     double err[2][2];  // [fused, materialize][forward, dX]
     for (int path = 0; path < 2; ++path) {
-      set_matmul_path(path == 0 ? MatmulPath::fused : MatmulPath::materialize);
-      kg::roast_mm_forward(map, gmem.data<float>(), gX.data<float>(), M, gY.data<float>());
-      kg::roast_mm_backward_input(map, gmem.data<float>(), gdY.data<float>(), M, gdX.data<float>());
+      const Numerics nx = options(path == 0 ? MatmulPath::fused : MatmulPath::materialize, Precision::fp32);
+      kg::roast_mm_forward(map, nx, cache.get(), gmem.data<float>(), gX.data<float>(), M, gY.data<float>());
+      kg::roast_mm_backward_input(map, nx, cache.get(), gmem.data<float>(), gdY.data<float>(), M, gdX.data<float>());
       err[path][0] = rms_error(from_gpu(gY), Y);
       err[path][1] = rms_error(from_gpu(gdX), dX);
     }
@@ -327,10 +316,10 @@ TEST_CASE("cuda roast_mm: the mapping is identical on both devices", "[cuda][roa
     const Mapping map = make_mapping(c.scheme, c.sign, c.K, c.N, c.bk, c.bn, 5);
     const auto memory = random_vector(map.region_base + map.region_size, 9);
     std::vector<float> W(std::size_t(c.K * c.N));
-    kc::roast_mm_materialize(map, memory.data(), W.data());
+    kc::roast_mm_materialize(map, nullptr, memory.data(), W.data());
     const Tensor gmem = to_gpu(memory);
     Tensor gW = Tensor::empty({c.K * c.N}, DType::f32, Device::cuda(0));
-    kg::roast_mm_materialize(map, gmem.data<float>(), gW.data<float>());
+    kg::roast_mm_materialize(map, nullptr, gmem.data<float>(), gW.data<float>());
     INFO(describe(c, "materialize", "exact"));
     CHECK(from_gpu(gW) == W);  // same cells, same signs, same lambda: bitwise equal
   }
@@ -345,22 +334,22 @@ TEST_CASE("cuda roast_mm: deterministic mode gives bitwise-identical memory grad
     WARN("skipped: no CUDA device");
     return;
   }
-  Settings restore;
-  set_deterministic(true);
+  const Numerics deterministic = options(MatmulPath::auto_select, Precision::fp32, true);
   // (roast / roast_local dM: owned per-cell sums, edge tiles included; hashednet: the sort)
   for (const Case& c : {Case{Scheme::roast, SignMode::tile, 300, 256, 320, 32, 64},
                         Case{Scheme::roast, SignMode::element, 40, 70, 130, 32, 64},
                         Case{Scheme::roast_local, SignMode::none, 33, 130, 70, 4, 16},
                         Case{Scheme::hashednet, SignMode::element, 64, 200, 96, 1, 1},
                         Case{Scheme::roast, SignMode::tile, 1, 70, 130, 32, 64}}) {
-    check_case(c, "deterministic", 1e-5);
+    check_case(c, deterministic, 1e-5);
     const Mapping map = make_mapping(c.scheme, c.sign, c.K, c.N, c.bk, c.bn, 3);
     const i64 m = map.region_base + map.region_size;
     const Tensor gX = to_gpu(random_vector(c.M * c.K, 5)), gdY = to_gpu(random_vector(c.M * c.N, 6));
     std::vector<std::vector<float>> runs;
     for (int r = 0; r < 3; ++r) {
       Tensor gdM = Tensor::zeros({m}, DType::f32, Device::cuda(0));
-      kg::roast_mm_backward_memory(map, gX.data<float>(), gdY.data<float>(), c.M, gdM.data<float>());
+      kg::roast_mm_backward_memory(map, deterministic, nullptr, gX.data<float>(), gdY.data<float>(), c.M,
+                                   gdM.data<float>());
       runs.push_back(from_gpu(gdM));
     }
     INFO(describe(c, "deterministic", "fp32"));

@@ -11,6 +11,7 @@
 #include "roast/autograd.h"
 #include "roast/config.h"
 #include "roast/nn/models.h"
+#include "roast/ops.h"
 #include "roast/trainer.h"
 #include "support/gradcheck.h"
 #include "test_data_fixtures.h"
@@ -214,4 +215,67 @@ TEST_CASE("cuda train: deterministic runs are bitwise reproducible on the GPU", 
     CHECK(a.test_accuracy == b.test_accuracy);
     CHECK(a.test_accuracy > 0.8);
   }
+}
+
+namespace {
+// One training step's loss and memory gradient of `model` on `memory` under `numerics`.
+struct StepResult {
+  float loss = 0;
+  std::vector<float> grad;
+};
+StepResult step_of(nn::Model& model, Memory& memory, const nn::Batch& batch, const Tensor& labels,
+                   const Numerics& numerics) {
+  memory.zero_grad();
+  nn::Context ctx(memory, false);
+  ctx.numerics = numerics;
+  Tensor loss = cross_entropy(model.forward(batch, ctx), labels);
+  loss.backward();
+  return {loss.item(), memory.grad().to_vector()};
+}
+}  // namespace
+
+// Numeric options are values carried by each forward context, not process state: two models
+// in one process, one in fp32 and one in TF32, interleave their steps and each gets exactly
+// what it gets alone (deterministic, so that each alone is bitwise reproducible).
+TEST_CASE("cuda train: two models with different precision in one process", "[cuda][train]") {
+  if (skip_without_gpu()) return;
+  nn::InputSpec text;
+  text.text = true, text.vocab_size = 50, text.max_length = 16, text.n_classes = 3;
+  nn::TransformerOptions tf;
+  tf.dim = 64, tf.heads = 4, tf.layers = 1, tf.ffn_dim = 128;
+  std::unique_ptr<nn::Model> models[2] = {nn::make_transformer(text, tf), nn::make_transformer(text, tf)};
+  std::unique_ptr<Memory> memories[2];
+  for (int i = 0; i < 2; ++i) {
+    Planner planner;
+    models[i]->declare(planner);
+    MemoryConfig config;
+    config.compression = 4.0;
+    config.seed = std::uint64_t(11 + i);
+    memories[i] = std::make_unique<Memory>(planner.finalize(config), Device::cuda(0));
+  }
+  std::vector<std::int32_t> ids(64 * 16), labels(64);
+  std::vector<float> mask(ids.size(), 1.0f);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t((i * 13 + 5) % 50);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int32_t(i % 3);
+  nn::Batch batch;
+  batch.ids = Tensor::from_vector(ids, {64, 16}, Device::cuda(0));
+  batch.mask = Tensor::from_vector(mask, {64, 16}, Device::cuda(0));
+  const Tensor y = Tensor::from_vector(labels, {64}, Device::cuda(0));
+  Numerics numerics[2];
+  numerics[0].precision = Precision::fp32, numerics[1].precision = Precision::tf32;
+  numerics[0].deterministic = numerics[1].deterministic = true;
+
+  const StepResult alone[2] = {step_of(*models[0], *memories[0], batch, y, numerics[0]),
+                               step_of(*models[1], *memories[1], batch, y, numerics[1])};
+  for (int round = 0; round < 2; ++round)  // interleaved, twice
+    for (int i : {1, 0}) {
+      INFO("model " << i << " round " << round);
+      const StepResult again = step_of(*models[i], *memories[i], batch, y, numerics[i]);
+      CHECK(again.loss == alone[i].loss);
+      CHECK(again.grad == alone[i].grad);
+    }
+  // The option took effect: model 1 in fp32 differs from model 1 in TF32 (by rounding only).
+  const StepResult fp32_of_1 = step_of(*models[1], *memories[1], batch, y, numerics[0]);
+  CHECK(fp32_of_1.grad != alone[1].grad);
+  CHECK(relative_error(fp32_of_1.grad, alone[1].grad) < 2e-2);
 }

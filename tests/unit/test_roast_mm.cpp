@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/roast_mm.h"
+#include "kernels/backend.h"
 #include "roast/error.h"
 #include "roast/plan.h"
 #include "support/catch.h"
@@ -92,18 +92,18 @@ void check_case(const Shape3& s, Scheme scheme, SignMode sign, std::uint64_t see
     }
 
   std::vector<float> Y(std::size_t(s.M * s.N), -99.0f), dX(std::size_t(s.M * s.K), -99.0f), dM = dM0;
-  kc::roast_mm_forward(map, memory.data(), X.data(), s.M, Y.data());
+  kc::roast_mm_forward(map, {}, nullptr, memory.data(), X.data(), s.M, Y.data());
   check_close(name.str() + " forward", Y, y_ref);
-  kc::roast_mm_backward_input(map, memory.data(), dY.data(), s.M, dX.data());
+  kc::roast_mm_backward_input(map, {}, nullptr, memory.data(), dY.data(), s.M, dX.data());
   check_close(name.str() + " backward_input", dX, dx_ref);
-  kc::roast_mm_backward_memory(map, X.data(), dY.data(), s.M, dM.data());
+  kc::roast_mm_backward_memory(map, {}, nullptr, X.data(), dY.data(), s.M, dM.data());
   check_close(name.str() + " backward_memory", dM, dm_ref);
   for (i64 c = n_cells - 7; c < n_cells; ++c) CHECK(dM[std::size_t(c)] == dM0[std::size_t(c)]);
 
   std::vector<float> Wm(std::size_t(s.K * s.N)), dW(dw_ref.begin(), dw_ref.end()), dM2 = dM0;
-  kc::roast_mm_materialize(map, memory.data(), Wm.data());
+  kc::roast_mm_materialize(map, nullptr, memory.data(), Wm.data());
   check_close(name.str() + " materialize", Wm, W);
-  kc::roast_mm_accumulate_dense(map, dW.data(), dM2.data());
+  kc::roast_mm_accumulate_dense(map, {}, nullptr, dW.data(), dM2.data());
   check_close(name.str() + " accumulate_dense", dM2, dm_ref);
 }
 
@@ -150,7 +150,7 @@ TEST_CASE("roast_mm: dM is bitwise deterministic across runs and thread counts",
     for (int threads : {2, 2, 1}) {
       ThreadCount guard(threads);
       std::vector<float> dM = dM0;
-      kc::roast_mm_backward_memory(map, X.data(), dY.data(), M, dM.data());
+      kc::roast_mm_backward_memory(map, {}, nullptr, X.data(), dY.data(), M, dM.data());
       results.push_back(dM);
     }
     CHECK(results[0] == results[1]);
@@ -162,10 +162,10 @@ TEST_CASE("roast_mm: mappings the kernels cannot serve are rejected", "[roast_mm
   Mapping map = make_mapping(Scheme::roast, SignMode::none, 40, 40, 32, 64, 1);
   map.region_size = map.tile_size() - 1;
   std::vector<float> memory(4096, 0.5f), X(40, 1.0f), Y(40);
-  CHECK_THROWS_AS(kc::roast_mm_forward(map, memory.data(), X.data(), 1, Y.data()), Error);
+  CHECK_THROWS_AS(kc::roast_mm_forward(map, {}, nullptr, memory.data(), X.data(), 1, Y.data()), Error);
   map = make_mapping(Scheme::dense, SignMode::none, 40, 40, 1, 1, 1);
   map.region_size = 40 * 40 - 1;
-  CHECK_THROWS_AS(kc::roast_mm_forward(map, memory.data(), X.data(), 1, Y.data()), Error);
+  CHECK_THROWS_AS(kc::roast_mm_forward(map, {}, nullptr, memory.data(), X.data(), 1, Y.data()), Error);
   map.kind = TensorKind::embedding;
   CHECK_THROWS_AS(kc::roast_mm_check(map, "test"), Error);
 }

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "roast/backend.h"
 #include "roast/memory.h"
 #include "roast/tensor.h"
 
@@ -35,6 +36,7 @@ struct Context {
   std::uint64_t seed = 0;      // dropout masks derive from (seed, call counter)
   std::uint64_t n_random = 0;  // calls that drew randomness in this pass
   Tensor key_padding_mask;     // text: f32 [B, T], 1 for tokens, 0 for padding
+  Numerics numerics;           // precision / deterministic of every product of this pass
 
   explicit Context(const Memory& m, bool train = false, std::uint64_t s = 0) : memory(&m), training(train), seed(s) {}
   // A fresh seed for one random op of this pass.

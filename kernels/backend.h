@@ -1,0 +1,75 @@
+// The backend layer: the one header through which engine code runs kernels and uses devices.
+//
+// Every kernel is declared once, in kernels/kernel_list.inc, with its contract. That list is
+// read below into namespace kernels::cpu (kernels/cpu/*.cpp, Eigen + OpenMP: the reference)
+// and into kernels::cuda (kernels/cuda/*.cu, built only with the CUDA backend), so that both
+// devices implement exactly the same signatures and a missing or mismatched implementation is
+// a link error. ROAST_KERNEL(device, fn, args...) is the one dispatch point of every op.
+//
+// Only files under kernels/ include CUDA, cuBLAS or NCCL headers. CUDA state (streams, cuBLAS
+// handles, device attributes and probes, auto_select's path choices) belongs to one context
+// per device (kernels/cuda/context.cuh); per-mapping state (tile tables) to the MappingCache
+// of the Memory that owns the mappings. Numeric options are arguments (roast/backend.h).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "kernels/types.h"
+#include "roast/config.h"
+#include "roast/tensor.h"
+
+namespace roast {
+namespace kernels {
+
+namespace cpu {
+#include "kernels/kernel_list.inc"
+}  // namespace cpu
+
+namespace cuda {
+#include "kernels/kernel_list.inc"
+
+// ---- CUDA device services --------------------------------------------------------------
+// Implemented by kernels/cuda/runtime.cu, or by kernels/no_cuda.cpp in builds without the
+// CUDA backend (there device_count() is 0 and the others fail with a message saying how to
+// get a CUDA build), so that callers need no #if.
+int device_count();                    // 0 when no GPU (or no driver, or no backend) is present
+void check_device(int index);          // throws roast::Error when the device does not exist
+void set_current_device(int index);    // the calling thread's device (cudaSetDevice)
+// Stream-ordered device memory on the current device (freed blocks are reused without a
+// device synchronisation).
+void* device_malloc(std::size_t n_bytes);
+void device_free(void* ptr);
+void copy(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t n_bytes);
+void memset_zero(void* dst, std::size_t n_bytes);
+// Waits until every kernel and copy issued so far has finished (benchmarks, timing).
+void synchronize();
+// Runs two independent pieces of GPU work concurrently: `side` is issued on the current
+// device's side stream, `main` on its main stream, both after everything issued before the
+// call, and everything issued after the call waits for both (no host synchronisation). They
+// must not write what the other reads or writes, nor switch the current device. Nested calls
+// run both in order.
+void run_beside(const std::function<void()>& side, const std::function<void()>& main);
+// A MappingCache for mappings whose products run on CUDA device `index`.
+std::shared_ptr<MappingCache> make_mapping_cache(int index);
+}  // namespace cuda
+
+// Says clearly that this build has no CUDA backend (the CUDA branch of ROAST_KERNEL in
+// builds without it; a CUDA tensor cannot exist there, its allocation already fails).
+[[noreturn]] void no_cuda_kernel(const char* op);
+
+// The cache for mappings served on `device`: null on the CPU (its kernels keep nothing).
+std::shared_ptr<MappingCache> make_mapping_cache(Device device);
+
+}  // namespace kernels
+}  // namespace roast
+
+#if ROAST_WITH_CUDA
+#define ROAST_KERNEL(device, fn, ...) \
+  ((device).is_cpu() ? ::roast::kernels::cpu::fn(__VA_ARGS__) : ::roast::kernels::cuda::fn(__VA_ARGS__))
+#else
+#define ROAST_KERNEL(device, fn, ...) \
+  ((device).is_cpu() ? ::roast::kernels::cpu::fn(__VA_ARGS__) \
+                     : (::roast::kernels::no_cuda_kernel(#fn), ::roast::kernels::cpu::fn(__VA_ARGS__)))
+#endif

@@ -1,0 +1,28 @@
+// The CUDA device services of kernels/backend.h in builds without the CUDA backend: no device
+// exists, and anything that would need one says how to get a CUDA build. Compiled only when
+// ROAST_WITH_CUDA is off (CMakeLists.txt), so that engine code calls these without any #if.
+#include "kernels/backend.h"
+
+#include "roast/error.h"
+
+namespace roast {
+namespace kernels {
+namespace cuda {
+
+int device_count() { return 0; }
+void check_device(int index) { no_cuda_kernel(("device cuda:" + std::to_string(index)).c_str()); }
+void set_current_device(int index) { check_device(index); }
+void* device_malloc(std::size_t) { no_cuda_kernel("allocating on cuda"); }
+void device_free(void*) {}
+void copy(void*, bool, const void*, bool, std::size_t) { no_cuda_kernel("copying to or from cuda"); }
+void memset_zero(void*, std::size_t) { no_cuda_kernel("zero-filling on cuda"); }
+void synchronize() {}
+void run_beside(const std::function<void()>& side, const std::function<void()>& main) {
+  side();
+  main();
+}
+std::shared_ptr<MappingCache> make_mapping_cache(int index) { no_cuda_kernel(("device cuda:" + std::to_string(index)).c_str()); }
+
+}  // namespace cuda
+}  // namespace kernels
+}  // namespace roast

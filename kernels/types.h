@@ -1,0 +1,60 @@
+// Plain types shared by every kernel declaration (kernels/kernel_list.inc) on every device.
+// No CUDA types: this header is read by host-only code too.
+#pragma once
+
+#include <cstdint>
+
+#include "roast/backend.h"
+#include "roast/mapping.h"
+
+namespace roast {
+namespace kernels {
+
+using i64 = std::int64_t;
+
+enum class Unary { relu, gelu, tanh, sigmoid, exp, log, neg, sqrt, square };
+enum class Binary { add, sub, mul, div };
+
+// Broadcast description: out has `rank` dims out_shape; a and b are read with strides
+// (0 along broadcast dims). Every array has at most kMaxRank dims.
+constexpr int kMaxRank = 8;
+struct Broadcast {
+  int rank = 0;
+  i64 out_shape[kMaxRank] = {};
+  i64 a_stride[kMaxRank] = {};
+  i64 b_stride[kMaxRank] = {};
+};
+
+struct ConvGeometry {
+  i64 batch, channels, height, width;  // input [B, C, H, W]
+  i64 kernel_h, kernel_w, stride, padding;
+  i64 out_h() const { return (height + 2 * padding - kernel_h) / stride + 1; }
+  i64 out_w() const { return (width + 2 * padding - kernel_w) / stride + 1; }
+  i64 patch() const { return channels * kernel_h * kernel_w; }  // K of the GEMM view
+};
+
+// Arguments of the optimizer updates. Every update first forms d = g * clip (+ weight_decay
+// * p where the decay is an L2 term).
+struct SgdArgs {
+  float lr = 0, clip = 1, weight_decay = 0, momentum = 0;
+  bool nesterov = false;  // only with a momentum buffer
+};
+struct AdagradArgs {
+  float lr = 0, clip = 1, weight_decay = 0, eps = 0;
+};
+// step_size = lr / (1 - beta1^t), inv_sqrt_bc2 = 1 / sqrt(1 - beta2^t), computed once per
+// step on the host so that both devices use the same rounded constants.
+struct AdamArgs {
+  float lr = 0, clip = 1, weight_decay = 0, beta1 = 0, beta2 = 0, eps = 0;
+  float step_size = 0, inv_sqrt_bc2 = 1;
+  bool decoupled = false;  // adamw: p -= lr * weight_decay * p before the moment update
+};
+
+// Per-mapping state the ROAST-MM kernels keep between calls (on CUDA: each tiled mapping's
+// table of tile starts and signs, and the owned order of deterministic dM). It is owned by
+// the Memory whose mappings it serves (Memory::kernel_cache) and freed with it; a null cache
+// makes a call build what it needs and free it at the end. CPU kernels keep nothing.
+class MappingCache;
+
+}  // namespace kernels
+}  // namespace roast
