@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "config/run_config.h"
 #include "roast/data/image_transforms.h"
 #include "roast/data/loader.h"
 #include "roast/data/tokenizer.h"
 #include "roast/nn/models.h"
-#include "train/run_config.h"
 
 namespace roast {
 

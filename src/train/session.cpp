@@ -2,12 +2,12 @@
 
 #include <cmath>
 
-#include "nn/model_factory.h"
+#include "config/json_reader.h"
+#include "config/model_factory.h"
 #include "roast/autograd.h"
 #include "roast/backend.h"
 #include "roast/config.h"
 #include "roast/ops.h"
-#include "train/json_reader.h"
 #if ROAST_WITH_CUDA
 #include "kernels/cuda/current_device.h"
 #include "kernels/cuda/runtime.h"

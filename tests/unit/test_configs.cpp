@@ -4,10 +4,10 @@
 #include <regex>
 #include <sstream>
 
+#include "config/json_reader.h"
+#include "config/run_config.h"
 #include "support/catch.h"
 #include "train/info.h"
-#include "train/json_reader.h"
-#include "train/run_config.h"
 
 namespace fs = std::filesystem;
 

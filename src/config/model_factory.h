@@ -3,8 +3,8 @@
 
 #include <memory>
 
+#include "config/json_reader.h"
 #include "roast/nn/models.h"
-#include "train/json_reader.h"
 
 namespace roast {
 namespace nn {

@@ -1,4 +1,4 @@
-#include "train/json_reader.h"
+#include "config/json_reader.h"
 
 #include <algorithm>
 #include <cstdio>

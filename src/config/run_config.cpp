@@ -1,6 +1,6 @@
-#include "train/run_config.h"
+#include "config/run_config.h"
 
-#include "train/json_reader.h"
+#include "config/json_reader.h"
 
 namespace roast {
 namespace {

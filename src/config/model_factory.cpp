@@ -1,4 +1,4 @@
-#include "nn/model_factory.h"
+#include "config/model_factory.h"
 
 namespace roast {
 namespace nn {
