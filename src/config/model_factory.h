@@ -1,17 +1,20 @@
-// Builds a model from its JSON object (the config's "model" key); engine code.
+// Models from the config's "model" object, through the model registry
+// (roast/config_types.h). Engine code.
 #pragma once
 
 #include <memory>
 
 #include "config/json_reader.h"
-#include "roast/nn/models.h"
+#include "roast/config_types.h"
 
 namespace roast {
-namespace nn {
 
-// Reads "type" and that type's keys (each with its default recorded in the reader's
-// resolved config); unknown types and keys are errors listing the valid choices.
-std::unique_ptr<Model> build_model(JsonReader& config, const InputSpec& input);
+// Reads "type" (default "mlp") and that type's keys, each with its default recorded in the
+// reader's resolved config, rejects keys no one read, then builds the model for `input`.
+// Unknown types and keys are errors listing the valid choices.
+std::unique_ptr<nn::Model> model_from_config(JsonReader& config, const nn::InputSpec& input);
 
-}  // namespace nn
+// Adds mlp, cnn, resnet, bag and transformer; model_registry() calls it once.
+void register_builtin_models(Registry<ModelType>& registry);
+
 }  // namespace roast

@@ -107,7 +107,7 @@ void build_model(Session& s, const nn::InputSpec& input, const std::vector<std::
   s.input = input;
   s.class_names = class_names;
   JsonReader reader(s.config.model, "model", s.source, &s.resolved["model"]);
-  s.model = nn::build_model(reader, input);
+  s.model = model_from_config(reader, input);
   Planner planner;
   s.model->declare(planner);
   try {
