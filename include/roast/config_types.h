@@ -80,7 +80,10 @@ struct DatasetType {
   // files are read to find it.
   std::optional<nn::InputSpec> known_input;
   // Exactly one of the two loaders is set: it reads the training and test samples
-  // found at `path` (validation is split off the training samples by the engine).
+  // found at `path` (validation is split off the training samples by the engine). The
+  // engine validates what it returns (ImageDataset / TextDataset::validate) and throws
+  // roast::Error naming the dataset when a set is empty or inconsistent; a loader throws
+  // roast::Error for unreadable files, naming them.
   std::function<void(const std::string& path, data::ImageDataset& train, data::ImageDataset& test)> load_images;
   std::function<void(const std::string& path, data::TextDataset& train, data::TextDataset& test)> load_texts;
   // Text sets without a test split: load_texts puts the whole corpus in `train`; the

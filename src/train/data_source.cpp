@@ -23,14 +23,18 @@ std::shared_ptr<const data::ImageDataset> share(data::ImageDataset d) {
 }
 
 // Text sets: train and test as read, or one corpus split by a recorded stratified split.
+// What the loader returns is validated (a program's own loader may skip that).
 void load_texts(const DatasetType& type, const DataConfig& c, const std::string& path, const std::string& run_dir,
                 data::TextDataset* train, data::TextDataset* test) {
   if (!type.split_test) {
     type.load_texts(path, *train, *test);
+    train->validate(type.name + " (training set at " + path + ")");
+    test->validate(type.name + " (test set at " + path + ")");
     return;
   }
   data::TextDataset all, unused;
   type.load_texts(path, all, unused);
+  all.validate(type.name + " (at " + path + ")");
   data::deduplicate_texts(all);
   const data::Split split = data::load_or_make_split(run_dir + "/split.json", all, c.dataset, c.test_fraction, c.split_seed);
   *train = data::subset(all, split.train);
@@ -63,6 +67,9 @@ PreparedData prepare_data(const DataConfig& c, const std::string& run_dir, const
   if (!text) {
     data::ImageDataset train, validation, test;
     type.load_images(path, train, test);
+    // The built-in readers validate already; a program's own loader may not.
+    train.validate(type.name + " (training set at " + path + ")");
+    test.validate(type.name + " (test set at " + path + ")");
     take_validation(c, &train, &validation, train.n_classes);
     out.stats = channel_stats ? *channel_stats
                               : (c.normalize ? data::compute_channel_stats(train)

@@ -185,6 +185,24 @@ TEST_CASE("registry: names are registered once and entries must be complete", "[
   CHECK_THAT(error_of([&] { local.at("x"); }), ROAST_CONTAINS("unknown widget \"x\"; valid: "));
 }
 
+TEST_CASE("registry: what an added loader returns is validated", "[registry]") {
+  register_toys();
+  if (!dataset_registry().contains("blobs-without-labels")) {
+    DatasetType t = dataset_registry().at("blobs");
+    t.name = "blobs-without-labels";
+    t.load_images = [](const std::string&, data::ImageDataset& train, data::ImageDataset& test) {
+      train = blobs(40, 1);
+      test = blobs(20, 2);
+      train.labels.pop_back();
+    };
+    dataset_registry().add(t);
+  }
+  data_fixtures::TempDir dir;
+  const std::string error =
+      error_of([&] { train(options_for(dir, config_text("blobs-without-labels", R"({"type": "probe"})"), "a")); });
+  CHECK_THAT(error, ROAST_CONTAINS("blobs-without-labels (training set at " + dir.path() + "): has 39 labels for 40 images"));
+}
+
 TEST_CASE("registry: roast-train exits with 2 and lists the valid names for every kind", "[registry][cli]") {
   data_fixtures::TempDir dir;
   data_fixtures::write_text(dir.file("c.json"), R"({"data": {"dataset": "fashion-mnist"}, "model": {"type": "mlp"}})");
