@@ -59,7 +59,9 @@
 // Headers, one per concept: tensor.h (Tensor, Device), autograd.h (the tape), ops.h
 // (differentiable ops), mapping.h / hash.h (the ROAST map), plan.h (Planner, MemoryConfig),
 // memory.h (Memory), roast_matmul.h, nn/ (layers, functional forms, models), optim.h,
-// checkpoint.h, trainer.h (train, TrainedModel), data/ (readers, tokenizers, loaders).
+// checkpoint.h, trainer.h (train, TrainedModel), config_types.h (the model types and
+// datasets configs name; register your own; config_reader.h, registry.h), data/ (readers,
+// tokenizers, loaders).
 #pragma once
 
 #include "roast/config.h"
@@ -78,6 +80,9 @@
 #include "roast/optim.h"
 #include "roast/checkpoint.h"
 #include "roast/trainer.h"
+#include "roast/registry.h"
+#include "roast/config_reader.h"
+#include "roast/config_types.h"
 #include "roast/data/dataset.h"
 #include "roast/data/idx.h"
 #include "roast/data/cifar.h"

@@ -2,7 +2,7 @@
 
 #include <unordered_set>
 
-#include "ops/internal.h"
+#include "kernels/backend.h"
 #include "tensor/tensor_impl.h"
 
 namespace roast {
@@ -25,11 +25,14 @@ class NodeSink final : public GradSink {
     if (!in.grad.defined()) {
       in.grad = grad.detach();
       in.grad_owned = false;
-    } else if (!in.grad_owned) {
-      in.grad = ops::raw_add(in.grad, grad);
-      in.grad_owned = true;
     } else {
-      ops::raw_add_inplace(in.grad, grad);
+      if (!in.grad_owned) {  // copy on write: the adopted gradient may be another node's
+        in.grad = in.grad.clone();
+        in.grad_owned = true;
+      }
+      ROAST_CHECK(grad.device() == in.grad.device(), "internal: backward of ", node_.name, " gave input ", i,
+                  " a gradient on ", grad.device().str(), ", expected ", in.grad.device().str());
+      ROAST_KERNEL(grad.device(), add_inplace, in.grad.data<float>(), grad.data<float>(), grad.numel());
     }
   }
 
@@ -126,6 +129,21 @@ void run_backward(const Tensor& root) {
       impl->grad_owned = true;
     }
   }
+}
+
+// Tensor's autograd members are defined here, beside the tape, so that src/tensor does not
+// depend on src/autograd.
+void Tensor::backward() const { run_backward(*this); }
+
+Tensor& Tensor::set_requires_grad(bool required) {
+  ROAST_CHECK(defined(), "Tensor::set_requires_grad: the tensor is empty (default-constructed or moved-from)");
+  const TensorImpl& impl = *impl_;
+  ROAST_CHECK(!impl.grad_fn, "Tensor::set_requires_grad: only leaves (tensors not produced by an op) can change it; "
+                             "this one was produced by ", node_name(*impl.grad_fn));
+  ROAST_CHECK(!required || impl.dtype == DType::f32, "Tensor::set_requires_grad: only f32 tensors have gradients, got ",
+              describe());
+  impl_->requires_grad = required;
+  return *this;
 }
 
 }  // namespace roast

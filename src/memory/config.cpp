@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "memory/config_check.h"
+#include "memory/scheme_types.h"
 #include "roast/error.h"
 
 namespace roast {
@@ -19,12 +20,25 @@ const char* scheme_name(Scheme scheme) {
   return "?";
 }
 
+namespace {
+void register_builtin_schemes(Registry<SchemeType>& registry) {
+  registry.add({"dense", Scheme::dense, "m = n: every virtual parameter its own cell", 1.0, SignMode::tile});
+  registry.add({"roast", Scheme::roast, "one region shared by every hashed tensor, tile hash", 10.0, SignMode::tile});
+  registry.add({"roast-local", Scheme::roast_local, "one region per hashed tensor, tile hash", 10.0, SignMode::tile});
+  registry.add({"hashednet", Scheme::hashednet, "one region per hashed tensor, element hash", 10.0, SignMode::element});
+}
+}  // namespace
+
+const Registry<SchemeType>& scheme_registry() {
+  static Registry<SchemeType> registry("scheme");
+  static const bool builtins_added = (register_builtin_schemes(registry), true);
+  (void)builtins_added;
+  return registry;
+}
+
 Scheme parse_scheme(const std::string& text) {
-  if (text == "dense") return Scheme::dense;
-  if (text == "roast") return Scheme::roast;
-  if (text == "roast-local" || text == "roast_local") return Scheme::roast_local;
-  if (text == "hashednet") return Scheme::hashednet;
-  fail("memory.scheme: unknown scheme \"", text, "\"; valid: dense, roast, roast-local, hashednet");
+  // "roast_local", the enumerator's spelling, is accepted from C++ (not in configs).
+  return scheme_registry().at(text == "roast_local" ? "roast-local" : text, "memory.scheme").scheme;
 }
 
 const char* sign_mode_name(SignMode mode) {
@@ -142,7 +156,7 @@ void validate_config(const MemoryConfig& config) {
 SignMode resolved_sign_mode(const MemoryConfig& config) {
   if (config.scheme == Scheme::dense) return SignMode::none;
   if (config.sign_mode) return *config.sign_mode;
-  return config.scheme == Scheme::hashednet ? SignMode::element : SignMode::tile;
+  return scheme_registry().at(scheme_name(config.scheme), "memory.scheme").default_sign;
 }
 
 std::string budget_text(const MemoryConfig& config) {

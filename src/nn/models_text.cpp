@@ -140,11 +140,6 @@ std::unique_ptr<Model> make_transformer(const InputSpec& in, const TransformerOp
   return std::make_unique<Transformer>(in, o);
 }
 
-const std::vector<std::string>& model_types() {
-  static const std::vector<std::string> types{"mlp", "cnn", "resnet", "bag", "transformer"};
-  return types;
-}
-
 std::vector<LayerParams> virtual_params_by_layer(const MemoryPlan& plan) {
   std::vector<LayerParams> out;
   std::map<std::string, std::size_t> index;

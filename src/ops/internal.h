@@ -6,11 +6,9 @@
 namespace roast {
 namespace ops {
 
-// Element-wise a + b of equal shapes, outside autograd (used to sum gradients).
-Tensor raw_add(const Tensor& a, const Tensor& b);
+
 // a += b in place, equal shapes, outside autograd.
 void raw_add_inplace(Tensor& a, const Tensor& b);
-
 // Requires a defined f32 tensor; names the op in the error.
 void require_f32(const Tensor& t, const char* op, const char* what = "input");
 // Requires every tensor on the device of the first.

@@ -11,12 +11,6 @@ namespace kc = kernels;  // the kernels' shared types
 
 namespace ops {
 
-Tensor raw_add(const Tensor& a, const Tensor& b) {
-  Tensor out = a.clone();
-  raw_add_inplace(out, b);
-  return out;
-}
-
 void raw_add_inplace(Tensor& a, const Tensor& b) {
   ROAST_CHECK(a.shape() == b.shape(), "add_: shapes differ: ", a.describe(), " and ", b.describe());
   require_same_device(a, b, "add_");

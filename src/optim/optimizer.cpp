@@ -5,49 +5,6 @@
 
 namespace roast {
 
-void validate(const OptimizerConfig& c) {
-  ROAST_CHECK(c.name == "sgd" || c.name == "adam" || c.name == "adamw" || c.name == "adagrad",
-              "optimizer.name: unknown optimizer \"", c.name, "\"; valid: sgd, adam, adamw, adagrad");
-  ROAST_CHECK(c.lr > 0 && std::isfinite(c.lr), "optimizer.lr: must be a positive number, got ", c.lr);
-  ROAST_CHECK(c.momentum >= 0 && c.momentum < 1, "optimizer.momentum: must be in [0, 1), got ", c.momentum);
-  ROAST_CHECK(!c.nesterov || c.momentum > 0, "optimizer.nesterov: needs optimizer.momentum > 0");
-  ROAST_CHECK(c.weight_decay >= 0, "optimizer.weight_decay: must be >= 0, got ", c.weight_decay);
-  ROAST_CHECK(c.beta1 >= 0 && c.beta1 < 1, "optimizer.beta1: must be in [0, 1), got ", c.beta1);
-  ROAST_CHECK(c.beta2 >= 0 && c.beta2 < 1, "optimizer.beta2: must be in [0, 1), got ", c.beta2);
-  ROAST_CHECK(c.eps > 0, "optimizer.eps: must be > 0, got ", c.eps);
-  ROAST_CHECK(c.grad_clip_norm >= 0, "optimizer.grad_clip_norm: must be >= 0 (0 turns clipping off), got ",
-              c.grad_clip_norm);
-}
-
-void validate(const ScheduleConfig& s) {
-  ROAST_CHECK(s.name == "constant" || s.name == "step" || s.name == "cosine", "schedule.name: unknown schedule \"",
-              s.name, "\"; valid: constant, step, cosine");
-  ROAST_CHECK(s.warmup_steps >= 0, "schedule.warmup_steps: must be >= 0, got ", s.warmup_steps);
-  ROAST_CHECK(s.step_size > 0, "schedule.step_size: must be > 0, got ", s.step_size);
-  ROAST_CHECK(s.gamma > 0 && s.gamma <= 1, "schedule.gamma: must be in (0, 1], got ", s.gamma);
-  ROAST_CHECK(s.min_lr_ratio >= 0 && s.min_lr_ratio <= 1, "schedule.min_lr_ratio: must be in [0, 1], got ",
-              s.min_lr_ratio);
-}
-
-float scheduled_lr(const ScheduleConfig& s, float lr, std::int64_t step, std::int64_t total_steps) {
-  if (s.warmup_steps > 0 && step < s.warmup_steps) return lr * float(step + 1) / float(s.warmup_steps);
-  const std::int64_t after = step - s.warmup_steps;
-  if (s.name == "step") return lr * std::pow(s.gamma, float(after / s.step_size));
-  if (s.name == "cosine") {
-    const std::int64_t span = std::max<std::int64_t>(1, total_steps - s.warmup_steps);
-    const double progress = std::min(1.0, double(after) / double(span));
-    const double cosine = 0.5 * (1.0 + std::cos(M_PI * progress));
-    return float(lr * (s.min_lr_ratio + (1.0 - s.min_lr_ratio) * cosine));
-  }
-  return lr;
-}
-
-std::vector<std::string> optimizer_slots(const OptimizerConfig& c) {
-  if (c.name == "sgd") return c.momentum > 0 ? std::vector<std::string>{"momentum"} : std::vector<std::string>{};
-  if (c.name == "adagrad") return {"sum_sq"};
-  return {"exp_avg", "exp_avg_sq"};
-}
-
 Optimizer::Optimizer(OptimizerConfig config) : config_(std::move(config)) { validate(config_); }
 
 double Optimizer::step(Tensor& params, Tensor& grad, const SlotFn& slot, float lr, const Tensor* grad_scale) {

@@ -1,7 +1,6 @@
 #include <cstring>
 #include <random>
 
-#include "autograd/graph.h"
 #include "roast/tensor.h"
 #include "tensor/device_copy.h"
 #include "tensor/tensor_impl.h"
@@ -189,15 +188,6 @@ void Tensor::fill_(float value) {
 
 bool Tensor::requires_grad() const { return checked_impl(*this, "Tensor::requires_grad").requires_grad; }
 
-Tensor& Tensor::set_requires_grad(bool required) {
-  const TensorImpl& impl = checked_impl(*this, "Tensor::set_requires_grad");
-  ROAST_CHECK(!impl.grad_fn, "Tensor::set_requires_grad: only leaves (tensors not produced by an op) can change it; "
-                             "this one was produced by ", node_name(*impl.grad_fn));
-  ROAST_CHECK(!required || impl.dtype == DType::f32, "Tensor::set_requires_grad: only f32 tensors have gradients, got ",
-              describe());
-  impl_->requires_grad = required;
-  return *this;
-}
 
 Tensor Tensor::grad() const { return checked_impl(*this, "Tensor::grad").grad; }
 
@@ -207,7 +197,6 @@ void Tensor::zero_grad() {
   impl_->grad_owned = false;
 }
 
-void Tensor::backward() const { run_backward(*this); }
 
 Tensor randn(const Shape& shape, std::uint64_t seed, float std, Device device) {
   std::mt19937_64 rng(seed);

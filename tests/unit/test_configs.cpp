@@ -4,10 +4,15 @@
 #include <regex>
 #include <sstream>
 
+#include "config/datasets.h"
+#include "config/json_reader.h"
+#include "config/model_factory.h"
+#include "config/run_config.h"
+#include "memory/scheme_types.h"
+#include "optim/optim_types.h"
+#include "roast/config_types.h"
 #include "support/catch.h"
 #include "train/info.h"
-#include "train/json_reader.h"
-#include "train/run_config.h"
 
 namespace fs = std::filesystem;
 
@@ -38,4 +43,29 @@ TEST_CASE("configs: the examples in docs/config.md parse", "[config]") {
     ++n;
   }
   CHECK(n >= 2);
+}
+
+TEST_CASE("configs: docs/config.md names every built-in model type, dataset, scheme, optimizer and schedule",
+          "[config]") {
+  std::ifstream in(fs::path(ROAST_SOURCE_DIR) / "docs" / "config.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string doc = text.str();
+  std::vector<std::string> names;
+  const auto add = [&](const std::vector<std::string>& more) { names.insert(names.end(), more.begin(), more.end()); };
+  // Fresh registries: the global ones may hold entries a test added.
+  roast::Registry<roast::ModelType> models("model");
+  roast::register_builtin_models(models);
+  roast::Registry<roast::DatasetType> datasets("dataset");
+  roast::register_builtin_datasets(datasets);
+  add(models.names());
+  add(datasets.names());
+  add(roast::scheme_registry().names());
+  add(roast::optimizer_registry().names());
+  add(roast::schedule_registry().names());
+  CHECK(names.size() >= 27);
+  for (const std::string& name : names) {
+    INFO(name);
+    CHECK(doc.find("`" + name + "`") != std::string::npos);
+  }
 }

@@ -15,7 +15,7 @@
 #include "roast/trainer.h"
 #include "support/gradcheck.h"
 #include "test_data_fixtures.h"
-#include "train/run_config.h"
+#include "config/run_config.h"
 
 using namespace roast;
 using roast::testing::relative_error;

@@ -1,5 +1,5 @@
+#include "config/json_reader.h"
 #include "support/catch.h"
-#include "train/json_reader.h"
 
 using namespace roast;
 using nlohmann::json;

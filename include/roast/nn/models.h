@@ -3,7 +3,8 @@
 // A model declares its tensors to a Planner, then maps a batch to logits [B, classes].
 // The same model class gives the dense, ROAST, ROAST-local and HashedNet variants: only
 // the memory's scheme differs. Models can be built from C++ (the option structs below) or
-// from a JSON object (`roast-train` configs; docs/config.md).
+// from a JSON object (`roast-train` configs; docs/config.md), by the type names of
+// roast/config_types.h, where a program can register types of its own.
 #pragma once
 
 #include <memory>
@@ -83,9 +84,6 @@ std::unique_ptr<Model> make_cnn(const InputSpec& input, const CnnOptions& option
 std::unique_ptr<Model> make_resnet(const InputSpec& input, const ResNetOptions& options);
 std::unique_ptr<Model> make_bag(const InputSpec& input, const BagOptions& options);
 std::unique_ptr<Model> make_transformer(const InputSpec& input, const TransformerOptions& options);
-
-// Valid values of the JSON "type" key.
-const std::vector<std::string>& model_types();
 
 // Virtual parameters per layer (tensors grouped by name without their last component).
 struct LayerParams {

@@ -1,4 +1,4 @@
-#include "train/json_reader.h"
+#include "config/json_reader.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -28,31 +28,10 @@ bool has_type(const nlohmann::json& v) {
     return v.is_array() && std::all_of(v.begin(), v.end(), [](const nlohmann::json& e) { return e.is_number_integer(); });
   else return v.is_array() && std::all_of(v.begin(), v.end(), [](const nlohmann::json& e) { return e.is_string(); });
 }
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
 }  // namespace
 
 std::string closest(const std::string& word, const std::vector<std::string>& choices) {
-  std::string best;
-  std::size_t best_d = 4;
-  for (const std::string& c : choices) {
-    const std::size_t d = edit_distance(word, c);
-    if (d < best_d) best_d = d, best = c;
-  }
-  return best;
+  return detail::closest_name(word, choices);
 }
 
 JsonReader::JsonReader(const nlohmann::json& value, std::string path, std::string source, nlohmann::json* resolved)

@@ -12,7 +12,7 @@
 namespace roast {
 
 struct DataConfig {
-  std::string dataset = "fashion-mnist";  // see data_source.h for the list
+  std::string dataset = "fashion-mnist";  // a name of dataset_registry() (roast/config_types.h)
   std::string path;                        // folder or file; "" = the dataset's default location
   float validation_fraction = 0.1f;        // of the training split, stratified
   float test_fraction = 0.2f;              // sets without a test split (imdb, reuters-r8)
@@ -48,7 +48,7 @@ struct RunConfig {
   bool deterministic = false;      // roast::set_deterministic for the run (CUDA only)
   std::int64_t threads = 0;  // OpenMP threads; 0 = all cores
   DataConfig data;
-  nlohmann::json model;      // validated by the model factory when the input is known
+  nlohmann::json model;      // validated by model_from_config (model_factory.h) when the input is known
   MemoryConfig memory;
   OptimizerConfig optimizer;
   ScheduleConfig schedule;

@@ -1,6 +1,9 @@
-#include "train/run_config.h"
+#include "config/run_config.h"
 
-#include "train/json_reader.h"
+#include "config/json_reader.h"
+#include "memory/scheme_types.h"
+#include "optim/optim_types.h"
+#include "roast/config_types.h"
 
 namespace roast {
 namespace {
@@ -18,9 +21,7 @@ std::int64_t non_negative(JsonReader& r, const std::string& key, std::int64_t fa
 
 DataConfig parse_data(JsonReader r) {
   DataConfig d;
-  d.dataset = one_of(r, "dataset", d.dataset,
-                     {"fashion-mnist", "mnist", "cifar10", "cifar100", "imdb", "reuters-r8", "ag-news", "dbpedia", "csv",
-                      "jsonl", "tsv"});
+  d.dataset = read_registered(r, "dataset", d.dataset, dataset_registry()).name;
   d.path = r.get<std::string>("path", d.path);
   d.validation_fraction = fraction(r, "validation_fraction", d.validation_fraction);
   d.test_fraction = fraction(r, "test_fraction", d.test_fraction);
@@ -43,8 +44,8 @@ DataConfig parse_data(JsonReader r) {
 
 MemoryConfig parse_memory(JsonReader r) {
   MemoryConfig m;
-  const std::string scheme = one_of(r, "scheme", "roast", {"dense", "roast", "roast-local", "hashednet"});
-  m.scheme = parse_scheme(scheme);
+  const SchemeType& scheme = read_registered(r, "scheme", "roast", scheme_registry());
+  m.scheme = scheme.scheme;
   const int n_budgets = int(r.has("compression")) + int(r.has("floats")) + int(r.has("bytes"));
   if (n_budgets > 1)
     r.bad("compression", "give one of memory.compression, memory.floats and memory.bytes, not several",
@@ -56,8 +57,7 @@ MemoryConfig parse_memory(JsonReader r) {
     m.bytes = text;
     parse_bytes(text);  // validates now, naming the text
   } else {
-    const float fallback = m.scheme == Scheme::dense ? 1.0f : 10.0f;
-    const float c = r.get<float>("compression", fallback);
+    const float c = r.get<float>("compression", float(scheme.default_compression));
     if (c < 1.0f) r.bad("compression", "must be >= 1 (n / m), got " + nlohmann::json(c).dump(), "\"compression\": 10");
     m.compression = c;
   }
@@ -67,8 +67,7 @@ MemoryConfig parse_memory(JsonReader r) {
   m.tile_rows = std::int32_t(tile[0]);
   m.tile_cols = std::int32_t(tile[1]);
   m.embedding_chunk = std::int32_t(positive_int(r, "embedding_chunk", m.embedding_chunk));
-  const std::string default_sign = m.scheme == Scheme::hashednet ? "element" : "tile";
-  m.sign_mode = parse_sign_mode(one_of(r, "sign", default_sign, {"none", "tile", "element"}));
+  m.sign_mode = parse_sign_mode(one_of(r, "sign", sign_mode_name(scheme.default_sign), {"none", "tile", "element"}));
   m.init_scale = positive(r, "init_scale", m.init_scale);
   m.exact_threshold = non_negative(r, "exact_threshold", m.exact_threshold);
   m.seed = std::uint64_t(non_negative(r, "seed", std::int64_t(m.seed)));
@@ -78,7 +77,7 @@ MemoryConfig parse_memory(JsonReader r) {
 
 OptimizerConfig parse_optimizer(JsonReader r) {
   OptimizerConfig o;
-  o.name = one_of(r, "name", o.name, {"sgd", "adam", "adamw", "adagrad"});
+  o.name = read_registered(r, "name", o.name, optimizer_registry()).name;
   o.lr = positive(r, "lr", o.lr);
   o.momentum = r.get<float>("momentum", o.momentum);
   o.nesterov = r.get<bool>("nesterov", o.nesterov);
@@ -99,7 +98,7 @@ OptimizerConfig parse_optimizer(JsonReader r) {
 
 ScheduleConfig parse_schedule(JsonReader r) {
   ScheduleConfig s;
-  s.name = one_of(r, "name", s.name, {"constant", "step", "cosine"});
+  s.name = read_registered(r, "name", s.name, schedule_registry()).name;
   s.warmup_steps = non_negative(r, "warmup_steps", s.warmup_steps);
   s.step_size = positive_int(r, "step_size", s.step_size);
   s.gamma = r.get<float>("gamma", s.gamma);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "roast/error.h"
+#include "roast/registry.h"
 
 namespace roast {
 
@@ -53,6 +54,17 @@ float positive(JsonReader& r, const std::string& key, float fallback);
 std::int64_t positive_int(JsonReader& r, const std::string& key, std::int64_t fallback);
 std::string one_of(JsonReader& r, const std::string& key, const std::string& fallback,
                    const std::vector<std::string>& choices);
+
+// The entry of `registry` named by the string under `key` (`fallback` when absent);
+// an unknown name fails through r.bad(), listing the registered names, e.g.
+// "run.json: `model.type`: unknown model "mpl" (did you mean "mlp"?); valid: bag, cnn, ...".
+template <typename Entry>
+const Entry& read_registered(JsonReader& r, const std::string& key, const std::string& fallback,
+                             const Registry<Entry>& registry) {
+  const std::string name = r.get<std::string>(key, fallback);
+  if (const Entry* entry = registry.find(name)) return *entry;
+  r.bad(key, registry.unknown_message(name));
+}
 
 // Reads a JSON file; a syntax error names the file, line and column.
 nlohmann::json read_json_file(const std::string& path);
