@@ -41,7 +41,9 @@ std::vector<std::uint8_t> inflate_gzip(const std::string& path, const std::vecto
     const std::size_t n = packed.size();
     const std::uint32_t isize = std::uint32_t(packed[n - 4]) | std::uint32_t(packed[n - 3]) << 8 |
                                 std::uint32_t(packed[n - 2]) << 16 | std::uint32_t(packed[n - 1]) << 24;
-    out.reserve(std::min<std::size_t>(limit, std::max<std::size_t>(isize, packed.size())));
+    // isize is the file's claim: trust it no further than deflate's best ratio (1032:1) allows.
+    const std::size_t most = packed.size() > SIZE_MAX / 1032 ? SIZE_MAX : packed.size() * 1032;
+    out.reserve(std::min<std::size_t>({limit, most, std::max<std::size_t>(isize, packed.size())}));
   }
   z_stream stream{};
   if (inflateInit2(&stream, 15 + 16) != Z_OK) fail("zlib could not start inflating '", path, "'");

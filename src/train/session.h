@@ -59,6 +59,8 @@ struct TrainState {
   nlohmann::json metrics = nlohmann::json::array();  // every evaluation so far
 };
 
+constexpr const char* kCheckpointFormat = "roast-training-checkpoint";
+
 // A checkpoint of the session. With `optimizer`, the memory's slots and the schedule state
 // are included (last.ckpt); without, only what prediction needs (best.ckpt).
 Checkpoint make_checkpoint(const Session& session, const TrainState& state, const PreparedData* data, bool optimizer);
