@@ -53,6 +53,9 @@ class ConfigReader {
 // Common value rules; each fails through bad(), naming the key.
 float positive(ConfigReader& config, const std::string& key, float fallback);                      // > 0
 std::int64_t positive_int(ConfigReader& config, const std::string& key, std::int64_t fallback);  // >= 1
+// An integer in [lo, hi] (the engine's ranges are in roast/limits.h).
+std::int64_t int_in_range(ConfigReader& config, const std::string& key, std::int64_t fallback, std::int64_t lo,
+                          std::int64_t hi);
 // A string that must be one of `choices`; otherwise lists them (and the closest).
 std::string one_of(ConfigReader& config, const std::string& key, const std::string& fallback,
                    const std::vector<std::string>& choices);

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "roast/mapping.h"
@@ -142,6 +143,7 @@ class Planner {
 
  private:
   std::vector<TensorSpec> specs_;
+  std::unordered_set<std::string> names_;  // declared names: a duplicate check in O(1), not O(n)
 };
 
 }  // namespace roast

@@ -49,6 +49,11 @@ float positive(ConfigReader& config, const std::string& key, float fallback) {
   return positive(config.engine_reader(), key, fallback);
 }
 
+std::int64_t int_in_range(ConfigReader& config, const std::string& key, std::int64_t fallback, std::int64_t lo,
+                          std::int64_t hi) {
+  return int_in_range(config.engine_reader(), key, fallback, lo, hi);
+}
+
 std::int64_t positive_int(ConfigReader& config, const std::string& key, std::int64_t fallback) {
   return positive_int(config.engine_reader(), key, fallback);
 }

@@ -1,10 +1,14 @@
 #include "config/json_reader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+
+#include "io/json_safe.h"
+#include "roast/limits.h"
 
 namespace roast {
 namespace {
@@ -21,7 +25,8 @@ template <> const char* type_name<std::vector<std::string>>() { return "a list o
 template <typename T>
 bool has_type(const nlohmann::json& v) {
   if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
-  else if constexpr (std::is_integral_v<T>) return v.is_number_integer() || v.is_number_unsigned();
+  else if constexpr (std::is_integral_v<T>)  // unsigned values above INT64_MAX would wrap
+    return v.is_number_integer() && (!v.is_number_unsigned() || v.get<std::uint64_t>() <= std::uint64_t(INT64_MAX));
   else if constexpr (std::is_floating_point_v<T>) return v.is_number();
   else if constexpr (std::is_same_v<T, std::string>) return v.is_string();
   else if constexpr (std::is_same_v<T, std::vector<std::int64_t>>)
@@ -37,7 +42,7 @@ std::string closest(const std::string& word, const std::vector<std::string>& cho
 JsonReader::JsonReader(const nlohmann::json& value, std::string path, std::string source, nlohmann::json* resolved)
     : value_(value), path_(std::move(path)), source_(std::move(source)), resolved_(resolved) {
   if (!value_.is_object() && !value_.is_null())
-    fail(source_, ": `", path_.empty() ? "(top level)" : path_, "`: must be a JSON object {...}, got ", value_.dump());
+    fail(source_, ": `", path_.empty() ? "(top level)" : path_, "`: must be a JSON object {...}, got ", json_brief(value_));
   if (resolved_ != nullptr && !resolved_->is_object()) *resolved_ = nlohmann::json::object();
 }
 
@@ -66,7 +71,7 @@ T JsonReader::get(const std::string& key, const T& fallback) {
     const nlohmann::json& v = value_.at(key);
     if (!has_type<T>(v)) {
       nlohmann::json example = fallback;
-      bad(key, std::string("must be ") + type_name<T>() + ", got " + v.dump(), key + ": " + example.dump());
+      bad(key, std::string("must be ") + type_name<T>() + ", got " + json_brief(v), key + ": " + example.dump());
     }
     out = v.get<T>();
   }
@@ -104,7 +109,7 @@ JsonReader JsonReader::object(const std::string& key) {
   mark(key);
   static const nlohmann::json kEmpty = nlohmann::json::object();
   const nlohmann::json& child = has(key) ? value_.at(key) : kEmpty;
-  if (!child.is_object()) bad(key, "must be an object {...}, got " + child.dump());
+  if (!child.is_object()) bad(key, "must be an object {...}, got " + json_brief(child));
   nlohmann::json* slot = resolved_ != nullptr ? &(*resolved_)[key] : nullptr;
   return JsonReader(child, key_path(key), source_, slot);
 }
@@ -114,7 +119,7 @@ std::vector<JsonReader> JsonReader::objects(const std::string& key) {
   std::vector<JsonReader> out;
   if (!has(key)) return out;
   const nlohmann::json& arr = value_.at(key);
-  if (!arr.is_array()) bad(key, "must be a list of objects [{...}, ...], got " + arr.dump());
+  if (!arr.is_array()) bad(key, "must be a list of objects [{...}, ...], got " + json_brief(arr));
   nlohmann::json* slot = nullptr;
   if (resolved_ != nullptr) {
     (*resolved_)[key] = nlohmann::json::array();
@@ -140,13 +145,21 @@ void JsonReader::finish() const {
 
 float positive(JsonReader& r, const std::string& key, float fallback) {
   const float v = r.get<float>(key, fallback);
-  if (!(v > 0)) r.bad(key, "must be a positive number, got " + nlohmann::json(v).dump(), key + ": " + nlohmann::json(fallback).dump());
+  if (!(v > 0) || !std::isfinite(v)) r.bad(key, "must be a positive finite number, got " + nlohmann::json(v).dump(), key + ": " + nlohmann::json(fallback).dump());
   return v;
 }
 
 std::int64_t positive_int(JsonReader& r, const std::string& key, std::int64_t fallback) {
   const std::int64_t v = r.get<std::int64_t>(key, fallback);
   if (v <= 0) r.bad(key, "must be a positive integer, got " + std::to_string(v), key + ": " + std::to_string(fallback));
+  return v;
+}
+
+std::int64_t int_in_range(JsonReader& r, const std::string& key, std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
+  const std::int64_t v = r.get<std::int64_t>(key, fallback);
+  if (v < lo || v > hi)
+    r.bad(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v) +
+                   " (docs/reliability.md lists the ranges)", key + ": " + std::to_string(fallback));
   return v;
 }
 
@@ -165,7 +178,9 @@ nlohmann::json read_json_file(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   try {
-    return nlohmann::json::parse(text.str(), nullptr, true, /*ignore_comments=*/true);
+    return parse_json_bounded(text.str(), path, /*ignore_comments=*/true);
+  } catch (const nlohmann::json::out_of_range& e) {  // 1e400: a number no double holds
+    fail(path, ": invalid JSON: ", e.what(), ". Numbers must fit a double (at most about 1.8e308)");
   } catch (const nlohmann::json::parse_error& e) {
     // Translate the byte offset into line and column.
     const std::string s = text.str();
@@ -196,7 +211,7 @@ nlohmann::json read_config_chain(const std::string& path, std::vector<std::strin
   if (!config.is_object()) fail(path, ": a config must be a JSON object {...}");
   if (!config.contains("extends")) return config;
   if (!config["extends"].is_string())
-    fail(path, ": `extends`: must be a path to another config, got ", config["extends"].dump(), ". Example: \"extends\": \"base.json\"");
+    fail(path, ": `extends`: must be a path to another config, got ", json_brief(config["extends"]), ". Example: \"extends\": \"base.json\"");
   const std::string base_name = config["extends"].get<std::string>();
   const std::size_t slash = path.find_last_of('/');
   const std::string base_path = base_name.empty() || base_name[0] == '/' || slash == std::string::npos
@@ -217,10 +232,17 @@ void apply_override(nlohmann::json& config, const std::string& assignment) {
   const std::size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     fail("--set ", assignment, ": expected KEY=VALUE, e.g. --set optimizer.lr=0.01 or --set memory.scheme=dense");
+  std::size_t bad_byte = 0;
+  if (!valid_utf8(assignment, &bad_byte))
+    fail("--set: the assignment is not valid UTF-8 (byte ", bad_byte, "); write keys and values in UTF-8");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  if (std::count(key.begin(), key.end(), '.') >= limits::kMaxJsonDepth)
+    fail("--set ", key.substr(0, 60), "...: the key path has more than ", limits::kMaxJsonDepth, " parts; no config key is that deep");
   nlohmann::json value;
   try {
-    value = nlohmann::json::parse(text);
+    value = parse_json_bounded(text, "--set " + key);
+  } catch (const nlohmann::json::out_of_range& e) {
+    fail("--set ", key, ": ", e.what(), ". Numbers must fit a double (at most about 1.8e308)");
   } catch (const nlohmann::json::parse_error&) {
     value = text;  // a bare word is a string: --set memory.scheme=dense
   }

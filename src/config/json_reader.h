@@ -52,6 +52,8 @@ class JsonReader {
 // Checks for common value rules; each throws through reader.bad().
 float positive(JsonReader& r, const std::string& key, float fallback);
 std::int64_t positive_int(JsonReader& r, const std::string& key, std::int64_t fallback);
+// An integer in [lo, hi] (the documented ranges, roast/limits.h).
+std::int64_t int_in_range(JsonReader& r, const std::string& key, std::int64_t fallback, std::int64_t lo, std::int64_t hi);
 std::string one_of(JsonReader& r, const std::string& key, const std::string& fallback,
                    const std::vector<std::string>& choices);
 

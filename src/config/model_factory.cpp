@@ -1,5 +1,7 @@
 #include "config/model_factory.h"
 
+#include "roast/limits.h"
+
 namespace roast {
 namespace {
 // The built-in types read their keys through the same ConfigReader a program's own
@@ -14,8 +16,13 @@ std::vector<std::int64_t> positive_list(ConfigReader& r, const std::string& key,
                                         bool allow_empty) {
   const std::vector<std::int64_t> v = r.get<std::vector<std::int64_t>>(key, fallback);
   if (!allow_empty && v.empty()) r.bad(key, "needs at least one entry", "\"" + key + "\": [256]");
+  if (std::int64_t(v.size()) > limits::kMaxLayers)
+    r.bad(key, "has " + std::to_string(v.size()) + " entries, at most " + std::to_string(limits::kMaxLayers) + " allowed",
+          "\"" + key + "\": [256, 128]");
   for (std::int64_t x : v)
-    if (x <= 0) r.bad(key, "every entry must be a positive integer, got " + std::to_string(x), "\"" + key + "\": [256, 128]");
+    if (x <= 0 || x > limits::kMaxWidth)
+      r.bad(key, "every entry must be an integer in [1, " + std::to_string(limits::kMaxWidth) + "], got " + std::to_string(x),
+            "\"" + key + "\": [256, 128]");
   return v;
 }
 
@@ -32,15 +39,19 @@ nn::CnnOptions parse_cnn(ConfigReader& r) {
   std::vector<ConfigReader> stages = r.objects("stages");
   if (r.has("stages")) {
     if (stages.empty()) r.bad("stages", "needs at least one stage", R"("stages": [{"channels": 32, "convs": 2}])");
+    if (std::int64_t(stages.size()) > limits::kMaxLayers)
+      r.bad("stages", "has " + std::to_string(stages.size()) + " stages, at most " + std::to_string(limits::kMaxLayers) + " allowed",
+            R"("stages": [{"channels": 32, "convs": 2}])");
     o.stages.clear();
     for (ConfigReader& s : stages) {
-      o.stages.push_back({positive_int(s, "channels", 32), positive_int(s, "convs", 2)});
+      o.stages.push_back({int_in_range(s, "channels", 32, 1, limits::kMaxWidth), int_in_range(s, "convs", 2, 1, limits::kMaxLayers)});
       s.finish();
     }
   }
   o.batch_norm = r.get<bool>("batch_norm", o.batch_norm);
   o.hidden = r.get<std::int64_t>("hidden", o.hidden);
-  if (o.hidden < 0) r.bad("hidden", "must be >= 0 (0: no hidden layer)", "\"hidden\": 256");
+  if (o.hidden < 0 || o.hidden > limits::kMaxWidth)
+    r.bad("hidden", "must be in [0, " + std::to_string(limits::kMaxWidth) + "] (0: no hidden layer)", "\"hidden\": 256");
   o.dropout = dropout_rate(r, o.dropout);
   return o;
 }
@@ -48,28 +59,30 @@ nn::CnnOptions parse_cnn(ConfigReader& r) {
 nn::ResNetOptions parse_resnet(ConfigReader& r) {
   nn::ResNetOptions o;
   o.widths = positive_list(r, "widths", o.widths, false);
-  o.blocks_per_stage = positive_int(r, "blocks_per_stage", o.blocks_per_stage);
+  o.blocks_per_stage = int_in_range(r, "blocks_per_stage", o.blocks_per_stage, 1, limits::kMaxLayers);
   return o;
 }
 
 nn::BagOptions parse_bag(ConfigReader& r) {
   nn::BagOptions o;
-  o.dim = positive_int(r, "dim", o.dim);
+  o.dim = int_in_range(r, "dim", o.dim, 1, limits::kMaxWidth);
   o.hidden = positive_list(r, "hidden", o.hidden, true);
   o.bigram_buckets = r.get<std::int64_t>("bigram_buckets", o.bigram_buckets);
-  if (o.bigram_buckets < 0) r.bad("bigram_buckets", "must be >= 0 (0: no bigrams)", "\"bigram_buckets\": 100000");
+  if (o.bigram_buckets < 0 || o.bigram_buckets > limits::kMaxBigramBuckets)
+    r.bad("bigram_buckets", "must be in [0, " + std::to_string(limits::kMaxBigramBuckets) + "] (0: no bigrams)",
+          "\"bigram_buckets\": 100000");
   o.dropout = dropout_rate(r, o.dropout);
   return o;
 }
 
 nn::TransformerOptions parse_transformer(ConfigReader& r) {
   nn::TransformerOptions o;
-  o.dim = positive_int(r, "dim", o.dim);
-  o.heads = positive_int(r, "heads", o.heads);
+  o.dim = int_in_range(r, "dim", o.dim, 1, limits::kMaxWidth);
+  o.heads = int_in_range(r, "heads", o.heads, 1, limits::kMaxWidth);
   if (o.dim % o.heads != 0)
     r.bad("heads", "must divide dim (" + std::to_string(o.dim) + "), got " + std::to_string(o.heads), "\"heads\": 4");
-  o.layers = positive_int(r, "layers", o.layers);
-  o.ffn_dim = positive_int(r, "ffn_dim", o.ffn_dim);
+  o.layers = int_in_range(r, "layers", o.layers, 1, limits::kMaxLayers);
+  o.ffn_dim = int_in_range(r, "ffn_dim", o.ffn_dim, 1, limits::kMaxWidth);
   o.pooling = one_of(r, "pooling", o.pooling, {"cls", "mean"});
   o.pre_norm = r.get<bool>("pre_norm", o.pre_norm);
   o.dropout = dropout_rate(r, o.dropout);

@@ -1,9 +1,11 @@
 #include "config/run_config.h"
 
 #include "config/json_reader.h"
+#include "io/json_safe.h"
 #include "memory/scheme_types.h"
 #include "optim/optim_types.h"
 #include "roast/config_types.h"
+#include "roast/limits.h"
 
 namespace roast {
 namespace {
@@ -30,10 +32,10 @@ DataConfig parse_data(JsonReader r) {
   d.vocab_file = r.get<std::string>("vocab_file", d.vocab_file);
   if (d.tokenizer == "wordpiece" && d.vocab_file.empty())
     r.bad("vocab_file", "is required with tokenizer \"wordpiece\" (a BERT vocab.txt)", "\"vocab_file\": \"bert/vocab.txt\"");
-  d.vocab_size = positive_int(r, "vocab_size", d.vocab_size);
+  d.vocab_size = int_in_range(r, "vocab_size", d.vocab_size, 1, limits::kMaxVocab);
   if (d.vocab_size < 3) r.bad("vocab_size", "must be at least 3 (the special tokens)", "\"vocab_size\": 30000");
   d.min_frequency = positive_int(r, "min_frequency", d.min_frequency);
-  d.seq_len = positive_int(r, "seq_len", d.seq_len);
+  d.seq_len = int_in_range(r, "seq_len", d.seq_len, 1, limits::kMaxSeqLen);
   if (d.seq_len < 2) r.bad("seq_len", "must be at least 2 ([CLS] and one token)", "\"seq_len\": 256");
   d.normalize = r.get<bool>("normalize", d.normalize);
   d.augment = r.get<bool>("augment", d.augment);
@@ -62,11 +64,12 @@ MemoryConfig parse_memory(JsonReader r) {
     m.compression = c;
   }
   const std::vector<std::int64_t> tile = r.get<std::vector<std::int64_t>>("tile", {m.tile_rows, m.tile_cols});
-  if (tile.size() != 2 || tile[0] <= 0 || tile[1] <= 0)
-    r.bad("tile", "must be two positive integers [rows, cols], got " + nlohmann::json(tile).dump(), "\"tile\": [32, 64]");
+  if (tile.size() != 2 || tile[0] <= 0 || tile[1] <= 0 || tile[0] > limits::kMaxTileSide || tile[1] > limits::kMaxTileSide)
+    r.bad("tile", "must be two integers [rows, cols] in [1, " + std::to_string(limits::kMaxTileSide) + "], got " +
+                      nlohmann::json(tile).dump(), "\"tile\": [32, 64]");
   m.tile_rows = std::int32_t(tile[0]);
   m.tile_cols = std::int32_t(tile[1]);
-  m.embedding_chunk = std::int32_t(positive_int(r, "embedding_chunk", m.embedding_chunk));
+  m.embedding_chunk = std::int32_t(int_in_range(r, "embedding_chunk", m.embedding_chunk, 1, limits::kMaxTileSide));
   m.sign_mode = parse_sign_mode(one_of(r, "sign", sign_mode_name(scheme.default_sign), {"none", "tile", "element"}));
   m.init_scale = positive(r, "init_scale", m.init_scale);
   m.exact_threshold = non_negative(r, "exact_threshold", m.exact_threshold);
@@ -114,14 +117,14 @@ ScheduleConfig parse_schedule(JsonReader r) {
 
 TrainConfig parse_train(JsonReader r) {
   TrainConfig t;
-  t.epochs = positive_int(r, "epochs", t.epochs);
-  t.batch_size = positive_int(r, "batch_size", t.batch_size);
-  t.eval_batch_size = positive_int(r, "eval_batch_size", t.eval_batch_size);
-  t.eval_every = non_negative(r, "eval_every", t.eval_every);
+  t.epochs = int_in_range(r, "epochs", t.epochs, 1, limits::kMaxEpochs);
+  t.batch_size = int_in_range(r, "batch_size", t.batch_size, 1, limits::kMaxBatch);
+  t.eval_batch_size = int_in_range(r, "eval_batch_size", t.eval_batch_size, 1, limits::kMaxBatch);
+  t.eval_every = int_in_range(r, "eval_every", t.eval_every, 0, limits::kMaxSteps);
   t.early_stopping = non_negative(r, "early_stopping", t.early_stopping);
   t.label_smoothing = fraction(r, "label_smoothing", t.label_smoothing);
-  t.log_every = positive_int(r, "log_every", t.log_every);
-  t.max_steps = non_negative(r, "max_steps", t.max_steps);
+  t.log_every = int_in_range(r, "log_every", t.log_every, 1, limits::kMaxSteps);
+  t.max_steps = int_in_range(r, "max_steps", t.max_steps, 0, limits::kMaxSteps);
   r.finish();
   return t;
 }
@@ -131,6 +134,15 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& sour
   JsonReader root(config, "", source, resolved);
   RunConfig c;
   c.name = root.get<std::string>("name", c.name);
+  // The name becomes a folder under runs/: one plain path component.
+  const bool plain = !c.name.empty() && c.name.size() <= std::size_t(limits::kMaxNameBytes) && c.name[0] != '.' &&
+                     c.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+                         std::string::npos;
+  if (!plain)
+    root.bad("name", "must be 1 to " + std::to_string(limits::kMaxNameBytes) +
+                         " letters, digits, '.', '_' or '-', not starting with '.' (it names the run folder runs/<name>), got " +
+                         json_brief(c.name),
+             "\"name\": \"fashion-mnist-roast-10x\"");
   c.seed = std::uint64_t(non_negative(root, "seed", std::int64_t(c.seed)));
   c.device = root.get<std::string>("device", c.device);
   try {
@@ -140,9 +152,12 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& sour
   }
   c.precision = one_of(root, "precision", c.precision, {"fp32", "tf32"});
   c.deterministic = root.get<bool>("deterministic", c.deterministic);
-  c.threads = non_negative(root, "threads", c.threads);
+  c.threads = int_in_range(root, "threads", c.threads, 0, limits::kMaxThreads);
   c.data = parse_data(root.object("data"));
   if (!root.has("model")) root.bad("model", "is required: the model to train", R"("model": {"type": "mlp", "hidden": [256]})");
+  if (!config.at("model").is_object())
+    root.bad("model", "must be an object naming the model, got " + json_brief(config.at("model")),
+             R"("model": {"type": "mlp", "hidden": [256]})");
   c.model = config.at("model");
   root.accept("model");
   c.memory = parse_memory(root.object("memory"));

@@ -5,11 +5,16 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <cstdint>
 #include <fstream>
+#include <functional>
 #include <sys/stat.h>
 
+#include "io/json_safe.h"
 #include "roast/error.h"
+#include "roast/limits.h"
 
 namespace roast::data::detail {
 namespace {
@@ -26,14 +31,19 @@ namespace {
   fail("cannot read '", path, "': ", std::strerror(err), ". Check the file's permissions.");
 }
 
-std::vector<std::uint8_t> inflate_gzip(const std::string& path, const std::vector<std::uint8_t>& packed) {
+// Inflates at most `limit` bytes: output past it is never produced (a gzip bomb costs no
+// more than the caller allows), and the stream is then not checked further.
+std::vector<std::uint8_t> inflate_gzip(const std::string& path, const std::vector<std::uint8_t>& packed,
+                                       std::size_t limit = SIZE_MAX) {
   std::vector<std::uint8_t> out;
   // The gzip trailer stores the uncompressed size mod 2^32: a good first guess for the buffer.
   if (packed.size() >= 18) {
     const std::size_t n = packed.size();
     const std::uint32_t isize = std::uint32_t(packed[n - 4]) | std::uint32_t(packed[n - 3]) << 8 |
                                 std::uint32_t(packed[n - 2]) << 16 | std::uint32_t(packed[n - 1]) << 24;
-    out.reserve(std::max<std::size_t>(isize, packed.size()));
+    // isize is the file's claim: trust it no further than deflate's best ratio (1032:1) allows.
+    const std::size_t most = packed.size() > SIZE_MAX / 1032 ? SIZE_MAX : packed.size() * 1032;
+    out.reserve(std::min<std::size_t>({limit, most, std::max<std::size_t>(isize, packed.size())}));
   }
   z_stream stream{};
   if (inflateInit2(&stream, 15 + 16) != Z_OK) fail("zlib could not start inflating '", path, "'");
@@ -43,11 +53,16 @@ std::vector<std::uint8_t> inflate_gzip(const std::string& path, const std::vecto
   int status = Z_OK;
   for (;;) {
     const std::size_t used = out.size();
-    out.resize(used + kChunk);
+    if (used >= limit) {
+      inflateEnd(&stream);
+      return out;
+    }
+    const std::size_t chunk = std::min(kChunk, limit - used);
+    out.resize(used + chunk);
     stream.next_out = out.data() + used;
-    stream.avail_out = static_cast<uInt>(kChunk);
+    stream.avail_out = static_cast<uInt>(chunk);
     status = inflate(&stream, Z_NO_FLUSH);
-    out.resize(used + kChunk - stream.avail_out);
+    out.resize(used + chunk - stream.avail_out);
     if (status == Z_STREAM_END) {
       if (stream.avail_in == 0) break;
       inflateReset(&stream);  // a further gzip member follows
@@ -97,16 +112,44 @@ std::string join_path(const std::string& dir, const std::string& name) {
   return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
-std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
+std::vector<std::uint8_t> read_file_bytes(const std::string& path, std::size_t max_bytes) {
   std::vector<std::uint8_t> bytes = read_whole_file<std::vector<std::uint8_t>>(path);
-  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return inflate_gzip(path, bytes);
-  return bytes;
+  if (!(bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b)) return bytes;
+  std::vector<std::uint8_t> out = inflate_gzip(path, bytes, max_bytes == SIZE_MAX ? max_bytes : max_bytes + 1);
+  if (out.size() > max_bytes)
+    fail("gzip file '", path, "' expands to more than ", max_bytes, " bytes, more than any file of its kind holds; ",
+         "it is damaged or not a dataset file. Check the path.");
+  return out;
+}
+
+std::vector<std::uint8_t> read_file_bytes_declared(const std::string& path, std::size_t header_bytes,
+                                                   const std::function<std::uint64_t(const std::vector<std::uint8_t>&)>& total_size) {
+  std::vector<std::uint8_t> bytes = read_whole_file<std::vector<std::uint8_t>>(path);
+  if (!(bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b)) return bytes;
+  const std::vector<std::uint8_t> header = inflate_gzip(path, bytes, header_bytes);
+  if (header.size() < header_bytes) return header;  // the caller reports the truncation
+  const std::uint64_t total = total_size(header);
+  // One byte more than declared, so that the caller sees (and names) trailing data.
+  return inflate_gzip(path, bytes, total >= SIZE_MAX - 1 ? SIZE_MAX : std::size_t(total) + 1);
 }
 
 std::string read_text_file(const std::string& path) { return read_whole_file<std::string>(path); }
 
+void require_utf8(const std::string& path, const std::string& text) {
+  std::size_t bad = 0;
+  if (valid_utf8(text, &bad)) return;
+  const std::size_t line = 1 + std::size_t(std::count(text.begin(), text.begin() + std::ptrdiff_t(bad), '\n'));
+  const std::size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+  const std::size_t column = line_start == std::string::npos || bad == 0 ? bad + 1 : bad - line_start;
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02x", unsigned(static_cast<unsigned char>(text[bad])));
+  fail("'", path, "' line ", line, " column ", column, ": invalid UTF-8 (byte ", hex,
+       "); text files must be UTF-8. Convert the file, e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8");
+}
+
 std::vector<std::string> read_name_list(const std::string& path) {
   const std::string text = read_text_file(path);
+  require_utf8(path, text);
   std::vector<std::string> names;
   std::size_t start = 0;
   int line_number = 0;
@@ -119,6 +162,8 @@ std::vector<std::string> read_name_list(const std::string& path) {
     while (last > first && std::isspace(static_cast<unsigned char>(text[last - 1]))) --last;
     if (last > first) {
       std::string name = text.substr(first, last - first);
+      if (std::int64_t(names.size()) >= limits::kMaxClasses)
+        fail("'", path, "' lists more than ", limits::kMaxClasses, " class names; at most that many classes are supported.");
       for (const auto& seen : names)
         if (seen == name) fail("'", path, "' line ", line_number, ": class name '", name, "' appears twice; expected one distinct name per line.");
       names.push_back(std::move(name));

@@ -15,10 +15,9 @@ struct IdxFile {
 };
 
 // Parses and checks the header; the data must be exactly prod(dims) bytes.
-IdxFile read_idx(const std::string& path, int expected_dims, const char* what) {
-  IdxFile file;
-  file.bytes = detail::read_file_bytes(path);
-  const auto& b = file.bytes;
+// The header: magic number and dims, validated; returns the data bytes it declares.
+std::int64_t check_idx_header(const std::vector<std::uint8_t>& b, const std::string& path, int expected_dims,
+                              const char* what, std::vector<std::int64_t>* dims) {
   const std::string expected_magic = expected_dims == 3 ? "00 00 08 03" : "00 00 08 01";
   const char* fix = "Check that the path names the right IDX file and that it was not damaged in transfer.";
   if (b.size() < 4)
@@ -36,18 +35,33 @@ IdxFile read_idx(const std::string& path, int expected_dims, const char* what) {
     fail("IDX file '", path, "' is truncated: ", b.size(), " bytes, expected a ", header_bytes,
          "-byte header. ", fix);
   std::int64_t n_data_bytes = 1;
+  dims->clear();
   for (int d = 0; d < expected_dims; ++d) {
     const std::size_t at = 4 + 4 * static_cast<std::size_t>(d);
     const std::int64_t size = std::int64_t(b[at]) << 24 | std::int64_t(b[at + 1]) << 16 |
                               std::int64_t(b[at + 2]) << 8 | std::int64_t(b[at + 3]);
-    file.dims.push_back(size);
-    // Three 32-bit sizes can overflow 64 bits; no real file comes near 2^40 bytes.
+    dims->push_back(size);
     if (size > 0 && n_data_bytes > (std::int64_t(1) << 40) / size)
       fail("IDX file '", path, "' declares sizes whose product exceeds 2^40 bytes; the header is damaged. ", fix);
     n_data_bytes *= size;
   }
-  if (file.dims[0] == 0)
+  if ((*dims)[0] == 0)
     fail("IDX file '", path, "' holds 0 records; expected a non-empty dataset. ", fix);
+  for (std::size_t d = 1; d < dims->size(); ++d)
+    if ((*dims)[d] == 0) fail("IDX file '", path, "' declares an image side of 0; the header is damaged. ", fix);
+  return n_data_bytes;
+}
+
+IdxFile read_idx(const std::string& path, int expected_dims, const char* what) {
+  IdxFile file;
+  const std::size_t header_bytes = 4 + 4 * static_cast<std::size_t>(expected_dims);
+  // A gzip file is inflated only as far as its header declares (a bomb stops there).
+  file.bytes = detail::read_file_bytes_declared(path, header_bytes, [&](const std::vector<std::uint8_t>& header) {
+    std::vector<std::int64_t> dims;
+    return std::uint64_t(header_bytes) + std::uint64_t(check_idx_header(header, path, expected_dims, what, &dims));
+  });
+  const auto& b = file.bytes;
+  const std::int64_t n_data_bytes = check_idx_header(b, path, expected_dims, what, &file.dims);
   const auto n_found = static_cast<std::int64_t>(b.size() - header_bytes);
   if (n_found < n_data_bytes) {
     const std::int64_t record_bytes = n_data_bytes / file.dims[0];
@@ -56,8 +70,9 @@ IdxFile read_idx(const std::string& path, int expected_dims, const char* what) {
          "Delete the file and fetch it again.");
   }
   if (n_found > n_data_bytes)
-    fail("IDX file '", path, "' has ", n_found - n_data_bytes, " bytes after the ", file.dims[0], " ", what,
-         " its header declares; expected the file to end there. ", fix);
+    fail("IDX file '", path, "' has data after the ", file.dims[0], " ", what,
+         " its header declares; expected the file to end there. Check that the path names the right IDX file and that "
+         "it was not damaged in transfer.");
   file.data_offset = header_bytes;
   return file;
 }

@@ -6,6 +6,7 @@
 
 #include "data/file_io.h"
 #include "roast/error.h"
+#include "roast/limits.h"
 
 namespace roast::data {
 namespace {
@@ -27,6 +28,7 @@ std::vector<std::string> given_or_beside(std::vector<std::string> given, const s
 std::string read_text_without_bom(const std::string& path) {
   std::string text = detail::read_text_file(path);
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  detail::require_utf8(path, text);  // texts and labels end up in JSON (checkpoints, vocab): UTF-8 only
   return text;
 }
 
@@ -58,9 +60,17 @@ void resolve_labels(const std::string& path, const std::vector<RawLabel>& raw, s
     for (const auto& l : raw) names.push_back(l.name);
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());
+    if (std::int64_t(names.size()) > limits::kMaxClasses)
+      fail("'", path, "' uses ", names.size(), " distinct class names; at most ", limits::kMaxClasses,
+           " classes are supported. Check that the label column holds labels.");
   } else if (names.empty()) {
     std::int64_t largest = 0;
-    for (const auto& l : raw) largest = std::max(largest, l.index);
+    for (const auto& l : raw) {
+      if (l.index >= limits::kMaxClasses)  // checked before the class list is allocated
+        fail("'", path, "' line ", l.line, ": label ", l.index, " is beyond the largest supported class index ",
+             limits::kMaxClasses - 1, "; labels are 0-based class indices. Check the file.");
+      largest = std::max(largest, l.index);
+    }
     for (std::int64_t c = 0; c <= largest; ++c) names.push_back(std::to_string(c));
   }
   const auto n_classes = static_cast<std::int64_t>(names.size());
@@ -216,7 +226,7 @@ TextDataset read_csv_dataset(const std::string& path, std::vector<std::string> c
       fail("'", path, "' line ", line, ": class \"", fields[0], "\" is not an integer; expected a 1-based class "
            "index in the first column. Files with a header line are not supported: remove the header.");
     const auto n_classes = static_cast<std::int64_t>(class_names.size());
-    if (index < 1 || (n_classes > 0 && index > n_classes))
+    if (index < 1 || (n_classes > 0 && index > n_classes) || index > limits::kMaxClasses)
       fail("'", path, "' line ", line, ": class index ", index, " is outside the class count, expected 1..",
            n_classes > 0 ? std::to_string(n_classes) : std::string("K"), " (1-based)",
            n_classes > 0 ? ". Check classes.txt and the file." : ". Check the file.");
@@ -245,7 +255,7 @@ TextDataset read_jsonl_dataset(const std::string& path, std::vector<std::string>
     nlohmann::json record;
     try {
       record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // syntax, or a number no double holds
       fail("'", path, "' line ", line_number, ": invalid JSON (", e.what(), "); expected one object per line.");
     }
     const char* expected = "; expected {\"text\": string, \"label\": integer or class name}.";

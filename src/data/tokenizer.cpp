@@ -143,6 +143,11 @@ EncodedTexts encode_texts(const Tokenizer& tokenizer, const std::vector<std::str
   out.n = static_cast<std::int64_t>(texts.size());
   out.seq_len = options.seq_len;
   out.pad_id = tokenizer.vocabulary().pad_id();
+  // n x seq_len ids: checked before the multiplication can wrap (a huge seq_len once gave an
+  // empty buffer that the rows below wrote through).
+  constexpr std::int64_t kMaxIds = std::int64_t(1) << 36;
+  ROAST_CHECK(out.n == 0 || out.seq_len <= kMaxIds / out.n, "encode: ", out.n, " texts x seq_len ", out.seq_len,
+              " tokens is more than 2^36 ids; lower data.seq_len (at most 65536) or use fewer texts");
   out.ids.resize(static_cast<std::size_t>(out.n * out.seq_len));
   out.lengths.resize(texts.size());
   std::int64_t n_truncated = 0;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "io/crash_point.h"
 #include "roast/checkpoint.h"
 
 namespace roast {
@@ -35,6 +36,7 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
   }
   const bool synced = ::fsync(fd) == 0;
   ::close(fd);
+  crash_point("write");  // tests: a kill between the complete temporary file and its rename
   if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     ::unlink(tmp.c_str());

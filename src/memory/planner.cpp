@@ -59,10 +59,8 @@ std::int64_t ceil_div(i128 a, i128 b) {
 
 std::uint32_t Planner::declare(const TensorSpec& spec) {
   ROAST_CHECK(!spec.name.empty(), "memory plan: a tensor needs a name (declaration ", specs_.size(), ")");
-  for (const TensorSpec& s : specs_) {
-    ROAST_CHECK(s.name != spec.name, "memory plan: tensor \"", spec.name,
-                "\" is declared twice; every virtual tensor needs a unique name");
-  }
+  ROAST_CHECK(names_.count(spec.name) == 0, "memory plan: tensor \"", spec.name,
+              "\" is declared twice; every virtual tensor needs a unique name");
   ROAST_CHECK(spec.rows >= 1 && spec.cols >= 1 && spec.rows <= kMaxDimension && spec.cols <= kMaxDimension,
               "memory plan: tensor \"", spec.name, "\" has shape ", shape_text(spec),
               "; each dimension must be in [1, 2^31]");
@@ -74,6 +72,7 @@ std::uint32_t Planner::declare(const TensorSpec& spec) {
               "\" has a non-finite init_value");
   ROAST_CHECK(specs_.size() < std::size_t(UINT32_MAX), "memory plan: too many tensors");
   specs_.push_back(spec);
+  names_.insert(spec.name);
   return std::uint32_t(specs_.size() - 1);
 }
 

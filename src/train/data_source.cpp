@@ -70,6 +70,10 @@ PreparedData prepare_data(const DataConfig& c, const std::string& run_dir, const
     // The built-in readers validate already; a program's own loader may not.
     train.validate(type.name + " (training set at " + path + ")");
     test.validate(type.name + " (test set at " + path + ")");
+    if (test.channels != train.channels || test.height != train.height || test.width != train.width)
+      fail("data.path ", path, ": the test images are ", test.channels, "x", test.height, "x", test.width,
+           " but the training images are ", train.channels, "x", train.height, "x", train.width,
+           "; both splits must have one shape. Check that the files belong to the same dataset");
     take_validation(c, &train, &validation, train.n_classes);
     out.stats = channel_stats ? *channel_stats
                               : (c.normalize ? data::compute_channel_stats(train)

@@ -1,6 +1,7 @@
 #include "train/session.h"
 
 #include <cmath>
+#include <new>
 
 #include "config/json_reader.h"
 #include "config/model_factory.h"
@@ -9,10 +10,12 @@
 #include "roast/backend.h"
 #include "roast/config.h"
 #include "roast/ops.h"
+#include "io/json_safe.h"
+#include "roast/limits.h"
+#include "roast/optim.h"
 
 namespace roast {
 namespace {
-constexpr const char* kFormat = "roast-training-checkpoint";
 
 nlohmann::json input_to_json(const nn::InputSpec& in) {
   return {{"text", in.text}, {"channels", in.channels}, {"height", in.height},         {"width", in.width},
@@ -113,6 +116,10 @@ void build_model(Session& s, const nn::InputSpec& input, const std::vector<std::
     s.memory = std::make_unique<Memory>(planner.finalize(s.config.memory), s.device);
   } catch (const Error& e) {
     fail(s.source, ": ", e.what());
+  } catch (const std::bad_alloc&) {
+    fail(s.source, ": the parameter memory does not fit in this machine's memory (the plan asks for ",
+         planner.finalize(s.config.memory).n_floats(), " floats plus optimizer state). Lower `memory.floats` / ",
+         "`memory.bytes`, raise `memory.compression`, or make the model smaller");
   }
   s.model->place_buffers(s.device);
   s.buffers.clear();
@@ -121,7 +128,7 @@ void build_model(Session& s, const nn::InputSpec& input, const std::vector<std::
 
 Checkpoint make_checkpoint(const Session& s, const TrainState& st, const PreparedData* data, bool optimizer) {
   nlohmann::json h;
-  h["format"] = kFormat;
+  h["format"] = kCheckpointFormat;
   h["roast_version"] = ROAST_VERSION_STRING;
   h["config"] = s.resolved;
   h["input"] = input_to_json(s.input);
@@ -148,45 +155,46 @@ Checkpoint make_checkpoint(const Session& s, const TrainState& st, const Prepare
   return ck;
 }
 
-nlohmann::json checkpoint_header(const Checkpoint& ck, const std::string& path) {
-  nlohmann::json h;
-  try {
-    h = nlohmann::json::parse(ck.header_json);
-  } catch (const nlohmann::json::parse_error&) {
-    fail("checkpoint ", path, ": its header is not valid JSON; the file is damaged. Use another checkpoint");
-  }
-  if (!h.is_object() || h.value("format", "") != kFormat)
-    fail("checkpoint ", path, " was not written by roast-train (its header has no \"format\": \"", kFormat,
-         "\"). Pass a last.ckpt or best.ckpt from a run directory");
-  for (const char* key : {"config", "input", "class_names", "state"})
-    if (!h.contains(key)) fail("checkpoint ", path, ": its header lacks \"", key, "\"; the file is damaged");
-  return h;
+bool has_optimizer_state(const Session& s, const Checkpoint& ck) {
+  for (const std::string& name : optimizer_slots(s.config.optimizer))
+    if (!ck.has("slot/" + name)) return false;
+  return true;
+}
+
+bool all_finite(const Tensor& t) {
+  if (t.dtype() != DType::f32) return true;
+  const std::vector<float> v = t.to_vector();
+  for (float x : v)
+    if (!std::isfinite(x)) return false;
+  return true;
 }
 
 void restore_weights(Session& s, const Checkpoint& ck, const std::string& path, bool slots) {
+  if (!ck.has("memory")) fail("checkpoint ", path, " holds no \"memory\" tensor; the file is damaged. Use another checkpoint");
   const Tensor& m = ck.tensor("memory");
+  if (m.dtype() != DType::f32 || m.dim() != 1)
+    fail("checkpoint ", path, ": its memory is ", m.describe(), ", expected a flat f32 tensor; the file is damaged");
   if (m.numel() != s.memory->n_floats())
     fail("checkpoint ", path, " holds a memory of ", m.numel(), " floats but this model's plan has ", s.memory->n_floats(),
          ": it was written for a different model or memory config");
   s.memory->params().detach().copy_from(m);
   for (const auto& [name, t] : s.buffers) {
+    if (!ck.has("buffer/" + name))
+      fail("checkpoint ", path, " lacks the model buffer \"", name, "\"; it was written for a different model or is damaged");
     const Tensor& b = ck.tensor("buffer/" + name);
-    if (b.shape() != t->shape()) fail("checkpoint ", path, ": buffer ", name, " has shape ", shape_str(b.shape()), ", expected ", shape_str(t->shape()));
+    if (b.shape() != t->shape() || b.dtype() != t->dtype()) fail("checkpoint ", path, ": buffer ", name, " has shape ", shape_str(b.shape()), ", expected ", shape_str(t->shape()));
     t->copy_from(b);
   }
   if (!slots) return;
-  for (const auto& [name, t] : ck.tensors)
-    if (name.rfind("slot/", 0) == 0) s.memory->slot(name.substr(5)).copy_from(t);
-}
-
-TrainState restore_state(const nlohmann::json& h) {
-  const nlohmann::json& j = h.at("state");
-  TrainState st;
-  st.step = j.at("step"), st.epoch = j.at("epoch"), st.batch_in_epoch = j.at("batch_in_epoch");
-  st.best_val_accuracy = j.at("best_val_accuracy"), st.best_step = j.at("best_step");
-  st.evals_since_best = j.at("evals_since_best"), st.train_seconds = j.at("train_seconds");
-  st.samples = j.at("samples"), st.metrics = j.at("metrics");
-  return st;
+  for (const std::string& name : optimizer_slots(s.config.optimizer)) {
+    if (!ck.has("slot/" + name)) continue;  // the caller decides (has_optimizer_state)
+    const Tensor& t = ck.tensor("slot/" + name);
+    Tensor& slot = s.memory->slot(name);
+    if (t.shape() != slot.shape() || t.dtype() != slot.dtype())
+      fail("checkpoint ", path, ": optimizer state \"", name, "\" is ", t.describe(), ", expected ", slot.describe(),
+           "; it was written for a different model or optimizer");
+    slot.copy_from(t);
+  }
 }
 
 void require_same_config(const nlohmann::json& here, const nlohmann::json& there, const std::string& path) {
@@ -195,8 +203,12 @@ void require_same_config(const nlohmann::json& here, const nlohmann::json& there
   for (nlohmann::json* j : {&a, &b})
     for (const char* key : {"epochs", "max_steps", "early_stopping", "log_every"})
       if (j->contains("train")) (*j)["train"].erase(key);
-  // A run may continue on another device (checkpoints hold host bytes).
-  a.erase("device"), b.erase("device");
+  // A run may continue on another device (checkpoints hold host bytes), and with another
+  // learning rate or schedule: the way out of a divergence (docs/reliability.md).
+  for (nlohmann::json* j : {&a, &b}) {
+    j->erase("device"), j->erase("schedule");
+    if (j->contains("optimizer") && (*j)["optimizer"].is_object()) (*j)["optimizer"].erase("lr");
+  }
   // Keys added after a checkpoint was written take their defaults there.
   for (nlohmann::json* j : {&a, &b}) {
     if (!j->contains("precision")) (*j)["precision"] = "fp32";

@@ -62,16 +62,25 @@ struct TrainState {
   nlohmann::json metrics = nlohmann::json::array();  // every evaluation so far
 };
 
+constexpr const char* kCheckpointFormat = "roast-training-checkpoint";
+
 // A checkpoint of the session. With `optimizer`, the memory's slots and the schedule state
 // are included (last.ckpt); without, only what prediction needs (best.ckpt).
 Checkpoint make_checkpoint(const Session& session, const TrainState& state, const PreparedData* data, bool optimizer);
-// The header of a checkpoint, validated ("format" and the keys below).
+// The header of a checkpoint, validated: "format", and every field the loaders read with
+// its type and range (input shape, class names, state, vocabulary or channel statistics).
 nlohmann::json checkpoint_header(const Checkpoint& checkpoint, const std::string& path);
+// True when the checkpoint holds every optimizer slot this session's memory has (last.ckpt
+// does; best.ckpt does not).
+bool has_optimizer_state(const Session& session, const Checkpoint& checkpoint);
+// True when an f32 tensor holds no NaN or infinity (reads it back once).
+bool all_finite(const Tensor& tensor);
 // Copies the memory, buffers and (when present and wanted) the slots from a checkpoint.
 void restore_weights(Session& session, const Checkpoint& checkpoint, const std::string& path, bool slots);
 TrainState restore_state(const nlohmann::json& header);
 // Throws roast::Error naming the first key whose value differs, ignoring the run-length
-// keys of "train" (epochs, max_steps, early_stopping, log_every) and "device".
+// keys of "train" (epochs, max_steps, early_stopping, log_every), "device", "optimizer.lr"
+// and "schedule" (allowed changes on --resume).
 void require_same_config(const nlohmann::json& here, const nlohmann::json& there, const std::string& path);
 
 // Loss and accuracy of the session's model on one part of the data. Each batch is copied

@@ -39,6 +39,10 @@ TrainedModel TrainedModel::load(const std::string& path, const std::string& devi
   input.n_classes = in.at("n_classes");
   build_model(s, input, h["class_names"].get<std::vector<std::string>>());
   restore_weights(s, ck, path, false);
+  // A diverged run's weights would give NaN losses and arbitrary predictions: refused.
+  if (!all_finite(s.memory->params().detach()))
+    fail("checkpoint ", path, " holds non-finite parameters (NaN or infinity): the run diverged before it was written. ",
+         "Use an earlier checkpoint, or retrain with a lower optimizer.lr or optimizer.grad_clip_norm");
   if (input.text) {
     st->vocabulary = h.at("vocabulary").get<std::vector<std::string>>();
     data::Vocabulary vocab(st->vocabulary, path + " (vocabulary)");

@@ -4,8 +4,11 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
+#include "io/crash_point.h"
+#include "io/run_lock.h"
 #include "roast/hash.h"
 #include "roast/ops.h"
 #include "roast/optim.h"
@@ -44,12 +47,19 @@ void prepare_run_dir(const std::string& dir, bool resume) {
     fail("--out ", dir, " already holds a run (last.ckpt). Continue it with --resume, or choose another --out");
 }
 
+// a * b, saturating at INT64_MAX (both non-negative).
+std::int64_t saturating_mul(std::int64_t a, std::int64_t b) {
+  if (a == 0 || b == 0) return 0;
+  return a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+
 class Loop {
  public:
-  Loop(Session& s, PreparedData& data, TrainState st, std::string dir, bool show_progress)
+  Loop(Session& s, PreparedData& data, TrainState st, std::string dir, bool show_progress, bool resumed)
       : s_(s), data_(data), st_(std::move(st)), dir_(std::move(dir)), optimizer_(s.config.optimizer),
         progress_(show_progress, s.config.train.log_every) {
     if (s.config.optimizer.grad_scaling) grad_scale_ = gradient_scale(s.memory->plan(), s.device);
+    if (resumed) last_finite_step_ = st_.step;  // last.ckpt, loaded and checked finite
   }
 
   TrainSummary run();
@@ -60,7 +70,11 @@ class Loop {
   bool evaluate_and_save();
   void save(const std::string& name, bool optimizer) {
     save_checkpoint(dir_ + "/" + name, make_checkpoint(s_, st_, &data_, optimizer));
+    if (name == "last.ckpt") last_finite_step_ = st_.step;
   }
+  // Stops a diverged run (roast::Error, exit 2) naming what went non-finite, the step, the
+  // last checkpoint that is finite, and the fixes that --resume allows.
+  [[noreturn]] void diverged(const std::string& what);
 
   Session& s_;
   PreparedData& data_;
@@ -70,7 +84,8 @@ class Loop {
   Progress progress_;
   Tensor grad_scale_;
   double loss_since_eval_ = 0;
-  std::int64_t steps_since_eval_ = 0, n_batches_ = 1;
+  std::int64_t steps_since_eval_ = 0, n_batches_ = 1, total_steps_ = 1;
+  std::int64_t last_finite_step_ = -1;  // the step last.ckpt holds; -1: none written by this run
   bool stop_ = false, stopped_early_ = false;
 };
 
@@ -79,8 +94,12 @@ TrainSummary Loop::run() {
   auto loader = data_.loader(PreparedData::train, t.batch_size, s_.config.seed, s_.config.data.augment);
   const std::int64_t n_batches = loader->n_batches();
   n_batches_ = n_batches;
-  std::int64_t total_steps = t.epochs * n_batches;
+  std::int64_t total_steps = saturating_mul(t.epochs, n_batches);
   if (t.max_steps > 0) total_steps = std::min(total_steps, t.max_steps);
+  total_steps_ = total_steps;
+  if (st_.batch_in_epoch > n_batches)
+    fail("checkpoint ", dir_, "/last.ckpt: its state.batch_in_epoch ", st_.batch_in_epoch, " is beyond the ", n_batches,
+         " batches of an epoch of this data; the checkpoint is damaged or belongs to other data. Start a new run with another --out");
   optimizer_.set_steps_taken(st_.step);
   double wait = 0;
   while (!stop_ && st_.epoch < t.epochs) {
@@ -148,12 +167,12 @@ bool Loop::train_epoch(data::BatchLoader& loader, std::int64_t n_batches, std::i
     Tensor loss = cross_entropy(s_.model->forward(batch, ctx), batch.labels, t.label_smoothing);
     const float value = loss.item();  // the step's read-back (the optimizer reads the gradient norm too)
     if (!std::isfinite(value)) {
-      progress_.line("");
-      fail("training diverged: the loss is ", value, " at step ", st_.step + 1, " (epoch ", st_.epoch + 1, "). ",
-           "The last good checkpoint is kept in ", dir_, "/last.ckpt. Lower optimizer.lr, set optimizer.grad_clip_norm ",
-           "(e.g. 1.0) or turn on optimizer.grad_scaling");
+      std::ostringstream what;
+      what << "the training loss is " << value << " at step " << st_.step + 1 << " (epoch " << st_.epoch + 1 << ")";
+      diverged(what.str());
     }
     loss.backward();
+    crash_point("step");  // tests: a kill in the middle of a step
     const float lr = scheduled_lr(s_.config.schedule, s_.config.optimizer.lr, st_.step, total_steps);
     Tensor params = s_.memory->params();
     Tensor grad = s_.memory->grad();
@@ -173,8 +192,32 @@ bool Loop::train_epoch(data::BatchLoader& loader, std::int64_t n_batches, std::i
   return true;
 }
 
+void Loop::diverged(const std::string& what) {
+  progress_.line("");
+  std::ostringstream msg;
+  msg << "training diverged: " << what << ". ";
+  if (last_finite_step_ >= 0)
+    msg << "The last finite checkpoint is " << dir_ << "/last.ckpt (step " << last_finite_step_ << ")"
+        << (st_.best_step >= 0 ? "; best.ckpt holds step " + std::to_string(st_.best_step) : std::string()) << ". ";
+  else
+    msg << "No checkpoint was written before it (nothing non-finite is ever saved). ";
+  msg << "Lower optimizer.lr, set optimizer.grad_clip_norm (e.g. 1.0) or turn on optimizer.grad_scaling";
+  if (last_finite_step_ >= 0)
+    msg << "; --resume may change optimizer.lr and the schedule: roast-train train --config ... --out " << dir_
+        << " --resume --set optimizer.lr=<lower>";
+  fail(msg.str());
+}
+
 bool Loop::evaluate_and_save() {
   const Evaluation val = evaluate(s_, data_, PreparedData::validation);
+  // Nothing non-finite reaches best.ckpt or last.ckpt.
+  if (!std::isfinite(val.loss)) {
+    std::ostringstream what;
+    what << "the validation loss is " << val.loss << " at step " << st_.step;
+    diverged(what.str());
+  }
+  if (!all_finite(s_.memory->params().detach()))
+    diverged("the parameters hold NaN or infinity at step " + std::to_string(st_.step));
   const double train_loss = steps_since_eval_ > 0 ? loss_since_eval_ / double(steps_since_eval_) : 0.0;
   loss_since_eval_ = 0, steps_since_eval_ = 0;
   const bool improved = val.accuracy > st_.best_val_accuracy;
@@ -190,7 +233,8 @@ bool Loop::evaluate_and_save() {
                          {"train_loss", train_loss},
                          {"val_loss", val.loss},
                          {"val_accuracy", val.accuracy},
-                         {"lr", scheduled_lr(s_.config.schedule, s_.config.optimizer.lr, st_.step, st_.step + 1)},
+                         // The rate of the step just taken, on the run's whole schedule.
+                         {"lr", scheduled_lr(s_.config.schedule, s_.config.optimizer.lr, std::max<std::int64_t>(0, st_.step - 1), total_steps_)},
                          {"train_seconds", st_.train_seconds},
                          {"samples_per_second", st_.train_seconds > 0 ? double(st_.samples) / st_.train_seconds : 0.0}});
   write_file_atomic(dir_ + "/metrics.jsonl", lines_of(st_.metrics));
@@ -217,6 +261,7 @@ TrainSummary train(const TrainOptions& options) {
                            "\"device\": \"cpu\" in the config, or --set device=cpu");
   const std::string dir = options.out_dir.empty() ? "runs/" + s.config.name : options.out_dir;
   prepare_run_dir(dir, options.resume);
+  const RunLock lock(dir, !options.progress);  // one writer per run folder, until train() returns
 #ifdef _OPENMP
   if (s.config.threads > 0) omp_set_num_threads(int(s.config.threads));
 #endif
@@ -227,6 +272,9 @@ TrainSummary train(const TrainOptions& options) {
     if (!fs::exists(last)) fail("--resume: ", dir, " holds no last.ckpt to continue from. Drop --resume to start a new run");
     resume_from = load_checkpoint(last);
     header = checkpoint_header(resume_from, last);
+    if (header["input"]["text"].get<bool>() != (s.config.data.dataset != "fashion-mnist" && s.config.data.dataset != "mnist" &&
+                                                s.config.data.dataset != "cifar10" && s.config.data.dataset != "cifar100"))
+      fail("checkpoint ", last, " was written for another kind of data (text vs images); resume with the config that run used");
   }
   std::vector<std::string> vocab;
   data::ChannelStats stats;
@@ -239,7 +287,13 @@ TrainSummary train(const TrainOptions& options) {
   TrainState state;
   if (options.resume) {
     require_same_config(s.resolved, header["config"], last);
+    if (!has_optimizer_state(s, resume_from))
+      fail("--resume: ", last, " holds no optimizer state (", s.config.optimizer.name,
+           "'s moments are missing: it is a copy of best.ckpt, which keeps weights only). Resuming would silently restart ",
+           "the optimizer from zero. Restore the run's own last.ckpt, or start a new run (another --out) from scratch");
     restore_weights(s, resume_from, last, true);
+    if (!all_finite(s.memory->params().detach()))
+      fail("--resume: ", last, " holds non-finite parameters (NaN or infinity); it cannot be continued. Start a new run");
     state = restore_state(header);
   }
   write_file_atomic(dir + "/resolved_config.json", s.resolved.dump(2) + "\n");
@@ -253,7 +307,7 @@ TrainSummary train(const TrainOptions& options) {
         << " test samples (loaded in " << data.load_seconds << " s)";
     std::fprintf(stderr, "%s\n", msg.str().c_str());
   }
-  Loop loop(s, data, state, dir, options.progress);
+  Loop loop(s, data, state, dir, options.progress, options.resume);
   return loop.run();
 }
 

@@ -101,7 +101,7 @@ TEST_CASE("idx: bad files give errors naming the file, the record and the fix", 
     write_bytes(dir.file("img"), full);
     const std::string msg = error_message([&] { read_idx_dataset(dir.file("img"), dir.file("lab"), 4); });
     INFO(msg);
-    CHECK(mentions(msg, "1 bytes after the 5 images"));
+    CHECK(mentions(msg, "data after the 5 images"));
   }
   SECTION("images and labels disagree in count") {
     write_bytes(dir.file("img"), full);

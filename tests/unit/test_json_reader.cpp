@@ -34,7 +34,7 @@ TEST_CASE("json reader: value rules and overrides", "[config]") {
   JsonReader mem = root.object("memory");
   CHECK_THROWS_WITH(one_of(mem, "scheme", "roast", {"dense", "roast", "hashednet"}),
                     ROAST_CONTAINS("did you mean \"roast\"") && ROAST_CONTAINS("valid: dense, roast, hashednet"));
-  CHECK_THROWS_WITH(positive(mem, "compression", 10.0f), ROAST_CONTAINS("`memory.compression`: must be a positive number"));
+  CHECK_THROWS_WITH(positive(mem, "compression", 10.0f), ROAST_CONTAINS("`memory.compression`: must be a positive finite number"));
 
   apply_override(cfg, "memory.scheme=dense");
   apply_override(cfg, "optimizer.lr=0.01");
