@@ -12,75 +12,18 @@
 #include <random>
 #include <sstream>
 
+#include "cli_support.h"
 #include "roast/checkpoint.h"
 #include "support/catch.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result run(const std::string& args) {
-  const std::string log = (fs::temp_directory_path() / ("roast_cli_" + std::to_string(::getpid()) + ".log")).string();
-  const std::string cmd = std::string(ROAST_TRAIN_EXE) + " " + args + " > " + log + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  fs::remove(log);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
-}
-
-void write_idx(const fs::path& path, const std::vector<std::uint8_t>& data, std::vector<std::uint32_t> dims) {
-  std::ofstream out(path, std::ios::binary);
-  const std::uint8_t magic[4] = {0, 0, 8, std::uint8_t(dims.size())};
-  out.write(reinterpret_cast<const char*>(magic), 4);
-  for (std::uint32_t d : dims) {
-    const std::uint8_t be[4] = {std::uint8_t(d >> 24), std::uint8_t(d >> 16), std::uint8_t(d >> 8), std::uint8_t(d)};
-    out.write(reinterpret_cast<const char*>(be), 4);
-  }
-  out.write(reinterpret_cast<const char*>(data.data()), std::streamsize(data.size()));
-}
-
-// A learnable 10-class set: class c lights up a 4x4 block at a class-specific place, plus noise.
-void write_split(const fs::path& dir, const std::string& prefix, int n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<std::uint8_t> images(static_cast<std::size_t>(n) * 784), labels(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    const int c = i % 10;
-    labels[std::size_t(i)] = std::uint8_t(c);
-    for (int p = 0; p < 784; ++p) images[std::size_t(i) * 784 + std::size_t(p)] = std::uint8_t(rng() % 60);
-    for (int y = 0; y < 4; ++y)
-      for (int x = 0; x < 4; ++x) images[std::size_t(i) * 784 + std::size_t((4 + (c / 5) * 12 + y) * 28 + 2 + (c % 5) * 5 + x)] = 250;
-  }
-  write_idx(dir / (prefix + "-images-idx3-ubyte"), images, {std::uint32_t(n), 28, 28});
-  write_idx(dir / (prefix + "-labels-idx1-ubyte"), labels, {std::uint32_t(n)});
-}
-
-struct Fixture {
-  fs::path dir;
-  Fixture() {
-    dir = fs::temp_directory_path() / ("roast_cli_" + std::to_string(::getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir / "data");
-    write_split(dir / "data", "train", 400, 1);
-    write_split(dir / "data", "t10k", 100, 2);
-    nlohmann::json config = {
-        {"name", "tiny"},
-        {"seed", 3},
-        {"data", {{"dataset", "mnist"}, {"path", (dir / "data").string()}, {"validation_fraction", 0.2}}},
-        {"model", {{"type", "mlp"}, {"hidden", {32}}, {"dropout", 0.1}}},
-        {"memory", {{"scheme", "roast"}, {"compression", 10}, {"exact_threshold", 0}}},
-        {"optimizer", {{"name", "adam"}, {"lr", 0.01}}},
-        {"train", {{"epochs", 3}, {"batch_size", 32}}}};
-    std::ofstream(dir / "tiny.json") << config.dump(2);
-  }
-  ~Fixture() { fs::remove_all(dir); }
-  std::string config() const { return (dir / "tiny.json").string(); }
-  std::string out(const std::string& name) const { return (dir / name).string(); }
+using cli_support::Result;
+using cli_support::run;
+// The shared tiny IDX set and config (cli_support.h), in a folder of this test's own.
+struct Fixture : cli_support::Fixture {
+  Fixture() : cli_support::Fixture("cli") {}
 };
 
 std::vector<float> memory_of(const std::string& ckpt) { return roast::load_checkpoint(ckpt).tensor("memory").to_vector(); }
