@@ -66,7 +66,7 @@ class CollectiveError : public Error {
 
 // Every rank calls it at the same point with its own error ("" = none). When any rank has
 // one, every rank throws CollectiveError with the message of the lowest such rank (prefixed
-// "rank R of N: " when there are several ranks); otherwise returns.
+// "rank R of N: " when that is not rank 0); otherwise returns.
 void agree(Communicator& comm, const std::string& local_error);
 
 // The contiguous share of a batch of `n` samples that rank `rank` of `size` processes:

@@ -50,7 +50,8 @@ void agree(Communicator& comm, const std::string& local_error) {
     if (failed[std::size_t(r)] == 0.0) continue;
     std::string message = local_error;
     comm.broadcast(message, r);
-    throw CollectiveError("rank " + std::to_string(r) + " of " + std::to_string(comm.size()) + ": " + message);
+    // Rank 0's errors are most often every rank's (a bad config): no prefix then.
+    throw CollectiveError(r == 0 ? message : "rank " + std::to_string(r) + " of " + std::to_string(comm.size()) + ": " + message);
   }
 }
 
