@@ -8,7 +8,8 @@
 # What roast::roast carries into a consumer (the exported INTERFACE_* properties):
 #   - the include directory and cxx_std_17;
 #   - $<LINK_ONLY:OpenMP::OpenMP_CXX>, $<LINK_ONLY:ZLIB::ZLIB> and, in CUDA builds,
-#     $<LINK_ONLY:CUDA::cudart>, $<LINK_ONLY:CUDA::cublas>: the private link dependencies
+#     $<LINK_ONLY:CUDA::cudart>, $<LINK_ONLY:CUDA::cublas> and, in MPI builds,
+#     $<LINK_ONLY:MPI::MPI_CXX>: the private link dependencies
 #     of the static library, which roastConfig.cmake finds with find_dependency;
 #   - nothing else: Eigen and nlohmann_json are used only inside the library (header-only,
 #     $<BUILD_INTERFACE:...>), and -march=native is not inherited (docs/embedding.md).

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "kernels/types.h"
 #include "roast/config.h"
@@ -53,6 +54,22 @@ void synchronize();
 void run_beside(const std::function<void()>& side, const std::function<void()>& main);
 // A MappingCache for mappings whose products run on CUDA device `index`.
 std::shared_ptr<MappingCache> make_mapping_cache(int index);
+
+// ---- NCCL (kernels/cuda/nccl.cu) ------------------------------------------------------
+// Data-parallel gradient sums between GPUs (src/dist/gradient_sync.cpp). libnccl is opened
+// at run time (dlopen of libnccl.so.2), so that a machine without NCCL runs everything
+// else, and a run that needs it can say so on every rank instead of failing to start.
+// "" when NCCL can be used here, else why not (no CUDA backend, library or symbol missing).
+std::string nccl_unavailable_reason();
+std::string nccl_version();            // "2.28.3"; requires nccl_unavailable_reason() == ""
+std::string nccl_unique_id();          // the bytes of a new ncclUniqueId (rank 0 makes it)
+// One rank's communicator on the current device; collective over the n_ranks ranks that
+// pass the same id. Throws roast::Error with NCCL's message on failure.
+struct NcclComm;
+std::shared_ptr<NcclComm> nccl_connect(const std::string& unique_id, int n_ranks, int rank);
+// In-place sum over the ranks of n floats in device memory of the current device, ordered
+// after the work issued before it; returns once the sum is complete.
+void nccl_allreduce_sum(NcclComm& comm, float* device_data, std::size_t n);
 }  // namespace cuda
 
 // Says clearly that this build has no CUDA backend (the CUDA branch of ROAST_KERNEL in

@@ -23,6 +23,13 @@ void run_beside(const std::function<void()>& side, const std::function<void()>& 
 }
 std::shared_ptr<MappingCache> make_mapping_cache(int index) { no_cuda_kernel(("device cuda:" + std::to_string(index)).c_str()); }
 
+std::string nccl_unavailable_reason() { return "this build has no CUDA backend (NCCL reduces GPU buffers)"; }
+std::string nccl_version() { no_cuda_kernel("NCCL"); }
+std::string nccl_unique_id() { no_cuda_kernel("NCCL"); }
+struct NcclComm {};
+std::shared_ptr<NcclComm> nccl_connect(const std::string&, int, int) { no_cuda_kernel("NCCL"); }
+void nccl_allreduce_sum(NcclComm&, float*, std::size_t) { no_cuda_kernel("NCCL"); }
+
 }  // namespace cuda
 }  // namespace kernels
 }  // namespace roast

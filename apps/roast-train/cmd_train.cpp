@@ -4,8 +4,10 @@
 #include <iostream>
 
 #include "commands.h"
+#include "ranks.h"
 #include "roast/data/idx.h"
 #include "roast/data/png.h"
+#include "roast/distributed.h"
 #include "roast/error.h"
 #include "roast/trainer.h"
 
@@ -45,12 +47,29 @@ void add_train_commands(CLI::App& app) {
   train->add_option("--out", options->out_dir, "Run directory (default runs/<config name>)");
   train->add_flag("--resume", options->resume, "Continue the run in --out from its last.ckpt");
   train->add_flag("--quiet", [options](std::int64_t) { options->progress = false; }, "No progress output");
+  train->add_option("--comm", options->comm_engine,
+                    "Under mpirun, what sums the gradients: auto (NCCL on GPUs, else MPI), mpi (through host memory), "
+                    "nccl (also at one rank); docs/distributed.md")
+      ->check(CLI::IsMember({"auto", "mpi", "nccl"}))
+      ->capture_default_str();
   train->callback([options] {
-    const TrainSummary s = roast::train(*options);
-    std::printf("test accuracy %.2f%% (validation %.2f%%), %lld virtual parameters in %lld floats (%.1fx), "
-                "%.0f samples/s\nresults: %s (summary.json, metrics.jsonl, best.ckpt)\n",
-                100.0 * s.test_accuracy, 100.0 * s.val_accuracy, (long long)s.virtual_params,
-                (long long)s.memory_floats, s.compression, s.samples_per_second, s.run_dir.c_str());
+    // Under mpirun: the MPI communicator (every rank runs this); otherwise one process.
+    const std::unique_ptr<dist::Communicator> comm = dist::connect();
+    options->comm = comm.get();
+    on_every_rank(*comm, [&] {
+      const TrainSummary s = roast::train(*options);
+      if (comm->rank() != 0) return;
+      std::printf("test accuracy %.2f%% (validation %.2f%%), %lld virtual parameters in %lld floats (%.1fx), "
+                  "%.0f samples/s\n",
+                  100.0 * s.test_accuracy, 100.0 * s.val_accuracy, (long long)s.virtual_params,
+                  (long long)s.memory_floats, s.compression, s.samples_per_second);
+      if (s.comm_bytes_per_step > 0)
+        std::printf("data parallel: %d rank(s), %s, %lld bytes all-reduced per step, %.2f s in communication (%.1f%% of "
+                    "training)\n",
+                    s.world_size, s.comm_engine.c_str(), (long long)s.comm_bytes_per_step, s.comm_seconds,
+                    s.train_seconds > 0 ? 100.0 * s.comm_seconds / s.train_seconds : 0.0);
+      std::printf("results: %s (summary.json, metrics.jsonl, best.ckpt)\n", s.run_dir.c_str());
+    });
   });
 
   auto checkpoint = std::make_shared<std::string>();

@@ -10,6 +10,8 @@ void add_demo_command(CLI::App& app);
 void add_train_commands(CLI::App& app);  // train, eval, predict
 void add_info_command(CLI::App& app);
 void add_reproduce_command(CLI::App& app);
+// `bench allreduce`, added to the bench command (bench_allreduce.cpp).
+void add_bench_allreduce_command(CLI::App& app);
 
 }  // namespace cli
 }  // namespace roast

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   roast::cli::add_reproduce_command(app);
   roast::cli::add_demo_command(app);
   roast_train::add_bench_command(app);
+  roast::cli::add_bench_allreduce_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {  // a command's own exit code

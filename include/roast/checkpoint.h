@@ -33,6 +33,11 @@ struct Checkpoint {
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 // The loaded tensors are CPU tensors without autograd history, in the order saved.
 Checkpoint load_checkpoint(const std::string& path);
+// The two halves of load_checkpoint: the file's bytes (throws when it cannot be read), and
+// the checkpoint they hold (`path` names the source in messages). Data-parallel ranks read
+// the file on rank 0 and parse the broadcast bytes, so the run folder need not be shared.
+std::string read_checkpoint_file(const std::string& path);
+Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path);
 
 // Writes `contents` to `path` atomically (temporary file + fsync + rename).
 void write_file_atomic(const std::string& path, const std::string& contents);

@@ -14,6 +14,9 @@
 #include <vector>
 
 namespace roast {
+namespace dist {
+class Communicator;  // roast/distributed.h
+}
 
 struct TrainOptions {
   std::string config_path;
@@ -21,6 +24,14 @@ struct TrainOptions {
   std::string out_dir;                 // "" = runs/<config name>
   bool resume = false;                 // continue from out_dir/last.ckpt
   bool progress = true;                // progress output on stderr
+  // Data-parallel training (roast/distributed.h, docs/distributed.md): null or one rank =
+  // one process. With several ranks every rank calls train() with the same options;
+  // train.batch_size stays the global batch, each rank processes its share of every batch,
+  // the memory's gradient is summed over the ranks once per step, and rank 0 alone writes
+  // the run folder. Errors are thrown on every rank (dist::CollectiveError) or, when only
+  // one rank can know them, as a plain Error on that rank (the caller aborts the job).
+  dist::Communicator* comm = nullptr;
+  std::string comm_engine = "auto";  // the gradient sum: auto, mpi or nccl (docs/distributed.md)
 };
 
 struct TrainSummary {
@@ -31,6 +42,10 @@ struct TrainSummary {
   double train_seconds = 0, samples_per_second = 0, data_wait_seconds = 0;
   std::int64_t steps = 0;
   bool stopped_early = false;
+  int world_size = 1;                    // ranks that trained together
+  std::string comm_engine;               // what summed the gradients ("single process", "MPI (...)", "NCCL x.y.z")
+  std::int64_t comm_bytes_per_step = 0;  // floats all-reduced per step x 4 (0 on one rank without NCCL)
+  double comm_seconds = 0;               // time in the per-step reductions (includes waiting for the slowest rank)
 };
 
 // Trains as configured. Throws roast::Error for bad config, data or checkpoints (nothing

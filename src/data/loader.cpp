@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "data/random.h"
+#include "roast/distributed.h"
 #include "roast/error.h"
 
 namespace roast::data {
@@ -28,6 +29,8 @@ BatchLoader::BatchLoader(std::int64_t n_samples, LoaderOptions options, BatchMak
   ROAST_CHECK(!options.drop_last || n_samples >= options.batch_size, "BatchLoader: drop_last with batch_size ",
               options.batch_size, " leaves no batch of the ", n_samples, " samples; use a smaller batch_size.");
   ROAST_CHECK(static_cast<bool>(make_batch_), "BatchLoader: no batch maker given.");
+  ROAST_CHECK(options.n_shards >= 1 && options.shard >= 0 && options.shard < options.n_shards, "BatchLoader: shard ",
+              options.shard, " of ", options.n_shards, " does not exist.");
   producer_ = std::thread([this] { produce(); });
 }
 
@@ -104,13 +107,16 @@ void BatchLoader::produce() {
     const std::int64_t epoch = epoch_;
     const std::int64_t first = index * options_.batch_size;
     const std::int64_t last = std::min(first + options_.batch_size, n_samples_);
-    std::vector<std::int64_t> indices(order_.begin() + first, order_.begin() + last);
+    const dist::Share share = dist::share_of(last - first, options_.shard, options_.n_shards);
+    std::vector<std::int64_t> indices(order_.begin() + first + share.first, order_.begin() + first + share.last);
     lock.unlock();  // make the batch while the consumer trains
 
     Batch batch;
     std::exception_ptr error;
     try {
-      batch = make_batch_(indices, detail::derive_seed(options_.seed, 2 * static_cast<std::uint64_t>(epoch) + 1));
+      if (!indices.empty())
+        batch = make_batch_(indices, detail::derive_seed(options_.seed, 2 * static_cast<std::uint64_t>(epoch) + 1));
+      batch.global_size = last - first;
       batch.indices = std::move(indices);
       batch.epoch = epoch;
       batch.index = index;

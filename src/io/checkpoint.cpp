@@ -117,12 +117,17 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   write_file_atomic(path, out);
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
+std::string read_checkpoint_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open checkpoint ", path, ": no such file or not readable. Check the path (a run folder holds last.ckpt and best.ckpt)");
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  const std::string bytes = buffer.str();
+  return buffer.str();
+}
+
+Checkpoint load_checkpoint(const std::string& path) { return parse_checkpoint(read_checkpoint_file(path), path); }
+
+Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
   if (bytes.size() < sizeof(kMagic) && bytes.compare(0, bytes.size(), kMagic, bytes.size()) != 0)
     fail(path, " is not a roast checkpoint (wrong magic number; expected \"ROASTCKP\"). Pass a .ckpt file written by roast-train");
   Reader r(path, bytes);

@@ -121,8 +121,10 @@ std::int64_t PreparedData::size(Part part) const {
 }
 
 std::unique_ptr<data::BatchLoader> PreparedData::loader(Part part, std::int64_t batch_size, std::uint64_t seed,
-                                                         bool augment) const {
+                                                         bool augment, int shard, int n_shards) const {
   data::LoaderOptions o;
+  o.shard = shard;
+  o.n_shards = n_shards;
   o.batch_size = batch_size;
   o.shuffle = part == train;
   o.seed = seed;

@@ -31,7 +31,9 @@ struct PreparedData {
   enum Part { train = 0, validation = 1, test = 2 };
   std::int64_t size(Part part) const;
   // A loader over one part; training batches are shuffled (and augmented when configured).
-  std::unique_ptr<data::BatchLoader> loader(Part part, std::int64_t batch_size, std::uint64_t seed, bool augment) const;
+  // Data-parallel ranks pass their shard: each makes its share of every batch (loader.h).
+  std::unique_ptr<data::BatchLoader> loader(Part part, std::int64_t batch_size, std::uint64_t seed, bool augment,
+                                            int shard = 0, int n_shards = 1) const;
 };
 
 // Reads the dataset named by config (an entry of dataset_registry(), roast/config_types.h).

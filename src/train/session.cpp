@@ -22,22 +22,6 @@ nlohmann::json input_to_json(const nn::InputSpec& in) {
           {"vocab_size", in.vocab_size}, {"max_length", in.max_length}, {"n_classes", in.n_classes}};
 }
 
-// The first key path where a and b differ, or "".
-std::string first_difference(const nlohmann::json& a, const nlohmann::json& b, const std::string& path) {
-  if (a.is_object() && b.is_object()) {
-    for (const auto& item : a.items()) {
-      const std::string p = path.empty() ? item.key() : path + "." + item.key();
-      if (!b.contains(item.key())) return p;
-      const std::string d = first_difference(item.value(), b.at(item.key()), p);
-      if (!d.empty()) return d;
-    }
-    for (const auto& item : b.items())
-      if (!a.contains(item.key())) return path.empty() ? item.key() : path + "." + item.key();
-    return "";
-  }
-  return a == b ? "" : (path.empty() ? "(top level)" : path);
-}
-
 const nlohmann::json& at_path(const nlohmann::json& j, const std::string& path) {
   static const nlohmann::json kNull;
   const nlohmann::json* node = &j;
@@ -197,6 +181,21 @@ void restore_weights(Session& s, const Checkpoint& ck, const std::string& path, 
   }
 }
 
+std::string first_difference(const nlohmann::json& a, const nlohmann::json& b, const std::string& path) {
+  if (a.is_object() && b.is_object()) {
+    for (const auto& item : a.items()) {
+      const std::string p = path.empty() ? item.key() : path + "." + item.key();
+      if (!b.contains(item.key())) return p;
+      const std::string d = first_difference(item.value(), b.at(item.key()), p);
+      if (!d.empty()) return d;
+    }
+    for (const auto& item : b.items())
+      if (!a.contains(item.key())) return path.empty() ? item.key() : path + "." + item.key();
+    return "";
+  }
+  return a == b ? "" : (path.empty() ? "(top level)" : path);
+}
+
 void require_same_config(const nlohmann::json& here, const nlohmann::json& there, const std::string& path) {
   nlohmann::json a = here, b = there;
   // The length of a run and its reporting may change on resume; nothing that shapes the trajectory may.
@@ -236,22 +235,30 @@ std::int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   return correct;
 }
 
-Evaluation evaluate(Session& s, const PreparedData& data, PreparedData::Part part) {
+Evaluation evaluate(Session& s, const PreparedData& data, PreparedData::Part part, dist::Communicator* comm) {
   NoGradGuard no_grad;
   Evaluation e;
   if (data.size(part) == 0) return e;
-  auto loader = data.loader(part, s.config.train.eval_batch_size, 0, false);
+  const bool shared = comm != nullptr && comm->size() > 1;
+  auto loader = data.loader(part, s.config.train.eval_batch_size, 0, false, shared ? comm->rank() : 0,
+                            shared ? comm->size() : 1);
   loader->start_epoch(0);
   data::Batch b;
   double loss_sum = 0;
   std::int64_t correct = 0;
   while (loader->next(b)) {
+    if (b.size() == 0) continue;  // a share left empty by a short last batch
     nn::Context ctx = forward_context(s, false);
     const nn::Batch batch = to_model_batch(b, data.text, s.device);
     const Tensor logits = s.model->forward(batch, ctx);
     loss_sum += double(cross_entropy(logits, batch.labels).item()) * double(b.size());
     correct += count_correct(logits, b.labels);  // the loader's labels are still on the host
     e.n_samples += b.size();
+  }
+  if (shared) {
+    double sums[3] = {loss_sum, double(correct), double(e.n_samples)};  // exact for counts below 2^53
+    comm->allreduce_sum(sums, 3);
+    loss_sum = sums[0], correct = std::int64_t(sums[1]), e.n_samples = std::int64_t(sums[2]);
   }
   e.accuracy = double(correct) / double(e.n_samples);
   e.loss = loss_sum / double(e.n_samples);

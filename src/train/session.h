@@ -10,6 +10,7 @@
 
 #include "config/run_config.h"
 #include "roast/checkpoint.h"
+#include "roast/distributed.h"
 #include "roast/memory.h"
 #include "roast/nn/models.h"
 #include "roast/trainer.h"
@@ -82,10 +83,15 @@ TrainState restore_state(const nlohmann::json& header);
 // keys of "train" (epochs, max_steps, early_stopping, log_every), "device", "optimizer.lr"
 // and "schedule" (allowed changes on --resume).
 void require_same_config(const nlohmann::json& here, const nlohmann::json& there, const std::string& path);
+// The first key path where two configs differ ("(top level)" for different types), or "".
+std::string first_difference(const nlohmann::json& a, const nlohmann::json& b, const std::string& path = "");
 
 // Loss and accuracy of the session's model on one part of the data. Each batch is copied
 // to session.device once; per batch, the logits and the loss are read back once each.
-Evaluation evaluate(Session& session, const PreparedData& data, PreparedData::Part part);
+// With a communicator of several ranks, each rank evaluates its share of every batch and the
+// sums are reduced (collective): every rank returns the same figures.
+Evaluation evaluate(Session& session, const PreparedData& data, PreparedData::Part part,
+                    dist::Communicator* comm = nullptr);
 // Rows of logits [B, C] (any device: read back once) whose arg-max is the label (i32 [B]).
 std::int64_t count_correct(const Tensor& logits, const Tensor& labels);
 

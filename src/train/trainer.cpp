@@ -4,11 +4,16 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <sstream>
+#include <unistd.h>
 
+#include "dist/gradient_sync.h"
 #include "io/crash_point.h"
 #include "io/run_lock.h"
+#include "kernels/backend.h"
+#include "roast/config.h"
 #include "roast/hash.h"
 #include "roast/ops.h"
 #include "roast/optim.h"
@@ -53,11 +58,25 @@ std::int64_t saturating_mul(std::int64_t a, std::int64_t b) {
   return a > INT64_MAX / b ? INT64_MAX : a * b;
 }
 
+// A 64-bit hash of bytes (FNV-1a), for the cross-rank checks.
+std::uint64_t fingerprint(const void* data, std::size_t n) {
+  std::uint64_t h = 1469598103934665603ull;
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+std::string hex(std::uint64_t v) {
+  std::ostringstream out;
+  out << std::hex << v;
+  return out.str();
+}
+
 class Loop {
  public:
-  Loop(Session& s, PreparedData& data, TrainState st, std::string dir, bool show_progress, bool resumed)
+  Loop(Session& s, PreparedData& data, TrainState st, std::string dir, bool show_progress, bool resumed,
+       dist::Communicator& comm, dist::GradientSync& sync)
       : s_(s), data_(data), st_(std::move(st)), dir_(std::move(dir)), optimizer_(s.config.optimizer),
-        progress_(show_progress, s.config.train.log_every) {
+        progress_(show_progress, s.config.train.log_every), comm_(comm), sync_(sync) {
     if (s.config.optimizer.grad_scaling) grad_scale_ = gradient_scale(s.memory->plan(), s.device);
     if (resumed) last_finite_step_ = st_.step;  // last.ckpt, loaded and checked finite
   }
@@ -69,9 +88,15 @@ class Loop {
   // Returns true when early stopping says to stop.
   bool evaluate_and_save();
   void save(const std::string& name, bool optimizer) {
-    save_checkpoint(dir_ + "/" + name, make_checkpoint(s_, st_, &data_, optimizer));
+    if (comm_.rank() == 0) save_checkpoint(dir_ + "/" + name, make_checkpoint(s_, st_, &data_, optimizer));
     if (name == "last.ckpt") last_finite_step_ = st_.step;
   }
+  bool syncing() const { return comm_.size() > 1 || sync_.uses_nccl(); }
+  // Several ranks: the gradient, the loss and the buffers summed over the ranks (collective).
+  void reduce_step(Tensor& grad, double& loss, const data::Batch& b);
+  // Several ranks: stops the job (CollectiveError on every rank) when the ranks' parameters
+  // are no longer bit-identical.
+  void check_ranks_agree();
   // Stops a diverged run (roast::Error, exit 2) naming what went non-finite, the step, the
   // last checkpoint that is finite, and the fixes that --resume allows.
   [[noreturn]] void diverged(const std::string& what);
@@ -87,11 +112,16 @@ class Loop {
   std::int64_t steps_since_eval_ = 0, n_batches_ = 1, total_steps_ = 1;
   std::int64_t last_finite_step_ = -1;  // the step last.ckpt holds; -1: none written by this run
   bool stop_ = false, stopped_early_ = false;
+  dist::Communicator& comm_;
+  dist::GradientSync& sync_;
+  double comm_seconds_ = 0;
+  std::int64_t comm_bytes_per_step_ = 0;
 };
 
 TrainSummary Loop::run() {
   const TrainConfig& t = s_.config.train;
-  auto loader = data_.loader(PreparedData::train, t.batch_size, s_.config.seed, s_.config.data.augment);
+  auto loader = data_.loader(PreparedData::train, t.batch_size, s_.config.seed, s_.config.data.augment, comm_.rank(),
+                             comm_.size());
   const std::int64_t n_batches = loader->n_batches();
   n_batches_ = n_batches;
   std::int64_t total_steps = saturating_mul(t.epochs, n_batches);
@@ -114,10 +144,13 @@ TrainSummary Loop::run() {
   if (steps_since_eval_ > 0) evaluate_and_save();  // runs cut short by max_steps end evaluated too
   save("last.ckpt", true);
 
-  // Test with the best weights on validation.
-  const Checkpoint best = load_checkpoint(dir_ + "/best.ckpt");
+  // Test with the best weights on validation (rank 0 reads best.ckpt; the others get its bytes).
+  std::string best_bytes;
+  if (comm_.rank() == 0) best_bytes = read_checkpoint_file(dir_ + "/best.ckpt");
+  comm_.broadcast(best_bytes, 0);
+  const Checkpoint best = parse_checkpoint(best_bytes, dir_ + "/best.ckpt");
   restore_weights(s_, best, dir_ + "/best.ckpt", false);
-  const Evaluation test = evaluate(s_, data_, PreparedData::test);
+  const Evaluation test = evaluate(s_, data_, PreparedData::test, &comm_);
   TrainSummary sum;
   sum.run_dir = dir_;
   sum.test_accuracy = test.accuracy;
@@ -131,6 +164,10 @@ TrainSummary Loop::run() {
   sum.data_wait_seconds = wait;
   sum.steps = st_.step;
   sum.stopped_early = stopped_early_;
+  sum.world_size = comm_.size();
+  sum.comm_engine = sync_.engine();
+  sum.comm_bytes_per_step = comm_bytes_per_step_;
+  sum.comm_seconds = comm_seconds_;
   const nlohmann::json summary = {{"test_accuracy", sum.test_accuracy},
                                   {"test_loss", sum.test_loss},
                                   {"val_accuracy", sum.val_accuracy},
@@ -150,8 +187,13 @@ TrainSummary Loop::run() {
                                   {"stopped_early", stopped_early_},
                                   {"n_train", data_.size(PreparedData::train)},
                                   {"n_validation", data_.size(PreparedData::validation)},
-                                  {"n_test", data_.size(PreparedData::test)}};
-  write_file_atomic(dir_ + "/summary.json", summary.dump(2) + "\n");
+                                  {"n_test", data_.size(PreparedData::test)},
+                                  {"world_size", sum.world_size},
+                                  {"comm_engine", sum.comm_engine},
+                                  {"comm_bytes_per_step", sum.comm_bytes_per_step},
+                                  {"comm_seconds", sum.comm_seconds},
+                                  {"comm_share", sum.train_seconds > 0 ? sum.comm_seconds / sum.train_seconds : 0.0}};
+  if (comm_.rank() == 0) write_file_atomic(dir_ + "/summary.json", summary.dump(2) + "\n");
   return sum;
 }
 
@@ -162,27 +204,44 @@ bool Loop::train_epoch(data::BatchLoader& loader, std::int64_t n_batches, std::i
   while (loader.next(b)) {
     const auto start = std::chrono::steady_clock::now();
     s_.memory->zero_grad();
-    nn::Context ctx = forward_context(s_, true, hash::hash3(s_.config.seed, 0x7EA1ull, std::uint64_t(st_.step), 0));
-    const nn::Batch batch = to_model_batch(b, data_.text, s_.device);  // the step's one host-to-device copy
-    Tensor loss = cross_entropy(s_.model->forward(batch, ctx), batch.labels, t.label_smoothing);
-    const float value = loss.item();  // the step's read-back (the optimizer reads the gradient norm too)
-    if (!std::isfinite(value)) {
-      std::ostringstream what;
-      what << "the training loss is " << value << " at step " << st_.step + 1 << " (epoch " << st_.epoch + 1 << ")";
-      diverged(what.str());
+    double value = 0;  // the step's loss: the mean over the (global) batch
+    if (b.size() > 0) {  // a rank's share of a short last batch may be empty
+      // Dropout masks: rank 0 draws what one process draws; other ranks' shares draw their own.
+      nn::Context ctx = forward_context(s_, true, hash::hash3(s_.config.seed, 0x7EA1ull, std::uint64_t(st_.step),
+                                                              std::uint64_t(comm_.rank())));
+      const nn::Batch batch = to_model_batch(b, data_.text, s_.device);  // the step's one host-to-device copy
+      Tensor loss = cross_entropy(s_.model->forward(batch, ctx), batch.labels, t.label_smoothing);
+      // Several ranks: the share's mean loss weighted by its share of the batch, so that the
+      // sum over the ranks (of the loss and of its gradient) is the whole batch's mean.
+      if (comm_.size() > 1) loss = mul_scalar(loss, float(double(b.size()) / double(b.global_size)));
+      value = loss.item();  // the step's read-back (the optimizer reads the gradient norm too)
+      if (!syncing() && !std::isfinite(value)) {
+        std::ostringstream what;
+        what << "the training loss is " << value << " at step " << st_.step + 1 << " (epoch " << st_.epoch + 1 << ")";
+        diverged(what.str());
+      }
+      loss.backward();
     }
-    loss.backward();
-    crash_point("step");  // tests: a kill in the middle of a step
-    const float lr = scheduled_lr(s_.config.schedule, s_.config.optimizer.lr, st_.step, total_steps);
     Tensor params = s_.memory->params();
     Tensor grad = s_.memory->grad();
+    if (syncing()) {
+      if (!grad.defined()) grad = Tensor::zeros({s_.memory->n_floats()}, DType::f32, s_.device);
+      reduce_step(grad, value, b);
+      if (!std::isfinite(value)) {  // the same sum on every rank: all stop together
+        std::ostringstream what;
+        what << "the training loss is " << value << " at step " << st_.step + 1 << " (epoch " << st_.epoch + 1 << ")";
+        diverged(what.str());
+      }
+    }
+    crash_point("step");  // tests: a kill in the middle of a step
+    const float lr = scheduled_lr(s_.config.schedule, s_.config.optimizer.lr, st_.step, total_steps);
     optimizer_.step(params, grad, [this](const std::string& name) { return s_.memory->slot(name); }, lr,
                     grad_scale_.defined() ? &grad_scale_ : nullptr);
     ++st_.step, ++st_.batch_in_epoch;
-    st_.samples += b.size();
+    st_.samples += b.global_size;
     st_.train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     loss_since_eval_ += value, ++steps_since_eval_;
-    progress_.step(st_.epoch, t.epochs, st_.batch_in_epoch, n_batches, value, lr, b.size());
+    progress_.step(st_.epoch, t.epochs, st_.batch_in_epoch, n_batches, float(value), lr, b.global_size);
     if (t.eval_every > 0 && st_.step % t.eval_every == 0 && evaluate_and_save()) return false;
     if (t.max_steps > 0 && st_.step >= total_steps) {
       stop_ = true;
@@ -190,6 +249,49 @@ bool Loop::train_epoch(data::BatchLoader& loader, std::int64_t n_batches, std::i
     }
   }
   return true;
+}
+
+void Loop::reduce_step(Tensor& grad, double& loss, const data::Batch& b) {
+  const auto start = std::chrono::steady_clock::now();
+  sync_.sum(grad);
+  std::int64_t floats = grad.numel();
+  if (comm_.size() > 1) {
+    // The loss, then the buffers (batch-norm running statistics) averaged with the shares'
+    // weights, in one host message: each rank updated them from its own share.
+    std::vector<double> small = {loss};
+    std::vector<float> buffers;
+    const double weight = double(b.size()) / double(b.global_size);
+    for (const auto& entry : s_.buffers)
+      if (entry.second->dtype() == DType::f32)
+        for (float v : entry.second->to_vector()) buffers.push_back(float(weight * double(v)));
+    comm_.allreduce_sum(small.data(), 1);
+    if (!buffers.empty()) comm_.allreduce_sum(buffers.data(), std::int64_t(buffers.size()));
+    loss = small[0];
+    std::size_t at = 0;
+    for (const auto& entry : s_.buffers) {
+      Tensor& t = *entry.second;
+      if (t.dtype() != DType::f32) continue;
+      const std::vector<float> part(buffers.begin() + std::ptrdiff_t(at), buffers.begin() + std::ptrdiff_t(at + std::size_t(t.numel())));
+      t.copy_from(Tensor::from_vector(part, t.shape(), t.device()));
+      at += std::size_t(t.numel());
+    }
+    floats += std::int64_t(buffers.size());
+    comm_bytes_per_step_ = floats * std::int64_t(sizeof(float)) + std::int64_t(sizeof(double));
+  } else {
+    comm_bytes_per_step_ = floats * std::int64_t(sizeof(float));
+  }
+  comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void Loop::check_ranks_agree() {
+  if (comm_.size() == 1) return;
+  const std::vector<float> p = s_.memory->params().detach().to_vector();
+  const std::string mine = hex(fingerprint(p.data(), p.size() * sizeof(float)));
+  std::string root = mine;
+  comm_.broadcast(root, 0);
+  dist::agree(comm_, root == mine ? "" :
+      "after step " + std::to_string(st_.step) + " its parameters (hash " + mine + ") differ from rank 0's (hash " + root +
+      "): the ranks no longer train one model. This is a bug of the reduction; please report it with the config");
 }
 
 void Loop::diverged(const std::string& what) {
@@ -205,11 +307,13 @@ void Loop::diverged(const std::string& what) {
   if (last_finite_step_ >= 0)
     msg << "; --resume may change optimizer.lr and the schedule: roast-train train --config ... --out " << dir_
         << " --resume --set optimizer.lr=<lower>";
+  if (syncing()) throw dist::CollectiveError(msg.str());  // every rank saw the same reduced values
   fail(msg.str());
 }
 
 bool Loop::evaluate_and_save() {
-  const Evaluation val = evaluate(s_, data_, PreparedData::validation);
+  const Evaluation val = evaluate(s_, data_, PreparedData::validation, &comm_);
+  check_ranks_agree();
   // Nothing non-finite reaches best.ckpt or last.ckpt.
   if (!std::isfinite(val.loss)) {
     std::ostringstream what;
@@ -237,7 +341,7 @@ bool Loop::evaluate_and_save() {
                          {"lr", scheduled_lr(s_.config.schedule, s_.config.optimizer.lr, std::max<std::int64_t>(0, st_.step - 1), total_steps_)},
                          {"train_seconds", st_.train_seconds},
                          {"samples_per_second", st_.train_seconds > 0 ? double(st_.samples) / st_.train_seconds : 0.0}});
-  write_file_atomic(dir_ + "/metrics.jsonl", lines_of(st_.metrics));
+  if (comm_.rank() == 0) write_file_atomic(dir_ + "/metrics.jsonl", lines_of(st_.metrics));
   std::ostringstream msg;
   msg.precision(4);
   msg << "step " << st_.step << ": train loss " << train_loss << ", val loss " << val.loss << ", val accuracy "
@@ -255,13 +359,71 @@ bool Loop::evaluate_and_save() {
 }  // namespace
 
 TrainSummary train(const TrainOptions& options) {
-  Session s = open_config(options.config_path, options.overrides);
-  // Before any data is read: a device this machine lacks fails at once.
-  s.device = usable_device(s.config.device, options.config_path + ": `device`",
-                           "\"device\": \"cpu\" in the config, or --set device=cpu");
-  const std::string dir = options.out_dir.empty() ? "runs/" + s.config.name : options.out_dir;
-  prepare_run_dir(dir, options.resume);
-  const RunLock lock(dir, !options.progress);  // one writer per run folder, until train() returns
+  const std::unique_ptr<dist::Communicator> alone = dist::single_process();
+  dist::Communicator& comm = options.comm != nullptr ? *options.comm : *alone;
+  const bool root = comm.rank() == 0, multi = comm.size() > 1;
+  // Runs one part of the set-up on every rank. With several ranks, an Error on any of them is
+  // rethrown on every rank (dist::CollectiveError) before any goes on to a collective step, so
+  // that no rank waits for one that has stopped. One process: the part, as it is.
+  const auto together = [&comm, multi](const std::function<void()>& part) {
+    if (!multi) return part();
+    std::string error;
+    try {
+      part();
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    dist::agree(comm, error);
+  };
+  Session s;
+  std::string dir;
+  std::optional<RunLock> lock;  // one writer per run folder (rank 0), until train() returns
+  together([&] {
+    s = open_config(options.config_path, options.overrides);
+    // Before any data is read: a device this machine lacks fails at once. Several ranks on
+    // "cuda": each takes the GPU of its rank on this machine.
+    std::string device = s.config.device;
+    if (multi && device == "cuda") {
+      const int n_gpus = kernels::cuda::device_count();
+      if (comm.local_rank() >= n_gpus && ROAST_WITH_CUDA)
+        fail(options.config_path, ": `device` \"cuda\" gives each rank the GPU of its rank on its machine, but this rank ",
+             "is number ", comm.local_rank() + 1, " on a machine with ", n_gpus, " GPU(s). Launch at most ", n_gpus,
+             " rank(s) per machine (mpirun -np / --map-by ppr:", n_gpus, ":node)");
+      if (ROAST_WITH_CUDA) device = "cuda:" + std::to_string(comm.local_rank());
+    }
+    s.device = usable_device(device, options.config_path + ": `device`",
+                             "\"device\": \"cpu\" in the config, or --set device=cpu");
+    if (multi && s.config.train.batch_size < comm.size())
+      fail(options.config_path, ": `train.batch_size` ", s.config.train.batch_size, " is the global batch, shared by the ",
+           comm.size(), " ranks: every rank needs at least one sample of it. Launch at most ", s.config.train.batch_size,
+           " ranks (mpirun -np), or raise train.batch_size");
+    dir = options.out_dir.empty() ? "runs/" + s.config.name : options.out_dir;
+    if (root) {
+      prepare_run_dir(dir, options.resume);
+      lock.emplace(dir, !options.progress);
+    }
+  });
+  if (multi) {  // every rank must train the same thing: compare the resolved configs
+    const std::string mine = s.resolved.dump();
+    std::string theirs = mine;
+    comm.broadcast(theirs, 0);
+    std::string error;
+    if (theirs != mine) {
+      const nlohmann::json there = nlohmann::json::parse(theirs);
+      const std::string key = first_difference(there, s.resolved);
+      std::string pointer = "/" + key;
+      for (char& c : pointer)
+        if (c == '.') c = '/';
+      const auto value_at = [&pointer](const nlohmann::json& j) {
+        const nlohmann::json::json_pointer at(pointer);
+        return j.contains(at) ? j.at(at).dump() : std::string("absent");
+      };
+      error = "its resolved config (hash " + hex(fingerprint(mine.data(), mine.size())) + ") differs from rank 0's (hash " +
+              hex(fingerprint(theirs.data(), theirs.size())) + "): `" + key + "` is " + value_at(there) + " on rank 0 and " +
+              value_at(s.resolved) + " here. Every rank must be given the same config file contents and --set values";
+    }
+    dist::agree(comm, error);
+  }
 #ifdef _OPENMP
   if (s.config.threads > 0) omp_set_num_threads(int(s.config.threads));
 #endif
@@ -269,45 +431,87 @@ TrainSummary train(const TrainOptions& options) {
   nlohmann::json header;
   const std::string last = dir + "/last.ckpt";
   if (options.resume) {
-    if (!fs::exists(last)) fail("--resume: ", dir, " holds no last.ckpt to continue from. Drop --resume to start a new run");
-    resume_from = load_checkpoint(last);
-    header = checkpoint_header(resume_from, last);
-    if (header["input"]["text"].get<bool>() != (s.config.data.dataset != "fashion-mnist" && s.config.data.dataset != "mnist" &&
-                                                s.config.data.dataset != "cifar10" && s.config.data.dataset != "cifar100"))
-      fail("checkpoint ", last, " was written for another kind of data (text vs images); resume with the config that run used");
+    std::string bytes;  // rank 0 reads the file; the others parse its bytes (no shared folder needed)
+    together([&] {
+      if (!root) return;
+      if (!fs::exists(last)) fail("--resume: ", dir, " holds no last.ckpt to continue from. Drop --resume to start a new run");
+      bytes = read_checkpoint_file(last);
+    });
+    comm.broadcast(bytes, 0);
+    together([&] {
+      resume_from = parse_checkpoint(bytes, last);
+      header = checkpoint_header(resume_from, last);
+      if (header["input"]["text"].get<bool>() != (s.config.data.dataset != "fashion-mnist" && s.config.data.dataset != "mnist" &&
+                                                  s.config.data.dataset != "cifar10" && s.config.data.dataset != "cifar100"))
+        fail("checkpoint ", last, " was written for another kind of data (text vs images); resume with the config that run used");
+    });
   }
-  std::vector<std::string> vocab;
-  data::ChannelStats stats;
-  if (options.resume && header.contains("vocabulary")) vocab = header["vocabulary"].get<std::vector<std::string>>();
-  if (options.resume && header.contains("channel_stats"))
-    stats = {header["channel_stats"]["mean"].get<std::vector<float>>(), header["channel_stats"]["std"].get<std::vector<float>>()};
-  PreparedData data = prepare_data(s.config.data, dir, vocab.empty() ? nullptr : &vocab,
-                                   header.contains("channel_stats") ? &stats : nullptr);
-  build_model(s, data.input, data.class_names);
+  PreparedData data;
   TrainState state;
-  if (options.resume) {
-    require_same_config(s.resolved, header["config"], last);
-    if (!has_optimizer_state(s, resume_from))
-      fail("--resume: ", last, " holds no optimizer state (", s.config.optimizer.name,
-           "'s moments are missing: it is a copy of best.ckpt, which keeps weights only). Resuming would silently restart ",
-           "the optimizer from zero. Restore the run's own last.ckpt, or start a new run (another --out) from scratch");
-    restore_weights(s, resume_from, last, true);
-    if (!all_finite(s.memory->params().detach()))
-      fail("--resume: ", last, " holds non-finite parameters (NaN or infinity); it cannot be continued. Start a new run");
-    state = restore_state(header);
+  together([&] {
+    std::vector<std::string> vocab;
+    data::ChannelStats stats;
+    if (options.resume && header.contains("vocabulary")) vocab = header["vocabulary"].get<std::vector<std::string>>();
+    if (options.resume && header.contains("channel_stats"))
+      stats = {header["channel_stats"]["mean"].get<std::vector<float>>(), header["channel_stats"]["std"].get<std::vector<float>>()};
+    // Only rank 0 writes into the run folder: the others keep a split record (text sets
+    // without a test split) in a scratch folder; the split is the same seeded one.
+    std::string data_dir = dir;
+    if (!root) {
+      data_dir = (fs::temp_directory_path() / ("roast-rank" + std::to_string(comm.rank()) + "-" + std::to_string(::getpid()))).string();
+      fs::create_directories(data_dir);
+    }
+    struct Scratch {
+      std::string path;
+      ~Scratch() {
+        std::error_code ec;
+        if (!path.empty()) fs::remove_all(path, ec);
+      }
+    } scratch{root ? std::string() : data_dir};
+    data = prepare_data(s.config.data, data_dir, vocab.empty() ? nullptr : &vocab,
+                        header.contains("channel_stats") ? &stats : nullptr);
+    build_model(s, data.input, data.class_names);
+    if (options.resume) {
+      require_same_config(s.resolved, header["config"], last);
+      if (!has_optimizer_state(s, resume_from))
+        fail("--resume: ", last, " holds no optimizer state (", s.config.optimizer.name,
+             "'s moments are missing: it is a copy of best.ckpt, which keeps weights only). Resuming would silently restart ",
+             "the optimizer from zero. Restore the run's own last.ckpt, or start a new run (another --out) from scratch");
+      restore_weights(s, resume_from, last, true);
+      if (!all_finite(s.memory->params().detach()))
+        fail("--resume: ", last, " holds non-finite parameters (NaN or infinity); it cannot be continued. Start a new run");
+      state = restore_state(header);
+    }
+  });
+  resume_from = Checkpoint();
+  if (multi) {  // and read the same data
+    std::ostringstream shape;
+    shape << data.size(PreparedData::train) << " training, " << data.size(PreparedData::validation) << " validation and "
+          << data.size(PreparedData::test) << " test samples, a memory of " << s.memory->n_floats() << " floats";
+    const std::string mine = shape.str();
+    std::string theirs = mine;
+    comm.broadcast(theirs, 0);
+    dist::agree(comm, theirs == mine ? "" :
+        "it read " + mine + ", rank 0 " + theirs + ". Every machine must hold the same data files at the same path");
   }
-  write_file_atomic(dir + "/resolved_config.json", s.resolved.dump(2) + "\n");
-  if (data.text) data.tokenizer->vocabulary().save(dir + "/vocab.txt");
-  if (options.progress) {
+  dist::GradientSync sync(comm, s.device, options.comm_engine);
+  if (root) {
+    write_file_atomic(dir + "/resolved_config.json", s.resolved.dump(2) + "\n");
+    if (data.text) data.tokenizer->vocabulary().save(dir + "/vocab.txt");
+  }
+  if (options.progress && root) {
     std::ostringstream msg;
     msg << "roast: " << s.config.name << ": " << s.model->type() << " with " << s.memory->plan().n_virtual()
         << " virtual parameters in a " << scheme_name(s.config.memory.scheme) << " memory of " << s.memory->n_floats()
         << " floats (" << s.memory->plan().compression() << "x); " << data.size(PreparedData::train) << " training, "
         << data.size(PreparedData::validation) << " validation, " << data.size(PreparedData::test)
         << " test samples (loaded in " << data.load_seconds << " s)";
+    if (multi || sync.uses_nccl())
+      msg << "; " << comm.size() << " rank(s) in data parallel, gradients summed by " << sync.engine() << " ("
+          << s.memory->n_floats() * 4 << " bytes per step)";
     std::fprintf(stderr, "%s\n", msg.str().c_str());
   }
-  Loop loop(s, data, state, dir, options.progress, options.resume);
+  Loop loop(s, data, state, dir, options.progress && root, options.resume, comm, sync);
   return loop.run();
 }
 

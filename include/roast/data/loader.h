@@ -47,6 +47,7 @@ struct Batch {
   Tensor labels;   // i32 [B]
   std::vector<std::int64_t> indices;  // the B sample indices in the dataset
   std::int64_t epoch = 0, index = 0;  // which epoch, and which batch of it
+  std::int64_t global_size = 0;       // samples in the whole batch, over every shard
   std::int64_t size() const { return static_cast<std::int64_t>(indices.size()); }
 };
 
@@ -56,6 +57,10 @@ struct LoaderOptions {
   bool drop_last = false;        // drop a last batch smaller than batch_size
   std::uint64_t seed = 0;
   std::int64_t prefetch = 2;     // finished batches kept ready, >= 1
+  // Data-parallel sharding: each batch of the order above is cut into n_shards contiguous
+  // shares (dist::share_of) and this loader makes only share `shard`; a share may be empty
+  // (then the batch has no tensors). Batch::global_size is the whole batch's size.
+  int shard = 0, n_shards = 1;
 };
 
 // The sample order of one epoch: a seeded permutation of 0..n-1 (identity when !shuffle).
