@@ -385,7 +385,8 @@ TrainSummary train(const TrainOptions& options) {
     std::string device = s.config.device;
     if (multi && device == "cuda") {
       const int n_gpus = kernels::cuda::device_count();
-      if (comm.local_rank() >= n_gpus && ROAST_WITH_CUDA)
+      // (A machine without GPUs falls through to usable_device, which says so and how to use the CPU.)
+      if (comm.local_rank() >= n_gpus && n_gpus > 0)
         fail(options.config_path, ": `device` \"cuda\" gives each rank the GPU of its rank on its machine, but this rank ",
              "is number ", comm.local_rank() + 1, " on a machine with ", n_gpus, " GPU(s). Launch at most ", n_gpus,
              " rank(s) per machine (mpirun -np / --map-by ppr:", n_gpus, ":node)");
