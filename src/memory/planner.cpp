@@ -130,7 +130,7 @@ std::int64_t hashed_need(const MemoryConfig& config, const Units& units, const s
     }
   }
   // Per-tensor regions fall back to "one unit each, the rest in proportion" (finalize).
-  return config.scheme == Scheme::roast ? need : std::min(need, sum_units);
+  return config.scheme == Scheme::roast || !config.tile_fit_auto ? need : std::min(need, sum_units);
 }
 }  // namespace
 
@@ -289,7 +289,7 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
     const bool short_region = std::any_of(hashed.begin(), hashed.end(), [&](std::size_t i) {
       return region_floats[i] < units.of(config, specs_[i]);
     });
-    if (short_region) {
+    if (short_region && config.tile_fit_auto) {
       std::int64_t sum_units = 0;
       for (std::size_t i : hashed) sum_units += units.of(config, specs_[i]);
       const std::int64_t rest = hashed_floats - sum_units;  // >= 0: checked through hashed_need
