@@ -24,6 +24,8 @@ struct ReproduceOptions {
   bool resume = false, list = false;
   bool out_given = false;
   double budget_minutes = 0;
+  std::size_t max_seeds = 0;
+  bool dry_run = false;
 };
 
 std::vector<std::string> suite_configs(const ReproduceOptions& o) {
@@ -95,6 +97,8 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--device", o->device, "cpu or cuda: the device of every point")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--set", o->overrides, "Override a key in every run, e.g. --set train.epochs=1");
   cmd->add_option("--budget-minutes", o->budget_minutes, "Suite files: start no new point after this many minutes");
+  cmd->add_option("--max-seeds", o->max_seeds, "Suite files: run only the first N seeds (a later call can add the rest)");
+  cmd->add_flag("--dry-run", o->dry_run, "Suite files: plan and list the points (dense-smaller widths included), run nothing");
   cmd->add_flag("--resume", o->resume, "Continue runs that have a last.ckpt (suite files always skip finished points and resume stopped ones)");
   cmd->callback([o, cmd] {
     if (o->list) return list_suites(o->suites_dir);
@@ -108,6 +112,8 @@ void add_reproduce_command(CLI::App& app) {
       r.device = o->device;
       r.overrides = o->overrides;
       r.budget_minutes = o->budget_minutes;
+      r.max_seeds = o->max_seeds;
+      r.dry_run = o->dry_run;
       const int code = run_experiment_suite(load_suite(file), r);
       if (code != 0) throw CLI::RuntimeError(code);
       return;

@@ -47,6 +47,8 @@ struct RunnerOptions {
   std::string suites_dir = "configs/suites", out_dir, device;
   std::vector<std::string> overrides;
   double budget_minutes = 0;  // 0: no limit; else start no new point after this long
+  std::size_t max_seeds = 0;  // 0: every seed of the suite; else only the first max_seeds
+  bool dry_run = false;       // plan and print the points (dense-smaller widths included), run nothing
 };
 
 // Runs (or resumes) every point and writes the results; returns the exit code (0, or 3 when

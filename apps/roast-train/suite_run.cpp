@@ -212,12 +212,18 @@ struct SuitePlanner {
           if (!compressions) set_path(p.config, suite.sweep_key, suite.sweep_values[xi]);
           else if (series.kind != "dense" && series.kind != "dense-smaller") set_compression(p.config, xs[xi].second);
           if (series.kind == "dense-smaller") {
-            nlohmann::json roast_cfg = p.config;
-            apply_kind(roast_cfg, "roast");
-            set_compression(roast_cfg, xs[xi].second);
-            const std::int64_t target =
-                describe(roast_cfg, work + "/.probe.json")["memory_floats"].get<std::int64_t>();
-            p.config = narrow(p.config, target, xs[xi].second, &p.narrowed);
+            try {
+              nlohmann::json roast_cfg = p.config;
+              apply_kind(roast_cfg, "roast");
+              set_compression(roast_cfg, xs[xi].second);
+              const std::int64_t target =
+                  describe(roast_cfg, work + "/.probe.json")["memory_floats"].get<std::int64_t>();
+              p.config = narrow(p.config, target, xs[xi].second, &p.narrowed);
+            } catch (const Error& e) {
+              if (std::string(e.what()).rfind("suite ", 0) == 0) throw;
+              fail("suite ", suite.name, " (", suite.file, "): `dense_smaller`: at compression ", xs[xi].second,
+                   " a narrowed config is invalid: ", e.what(), ". Fix: adjust dense_smaller.min, multiple_of or widths");
+            }
           }
           p.id = p.series + "/" + p.x_label + "/s" + std::to_string(seed);
           p.config["name"] = suite.name + "-" + p.series + "-" + p.x_label + "-s" + std::to_string(seed);
@@ -412,8 +418,10 @@ int check_shape(const Suite& suite, const RunnerOptions& opt) {
 }
 }  // namespace
 
-int run_experiment_suite(const Suite& suite, const RunnerOptions& options) {
+int run_experiment_suite(const Suite& suite_in, const RunnerOptions& options) {
   RunnerOptions opt = options;
+  Suite suite = suite_in;
+  if (opt.max_seeds > 0 && suite.seeds.size() > opt.max_seeds) suite.seeds.resize(opt.max_seeds);
   if (opt.out_dir.empty()) opt.out_dir = "runs/reproduce/" + suite.name;
   fs::create_directories(opt.out_dir + "/configs");
   std::string command = "roast-train reproduce " + suite.name;
@@ -422,6 +430,13 @@ int run_experiment_suite(const Suite& suite, const RunnerOptions& options) {
   SuitePlanner planner{suite, opt, opt.out_dir + "/configs", {}};
   const std::vector<Point> points = planner.points();  // bad input fails here, before any run
   fs::remove(opt.out_dir + "/configs/.probe.json");
+  if (opt.dry_run) {
+    for (const Point& p : points)
+      std::printf("%-40s %s%s\n", p.id.c_str(), fs::exists(p.run_dir + "/summary.json") ? "done" : "to run",
+                  p.narrowed.is_null() ? "" : (" widths " + p.narrowed.dump()).c_str());
+    std::printf("%zu points\n", points.size());
+    return 0;
+  }
   std::vector<nlohmann::json> records(points.size());
   for (std::size_t i = 0; i < points.size(); ++i)
     records[i] = {{"id", points[i].id}, {"series", points[i].series}, {"x", points[i].x_label},
