@@ -1,5 +1,6 @@
 // Running a suite (suite.h): points, the dense-smaller narrowing, resume, results and plots.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -226,7 +227,10 @@ struct SuitePlanner {
             }
           }
           p.id = p.series + "/" + p.x_label + "/s" + std::to_string(seed);
-          p.config["name"] = suite.name + "-" + p.series + "-" + p.x_label + "-s" + std::to_string(seed);
+          std::string run_name = suite.name + "-" + p.series + "-" + p.x_label + "-s" + std::to_string(seed);
+          for (char& c : run_name)  // a run name allows letters, digits, '.', '_' and '-'
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '-';
+          p.config["name"] = run_name.substr(0, 128);
           p.run_dir = opt.out_dir + "/" + p.id;
           p.config_file = work + "/" + p.series + "_" + p.x_label + "_s" + std::to_string(seed) + ".json";
           out.push_back(std::move(p));

@@ -23,7 +23,8 @@ std::string write_suite(const Fixture& f, const std::string& name, nlohmann::jso
 nlohmann::json good_suite() {
   return {{"description", "test"},
           {"set", {{"train.epochs", 1}}},
-          {"series", {"dense", "roast", "roast-fold", "dense-smaller"}},
+          {"series", {"dense", "roast", "roast-fold", "dense-smaller",
+                      {{"name", "roast+gs"}, {"like", "roast"}, {"set", {{"optimizer.grad_scaling", true}}}}}},
           {"compressions", {1, 4}},
           {"seeds", {1}},
           {"dense_smaller", {{"widths", {"model.hidden.0"}}}},
@@ -41,7 +42,7 @@ TEST_CASE("reproduce: a suite file runs, plots, and skips finished points", "[cl
   REQUIRE(first.code == 0);
   std::ifstream in(out + "/results.json");
   const nlohmann::json results = nlohmann::json::parse(in);
-  REQUIRE(results["points"].size() == 6);  // dense 1x, roast 1x 4x, fold 1x 4x, dense-smaller 4x
+  REQUIRE(results["points"].size() == 8);  // dense 1x, roast, fold, roast+gs at 1x 4x, dense-smaller 4x
   for (const auto& p : results["points"]) CHECK(p["status"] == "done");
   for (const auto& p : results["points"])
     if (p["series"] == "dense-smaller") CHECK(p["memory_floats"].get<double>() <= p["virtual_params"].get<double>());
@@ -53,7 +54,7 @@ TEST_CASE("reproduce: a suite file runs, plots, and skips finished points", "[cl
   const auto second = run("reproduce " + suite + " --out " + out);
   INFO(second.output);
   CHECK(second.code == 0);
-  CHECK(second.output.find("0 points run now, 6 already finished") != std::string::npos);
+  CHECK(second.output.find("0 points run now, 8 already finished") != std::string::npos);
 
   // Bad input: exit 2, a message naming the suite, the key and the fix; the runs stay.
   const auto bad = [&](const std::string& name, nlohmann::json s, const std::vector<std::string>& fragments) {
