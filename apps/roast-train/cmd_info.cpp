@@ -31,6 +31,19 @@ void add_info_command(CLI::App& app) {
                 (long long)d["virtual_params"].get<std::int64_t>(), (long long)d["memory_floats"].get<std::int64_t>(),
                 double(d["memory_bytes"].get<std::int64_t>()) / 1e6, (long long)d["exact_floats"].get<std::int64_t>(),
                 d["compression"].get<double>());
+    std::printf("compression over hashed tensors %.2fx (%lld hashed parameters; the paper's convention); budget "
+                "counted over %s parameters; %lld small tensors hashed; mapping %s, tile %lldx%lld, embedding chunk %lld\n",
+                d["compression_hashed"].get<double>(), (long long)d["hashed_params"].get<std::int64_t>(),
+                d["compression_counted_over"].get<std::string>().c_str(), (long long)d["small_tensors_hashed"].get<std::int64_t>(),
+                d["mapping"].get<std::string>().c_str(), (long long)d["tile"][0].get<std::int64_t>(),
+                (long long)d["tile"][1].get<std::int64_t>(), (long long)d["embedding_chunk"].get<std::int64_t>());
+    for (const auto& r : d["regions"]) {
+      const auto& l = r["load"];
+      std::printf("  region %-32s %12lld floats: load min %lld, mean %.2f, max %lld; empty %.1f%%\n",
+                  r["region"].get<std::string>().substr(0, 32).c_str(), (long long)r["floats"].get<std::int64_t>(),
+                  (long long)l["min_load"].get<std::int64_t>(), l["mean_load"].get<double>(),
+                  (long long)l["max_load"].get<std::int64_t>(), 100.0 * l["empty_share"].get<double>());
+    }
     const auto& load = d["load"];
     std::printf("weights per cell: min %lld, mean %.2f, max %lld, std %.2f; empty cells %.1f%%\n",
                 (long long)load["min_load"].get<std::int64_t>(), load["mean_load"].get<double>(),

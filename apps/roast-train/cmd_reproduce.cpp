@@ -1,4 +1,6 @@
-// `roast-train reproduce SUITE`: every config of configs/SUITE/ in turn, then one table.
+// `roast-train reproduce SUITE`: an experiment suite (configs/suites/SUITE.json, suite.h)
+// with its sweeps, tables and plots; or, for a folder configs/SUITE/, every config in turn
+// and one table (the older form, kept for the per-dataset folders).
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +11,7 @@
 #include "roast/checkpoint.h"
 #include "roast/error.h"
 #include "roast/trainer.h"
+#include "suite.h"
 
 namespace roast {
 namespace cli {
@@ -16,9 +19,13 @@ namespace fs = std::filesystem;
 namespace {
 
 struct ReproduceOptions {
-  std::string suite, configs_dir = "configs", out_dir = "runs/reproduce";
+  std::string suite, configs_dir = "configs", out_dir = "runs/reproduce", suites_dir = "configs/suites", device;
   std::vector<std::string> overrides;
-  bool resume = false;
+  bool resume = false, list = false;
+  bool out_given = false;
+  double budget_minutes = 0;
+  std::size_t max_seeds = 0;
+  bool dry_run = false;
 };
 
 std::vector<std::string> suite_configs(const ReproduceOptions& o) {
@@ -82,12 +89,38 @@ void run_suite(const ReproduceOptions& o) {
 void add_reproduce_command(CLI::App& app) {
   auto o = std::make_shared<ReproduceOptions>();
   CLI::App* cmd = app.add_subcommand("reproduce", "Run every config of a suite (configs/SUITE/) and tabulate the results");
-  cmd->add_option("suite", o->suite, "fashion-mnist, imdb, reuters-r8 or paper")->required();
-  cmd->add_option("--configs", o->configs_dir, "Folder holding the suites");
-  cmd->add_option("--out", o->out_dir, "Where the runs and results.md go");
+  cmd->add_option("suite", o->suite, "A suite of configs/suites/ (see --list), a suite file, or a folder of configs/");
+  cmd->add_flag("--list", o->list, "List the suites with their points and estimated CPU and GPU time");
+  cmd->add_option("--suites", o->suites_dir, "Folder of suite files (default configs/suites)");
+  cmd->add_option("--configs", o->configs_dir, "Folder holding the config folders (folder form)");
+  cmd->add_option("--out", o->out_dir, "Where the runs and results go (suite files: default runs/reproduce/SUITE)");
+  cmd->add_option("--device", o->device, "cpu or cuda: the device of every point")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--set", o->overrides, "Override a key in every run, e.g. --set train.epochs=1");
-  cmd->add_flag("--resume", o->resume, "Continue runs that have a last.ckpt");
-  cmd->callback([o] { run_suite(*o); });
+  cmd->add_option("--budget-minutes", o->budget_minutes, "Suite files: start no new point after this many minutes");
+  cmd->add_option("--max-seeds", o->max_seeds, "Suite files: run only the first N seeds (a later call can add the rest)");
+  cmd->add_flag("--dry-run", o->dry_run, "Suite files: plan and list the points (dense-smaller widths included), run nothing");
+  cmd->add_flag("--resume", o->resume, "Continue runs that have a last.ckpt (suite files always skip finished points and resume stopped ones)");
+  cmd->callback([o, cmd] {
+    if (o->list) return list_suites(o->suites_dir);
+    if (o->suite.empty()) fail("reproduce: name a suite (roast-train reproduce --list shows them)");
+    std::string file = o->suite;
+    if (fs::path(file).extension() != ".json") file = o->suites_dir + "/" + o->suite + ".json";
+    if (fs::is_regular_file(file)) {
+      RunnerOptions r;
+      r.suites_dir = o->suites_dir;
+      r.out_dir = cmd->count("--out") ? o->out_dir : "";
+      r.device = o->device;
+      r.overrides = o->overrides;
+      r.budget_minutes = o->budget_minutes;
+      r.max_seeds = o->max_seeds;
+      r.dry_run = o->dry_run;
+      const int code = run_experiment_suite(load_suite(file), r);
+      if (code != 0) throw CLI::RuntimeError(code);
+      return;
+    }
+    if (!o->device.empty()) o->overrides.push_back("device=" + o->device);
+    run_suite(*o);
+  });
 }
 
 }  // namespace cli

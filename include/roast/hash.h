@@ -20,6 +20,7 @@ namespace hash {
 
 constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ull;   // 2^64 / phi
 constexpr std::uint64_t kSignSalt = 0x5DEECE66D1CE4E5Bull;  // separates sign hashes from location hashes
+constexpr std::uint64_t kFoldSalt = 0xF01DC0DE5EEDB175ull;  // the shifts of RANDOMFOLD's pieces (mapping fold)
 
 // splitmix64's finaliser: a bijection on 64-bit words with full avalanche.
 ROAST_HD std::uint64_t mix64(std::uint64_t z) {

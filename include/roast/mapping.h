@@ -15,6 +15,17 @@
 //   roast_local  same formula, one region per tensor
 //   hashednet  element hash into one region per tensor: base + H(seed, layer, r, c) mod size
 //   exact      (small tensors) loc = base + r * cols + c, unshared cells
+// Tiled schemes have two tile placements (memory.mapping):
+//   hash       the tile start above (the paper's ROAST)
+//   fold       STABLE-RPS's RANDOMFOLD at tile granularity: the region's tiles are laid out
+//              in order (tile (tr, tc) of this tensor at sequence cell
+//              v = fold_offset + (tr * n_tile_cols + tc) * BR*BC), the sequence is cut into
+//              pieces of fold_piece cells, and piece p > 0 is rotated by a hashed multiple
+//              of fold_granule: start = base + (v mod P + shift(p)) mod P. Piece 0 is not
+//              rotated, so a region of at least the sequence's length is the identity map.
+//              Tiles stay contiguous (the planner aligns every tile to its size, which
+//              divides the granule, and P is a multiple of the granule), so every kernel,
+//              which finds tiles only through tile_start, serves it unchanged.
 // Tiles never wrap: a tile lies wholly inside its region. Edge tiles of a matrix whose
 // dimensions are not multiples of the tile are padded; the padding is never read.
 // All arithmetic is 64-bit: regions up to 2^40 floats and dimensions up to 2^31 work.
@@ -43,6 +54,12 @@ struct Mapping {
   std::int32_t tile_rows = 1;    // BR: BK for matrices, 1 for embeddings
   std::int32_t tile_cols = 1;    // BC: BN for matrices, Z for embeddings
   float lambda = 1.0f;           // per-tensor scale
+  // memory.mapping = fold (tiled schemes only): this tensor's first sequence cell, the piece
+  // length P and the shift unit G (G divides P unless one piece holds the whole sequence).
+  // fold_offset < 0 is the hash placement.
+  std::int64_t fold_offset = -1;
+  std::int64_t fold_piece = 0;
+  std::int64_t fold_granule = 0;
 
   ROAST_HD bool tiled() const { return scheme == Scheme::roast || scheme == Scheme::roast_local; }
   ROAST_HD std::int64_t tile_size() const { return std::int64_t(tile_rows) * tile_cols; }
@@ -79,10 +96,21 @@ struct Mapping {
     return hash::sign_of(hash::mix64(sign_key ^ std::uint64_t(c)));
   }
 
+  ROAST_HD bool folded() const { return fold_offset >= 0; }
+  // RANDOMFOLD: the region cell (from region_base) of sequence cell v.
+  ROAST_HD std::int64_t fold_cell(std::int64_t v) const {
+    const std::int64_t piece = v / fold_piece, offset = v - piece * fold_piece;
+    if (piece == 0) return offset;
+    const std::uint64_t h = hash::hash3(seed ^ hash::kFoldSalt, std::uint64_t(region_base), std::uint64_t(piece), 0);
+    const std::int64_t shifted = offset + std::int64_t(hash::reduce(h, std::uint64_t(fold_piece / fold_granule))) * fold_granule;
+    return shifted >= fold_piece ? shifted - fold_piece : shifted;
+  }
+
   // First cell of tile (tr, tc) for tiled schemes. In a dense/exact layout, the cell of
   // the tile's top-left element (its rows are then `cols` apart, not tile_cols).
   ROAST_HD std::int64_t tile_start(std::int64_t tr, std::int64_t tc) const {
     if (tiled()) {
+      if (folded()) return region_base + fold_cell(fold_offset + (tr * n_tile_cols() + tc) * tile_size());
       const std::uint64_t h = hash::hash3(seed, layer, std::uint64_t(tr), std::uint64_t(tc));
       return region_base + std::int64_t(hash::reduce(h, std::uint64_t(region_size - tile_size() + 1)));
     }

@@ -13,6 +13,14 @@
 //   roast_local,  [exact cells][one region per hashed tensor]; the regions split the hashed
 //   hashednet     budget m - n_exact in proportion to the tensors' sizes.
 //   lambda        target_std / (init_scale / sqrt(3)) for hashed tensors, 1 otherwise.
+//   mapping       hash (the paper's tile hash) or fold (RANDOMFOLD at tile granularity, tiled
+//                 schemes): mapping.h has the formula.
+//   extreme       with the default "auto" rules a plan that would not fit is adapted, in this
+//   compression   order: small tensors are hashed too (small_tensors), the compression counts
+//                 only the hashed tensors (compression_of, the paper's convention) when the
+//                 always-exact cells alone exceed the budget, and the tile / embedding chunk
+//                 is halved until every region holds its unit (tile_fit). A plan that fits
+//                 as configured is never changed by these rules.
 //
 // Every invalid value or impossible request throws roast::Error naming the config key
 // (memory.*), by how much it is off and what to change.
@@ -41,6 +49,16 @@ const char* sign_mode_name(SignMode mode);  // "none", "tile", "element"
 SignMode parse_sign_mode(const std::string& text);
 const char* kind_name(TensorKind kind);  // "matrix", "embedding", "vector"
 
+// How tiles are placed in a tiled scheme's region (memory.mapping).
+enum class Placement : std::uint8_t { hash, fold };
+// memory.small_tensors: exact cells for tensors under exact_threshold (exact), hash them too
+// (hashed), or exact unless that leaves too little room for the hashed tensors (auto).
+enum class SmallTensors : std::uint8_t { auto_, exact, hashed };
+// memory.compression_of: m = ceil(n / c) over all parameters (all), m = exact cells +
+// ceil(n_hashed / c) (hashed: the paper's convention), or all unless the always-exact cells
+// (vectors, constant inits) leave no room for one unit (auto).
+enum class CompressionOf : std::uint8_t { auto_, all, hashed };
+
 // Parses a byte budget: a non-negative number and a unit, "4MB", "512 KiB", "1.5GB",
 // "4096" (bytes). Units: B, kB/KB, MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB
 // (powers of 1024). Throws roast::Error on anything else. Returns whole bytes (rounded down).
@@ -65,6 +83,10 @@ struct MemoryConfig {
   // Matrices and embeddings with fewer elements than this get exact cells (hashed schemes).
   std::int64_t exact_threshold = 4096;
   std::uint64_t seed = 0;
+  Placement placement = Placement::hash;                 // memory.mapping
+  SmallTensors small_tensors = SmallTensors::auto_;      // memory.small_tensors
+  CompressionOf compression_of = CompressionOf::auto_;   // memory.compression_of
+  bool tile_fit_auto = true;  // memory.tile_fit "auto": halve tile / chunk until regions hold them; "strict": error
 };
 
 // One virtual tensor as a layer declares it. Shapes: matrix K x N (rows = fan-in side,
@@ -104,6 +126,23 @@ class MemoryPlan {
   std::int64_t n_virtual() const { return n_virtual_; }            // n
   std::int64_t n_exact_floats() const { return n_exact_floats_; }  // cells of exact tensors
   double compression() const { return double(n_virtual_) / double(n_floats_); }
+  // The paper's convention: hashed virtual parameters over the cells they share (1 when no
+  // tensor is hashed).
+  std::int64_t n_hashed_virtual() const { return n_virtual_ - n_exact_virtual_; }
+  double compression_hashed() const {
+    const std::int64_t cells = n_floats_ - n_exact_floats_ - n_unused_floats_;
+    return cells > 0 ? double(n_hashed_virtual()) / double(cells) : 1.0;
+  }
+  // Tensors under exact_threshold that the plan hashed (small_tensors hashed, or auto when
+  // their exact cells did not fit).
+  std::int64_t n_small_hashed() const { return n_small_hashed_; }
+  bool compression_over_hashed() const { return compression_over_hashed_; }
+  // The matrix tile and embedding chunk in use (smaller than configured after tile_fit auto).
+  std::int32_t tile_rows() const { return tile_rows_; }
+  std::int32_t tile_cols() const { return tile_cols_; }
+  std::int32_t embedding_chunk() const { return embedding_chunk_; }
+  // Cells no tensor reads by construction (the tail of a folded region, under one granule).
+  std::int64_t n_unused_floats() const { return n_unused_floats_; }
   const std::vector<PlannedTensor>& tensors() const { return tensors_; }
   // Regions in memory order; together they cover [0, m) exactly once.
   const std::vector<Region>& regions() const { return regions_; }
@@ -117,6 +156,11 @@ class MemoryPlan {
   std::int64_t n_floats_ = 0;
   std::int64_t n_virtual_ = 0;
   std::int64_t n_exact_floats_ = 0;
+  std::int64_t n_exact_virtual_ = 0;
+  std::int64_t n_small_hashed_ = 0;
+  std::int64_t n_unused_floats_ = 0;
+  bool compression_over_hashed_ = false;
+  std::int32_t tile_rows_ = 0, tile_cols_ = 0, embedding_chunk_ = 0;
   std::vector<PlannedTensor> tensors_;
   std::vector<Region> regions_;
 };
@@ -142,6 +186,7 @@ class Planner {
   MemoryPlan finalize(const MemoryConfig& config) const;
 
  private:
+  static void fold_regions(MemoryPlan& plan);
   std::vector<TensorSpec> specs_;
   std::unordered_set<std::string> names_;  // declared names: a duplicate check in O(1), not O(n)
 };

@@ -47,7 +47,8 @@ class MappingCache {
  public:
   // A mapping is identified by every field its arrays depend on.
   using Key = std::tuple<int, int, std::uint64_t, std::uint32_t, std::int64_t, std::int64_t, std::int64_t,
-                         std::int64_t, std::int32_t, std::int32_t, int>;  // ..., the kind of array
+                         std::int64_t, std::int32_t, std::int32_t, std::int64_t, std::int64_t, std::int64_t,
+                         int>;  // ..., the fold, the kind of array
   struct Entry {
     void* data = nullptr;  // from device_malloc
     std::int64_t count = 0;
@@ -114,7 +115,8 @@ __global__ void tile_table_kernel(Mapping map, std::int64_t n_tr, std::int64_t n
 // The cache key of a mapping's array of `kind` (0 tile table, 1 owned order).
 MappingCache::Key key_of(const Mapping& m, int kind) {
   return MappingCache::Key{int(m.scheme), int(m.sign_mode), m.seed,         m.layer,       m.rows, m.cols,
-                           m.region_base, m.region_size,    m.tile_rows, m.tile_cols, kind};
+                           m.region_base, m.region_size,    m.tile_rows, m.tile_cols,
+                           m.fold_offset, m.fold_piece,     m.fold_granule, kind};
 }
 
 namespace {

@@ -74,7 +74,16 @@ MemoryConfig parse_memory(JsonReader r) {
   m.init_scale = positive(r, "init_scale", m.init_scale);
   m.exact_threshold = non_negative(r, "exact_threshold", m.exact_threshold);
   m.seed = std::uint64_t(non_negative(r, "seed", std::int64_t(m.seed)));
+  m.placement = one_of(r, "mapping", "hash", {"hash", "fold"}) == "fold" ? Placement::fold : Placement::hash;
+  const std::string small = one_of(r, "small_tensors", "auto", {"auto", "exact", "hashed"});
+  m.small_tensors = small == "exact" ? SmallTensors::exact : small == "hashed" ? SmallTensors::hashed : SmallTensors::auto_;
+  const std::string over = one_of(r, "compression_of", "auto", {"auto", "all", "hashed"});
+  m.compression_of = over == "all" ? CompressionOf::all : over == "hashed" ? CompressionOf::hashed : CompressionOf::auto_;
+  m.tile_fit_auto = one_of(r, "tile_fit", "auto", {"auto", "strict"}) == "auto";
   r.finish();
+  if (m.scheme == Scheme::hashednet && m.placement == Placement::fold)
+    r.bad("mapping", "scheme hashednet hashes single weights and has no tiles to fold; fold applies to roast and "
+          "roast-local", "\"mapping\": \"hash\"");
   return m;
 }
 

@@ -149,6 +149,9 @@ void validate_config(const MemoryConfig& config) {
               config.init_scale, ". Example: 0.05");
   ROAST_CHECK(config.exact_threshold >= 0, "memory.exact_threshold: must be >= 0 elements, got ",
               config.exact_threshold, ". Example: 4096");
+  ROAST_CHECK(!(config.scheme == Scheme::hashednet && config.placement == Placement::fold),
+              "memory.mapping = fold: scheme hashednet has no tiles to fold; fold applies to roast and roast-local "
+              "(use memory.mapping = \"hash\" with hashednet)");
   ROAST_CHECK(!(config.scheme == Scheme::hashednet && config.sign_mode == SignMode::tile),
               "memory.sign = tile: scheme hashednet has no tiles (each weight is hashed alone); use element or none");
 }

@@ -101,6 +101,39 @@ const PlannedTensor& MemoryPlan::tensor(const std::string& name) const {
   fail("memory plan: no tensor named \"", name, "\"; declared: ", names.str());
 }
 
+namespace {
+std::int64_t gcd64(std::int64_t a, std::int64_t b) { return b == 0 ? a : gcd64(b, a % b); }
+
+// The tile and chunk in use: the configured ones, halved by tile_fit auto.
+struct Units {
+  std::int32_t tile_rows, tile_cols, chunk;
+  std::int64_t of(const MemoryConfig& config, const TensorSpec& spec) const {
+    if (config.scheme == Scheme::hashednet) return 1;
+    if (spec.kind == TensorKind::embedding) return std::min<std::int64_t>(chunk, spec.cols);
+    return std::int64_t(tile_rows) * tile_cols;
+  }
+};
+
+// The fewest hashed cells `hashed` needs: one unit in the shared region (roast), one unit in
+// every per-tensor region (roast-local, hashednet). *worst is the tensor that sets it.
+std::int64_t hashed_need(const MemoryConfig& config, const Units& units, const std::vector<TensorSpec>& specs,
+                         const std::vector<std::size_t>& hashed, std::int64_t n_hashed, std::size_t* worst) {
+  std::int64_t need = 0, sum_units = 0;
+  for (std::size_t i : hashed) {
+    const TensorSpec& s = specs[i];
+    const std::int64_t unit = units.of(config, s);
+    sum_units += unit;
+    const std::int64_t n = config.scheme == Scheme::roast ? unit : ceil_div(i128(unit) * n_hashed, s.rows * s.cols);
+    if (n > need) {
+      need = n;
+      if (worst) *worst = i;
+    }
+  }
+  // Per-tensor regions fall back to "one unit each, the rest in proportion" (finalize).
+  return config.scheme == Scheme::roast || !config.tile_fit_auto ? need : std::min(need, sum_units);
+}
+}  // namespace
+
 MemoryPlan Planner::finalize(const MemoryConfig& config) const {
   md::validate_config(config);
   ROAST_CHECK(!specs_.empty(), "memory plan: no tensors declared; a model must declare its weights before sizing "
@@ -110,40 +143,84 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
 
   MemoryPlan plan;
   plan.config_ = config;
-  std::vector<bool> exact(specs_.size());
-  std::vector<std::size_t> hashed;  // tensors outside the exact cells, declaration order
-  std::int64_t n_virtual = 0, n_exact = 0, n_hashed = 0;
-  std::int64_t n_small = 0, n_small_floats = 0;  // tensors made exact by the threshold alone
+  std::vector<bool> always_exact(specs_.size()), small(specs_.size());
+  std::int64_t n_virtual = 0, n_always = 0, n_small_floats = 0, n_small = 0;
   for (std::size_t i = 0; i < specs_.size(); ++i) {
     const TensorSpec& s = specs_[i];
     const std::int64_t numel = s.rows * s.cols;
     ROAST_CHECK(numel <= kMaxVirtual - n_virtual, "memory plan: more than 2^62 virtual parameters");
     n_virtual += numel;
-    const bool small = !dense && numel < config.exact_threshold;
-    exact[i] = s.kind == TensorKind::vector || s.init_value.has_value() || small;
-    if (exact[i]) {
-      n_exact += numel;
-      const bool by_threshold = small && s.kind != TensorKind::vector && !s.init_value;
-      n_small += by_threshold ? 1 : 0;
-      n_small_floats += by_threshold ? numel : 0;
-    } else {
-      hashed.push_back(i);
-      n_hashed += numel;
-    }
+    always_exact[i] = s.kind == TensorKind::vector || s.init_value.has_value();
+    small[i] = !dense && !always_exact[i] && numel < config.exact_threshold;
+    if (always_exact[i]) n_always += numel;
+    if (small[i]) n_small_floats += numel, n_small += 1;
   }
+  Units units{config.tile_rows, config.tile_cols, config.embedding_chunk};
+  // Which tensors are exact; the hashed ones in declaration order.
+  std::vector<bool> exact(specs_.size());
+  std::vector<std::size_t> hashed;
+  std::int64_t n_exact = 0, n_hashed = 0;
+  const auto classify = [&](bool hash_small) {
+    hashed.clear();
+    n_exact = n_hashed = 0;
+    for (std::size_t i = 0; i < specs_.size(); ++i) {
+      exact[i] = always_exact[i] || (small[i] && !hash_small);
+      const std::int64_t numel = specs_[i].rows * specs_[i].cols;
+      if (exact[i]) n_exact += numel;
+      else hashed.push_back(i), n_hashed += numel;
+    }
+  };
+  const std::int64_t budget_all = md::budget_floats(config, n_virtual);
+  // memory.small_tensors: auto hashes them only when the plan as configured does not fit.
+  bool hash_small = config.small_tensors == SmallTensors::hashed;
+  classify(hash_small);
+  if (config.small_tensors == SmallTensors::auto_ && n_small > 0 && !dense &&
+      budget_all < n_exact + hashed_need(config, units, specs_, hashed, n_hashed, nullptr)) {
+    hash_small = true;
+    classify(true);
+  }
+  plan.n_small_hashed_ = hash_small ? n_small : 0;
+  // memory.compression_of: auto counts the compression over the hashed tensors only when the
+  // exact cells would take more than half of m = ceil(n / c).
+  bool over_hashed = false;
+  if (config.compression && !dense && !hashed.empty()) {
+    over_hashed = config.compression_of == CompressionOf::hashed ||
+                  (config.compression_of == CompressionOf::auto_ && 2 * n_exact > budget_all);
+  }
+  plan.compression_over_hashed_ = over_hashed;
+  const std::int64_t budget =
+      over_hashed ? std::min(n_virtual, n_exact + std::max<std::int64_t>(1, std::int64_t(std::ceil(
+                                                    (long double)n_hashed / (long double)*config.compression))))
+                  : budget_all;
 
   // Size the memory and check that every hashed unit fits its region.
-  const std::int64_t budget = md::budget_floats(config, n_virtual);
-  std::int64_t need_hashed = 0;  // fewest cells the hashed part needs
   std::size_t worst = hashed.empty() ? 0 : hashed.front();
-  for (std::size_t i : hashed) {
-    const TensorSpec& s = specs_[i];
-    const std::int64_t unit = unit_floats(config, s);
-    const std::int64_t need = config.scheme == Scheme::roast ? unit : ceil_div(i128(unit) * n_hashed, s.rows * s.cols);
-    if (need > need_hashed) {
-      need_hashed = need;
-      worst = i;
+  std::int64_t need_hashed = hashed_need(config, units, specs_, hashed, n_hashed, &worst);
+  // memory.tile_fit auto: halve the tile (its larger side; cols on ties) and the embedding
+  // chunk until the hashed part holds them, and the shared region of roast at least 16 tiles.
+  if (config.tile_fit_auto && !dense && config.scheme != Scheme::hashednet && !hashed.empty() &&
+      budget >= n_exact && budget - n_exact < need_hashed) {
+    const std::int64_t room = budget - n_exact;
+    const std::int64_t want = config.scheme == Scheme::roast ? 16 : 1;
+    for (int guard = 0; guard < 64; ++guard) {
+      bool changed = false;
+      bool has_matrix = false, has_embedding = false;
+      for (std::size_t i : hashed) (specs_[i].kind == TensorKind::embedding ? has_embedding : has_matrix) = true;
+      const std::int64_t tile = std::int64_t(units.tile_rows) * units.tile_cols;
+      if (has_matrix && tile > 1 && hashed_need(config, Units{units.tile_rows, units.tile_cols, 1}, specs_, hashed,
+                                                n_hashed, nullptr) * want > room) {
+        if (units.tile_rows > units.tile_cols) units.tile_rows = (units.tile_rows + 1) / 2;
+        else units.tile_cols = (units.tile_cols + 1) / 2;
+        changed = true;
+      }
+      if (has_embedding && units.chunk > 1 &&
+          hashed_need(config, Units{1, 1, units.chunk}, specs_, hashed, n_hashed, nullptr) * want > room) {
+        units.chunk = (units.chunk + 1) / 2;
+        changed = true;
+      }
+      if (!changed) break;
     }
+    need_hashed = hashed_need(config, units, specs_, hashed, n_hashed, &worst);
   }
   if (dense) need_hashed = n_hashed;
   const std::int64_t min_floats = std::min(n_exact + need_hashed, kMaxVirtual);
@@ -156,32 +233,41 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
               " floats, or memory.scheme = dense for the uncompressed model");
   if (budget < n_exact) {
     std::ostringstream small_text, small_fix;
-    if (n_small > 0) {
+    if (n_small > 0 && !hash_small) {
       small_text << ", of which " << n_small_floats << " for " << n_small << " tensors under memory.exact_threshold = "
                  << config.exact_threshold << " elements";
-      small_fix << ", or lower memory.exact_threshold";
+      small_fix << ", or lower memory.exact_threshold, or set memory.small_tensors = \"hashed\"";
     }
+    if (config.compression && !over_hashed) small_fix << ", or set memory.compression_of = \"hashed\" (the paper's convention)";
     fail(md::budget_text(config), " gives m = ", budget, " floats but the exact cells (vectors, constant-initialised "
          "tensors, small tensors) need ", n_exact, small_text.str(), ": ", n_exact - budget, " floats short; ",
          md::budget_fix(config, min_floats, n_virtual), small_fix.str());
   }
   const std::int64_t hashed_floats = budget - n_exact;
+  MemoryConfig unit_config = config;  // the tile and chunk in use, for the messages below
+  unit_config.tile_rows = units.tile_rows;
+  unit_config.tile_cols = units.tile_cols;
+  unit_config.embedding_chunk = units.chunk;
   if (!hashed.empty() && hashed_floats < need_hashed) {
     const TensorSpec& s = specs_[worst];
-    const std::int64_t unit = unit_floats(config, s);
+    const std::int64_t unit = unit_floats(unit_config, s);
     if (config.scheme == Scheme::roast) {
       fail(md::budget_text(config), " leaves ", hashed_floats, " floats for the shared region (m = ", budget,
-           " minus ", n_exact, " exact cells) but ", unit_text(config, s), " of \"", s.name, "\" needs ", unit, ": ",
-           md::budget_fix(config, min_floats, n_virtual), unit_fix(config, s));
+           " minus ", n_exact, " exact cells) but ", unit_text(unit_config, s), " of \"", s.name, "\" needs ", unit,
+           ": ", md::budget_fix(config, min_floats, n_virtual), unit_fix(config, s));
     }
     const std::int64_t region = std::int64_t(i128(s.rows * s.cols) * hashed_floats / n_hashed);
     fail(md::budget_text(config), " gives tensor \"", s.name, "\" (", shape_text(s), ") a region of ", region,
-         " floats in scheme ", scheme_name(config.scheme), " but ", unit_text(config, s), " needs ", unit, ": ",
+         " floats in scheme ", scheme_name(config.scheme), " but ", unit_text(unit_config, s), " needs ", unit, ": ",
          md::budget_fix(config, min_floats, n_virtual), unit_fix(config, s));
   }
   const std::int64_t n_floats = dense ? n_virtual : budget;  // n_exact <= budget <= n checked above
   ROAST_CHECK(n_floats <= kMaxMemoryFloats, md::budget_text(config), ": the memory would hold ", n_floats,
               " floats, more than the supported 2^40; raise the compression");
+  plan.tile_rows_ = units.tile_rows;
+  plan.tile_cols_ = units.tile_cols;
+  plan.embedding_chunk_ = units.chunk;
+  plan.n_exact_virtual_ = n_exact;
 
   // Region sizes of the per-tensor schemes: largest-remainder split of hashed_floats.
   std::vector<std::int64_t> region_floats(specs_.size(), 0);
@@ -198,6 +284,26 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
     std::stable_sort(order.begin(), order.end(),
                      [&](std::size_t a, std::size_t b) { return remainder[a] > remainder[b]; });
     for (std::size_t k = 0; given < hashed_floats; ++k, ++given) region_floats[order[k]] += 1;
+    // A region below its unit (possible only at extreme compression, e.g. small tensors hashed
+    // at 1000x): every region gets one unit first and the rest is split in proportion.
+    const bool short_region = std::any_of(hashed.begin(), hashed.end(), [&](std::size_t i) {
+      return region_floats[i] < units.of(config, specs_[i]);
+    });
+    if (short_region && config.tile_fit_auto) {
+      std::int64_t sum_units = 0;
+      for (std::size_t i : hashed) sum_units += units.of(config, specs_[i]);
+      const std::int64_t rest = hashed_floats - sum_units;  // >= 0: checked through hashed_need
+      given = 0;
+      for (std::size_t i : hashed) {
+        const i128 share = i128(specs_[i].rows * specs_[i].cols) * rest;
+        region_floats[i] = units.of(config, specs_[i]) + std::int64_t(share / n_hashed);
+        remainder[i] = std::int64_t(share % n_hashed);
+        given += region_floats[i];
+      }
+      std::stable_sort(order.begin(), order.end(),
+                       [&](std::size_t a, std::size_t b) { return remainder[a] > remainder[b]; });
+      for (std::size_t k = 0; given < hashed_floats; ++k, ++given) region_floats[order[k]] += 1;
+    }
   }
 
   // Layout: [exact cells in declaration order][hashed part].
@@ -219,9 +325,9 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
     m.layer = std::uint32_t(i);
     m.rows = s.rows;
     m.cols = s.cols;
-    m.tile_rows = s.kind == TensorKind::matrix ? config.tile_rows : 1;
-    m.tile_cols = s.kind == TensorKind::matrix      ? config.tile_cols
-                  : s.kind == TensorKind::embedding ? std::int32_t(std::min<std::int64_t>(config.embedding_chunk, s.cols))
+    m.tile_rows = s.kind == TensorKind::matrix ? units.tile_rows : 1;
+    m.tile_cols = s.kind == TensorKind::matrix      ? units.tile_cols
+                  : s.kind == TensorKind::embedding ? std::int32_t(std::min<std::int64_t>(units.chunk, s.cols))
                                                     : 1;
     const std::int64_t numel = s.rows * s.cols;
     if (exact[i] || dense) {
@@ -249,7 +355,61 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
     }
     plan.tensors_.push_back(std::move(t));
   }
+  if (config.placement == Placement::fold && (config.scheme == Scheme::roast || config.scheme == Scheme::roast_local))
+    fold_regions(plan);
   return plan;
+}
+
+// memory.mapping = fold: give every tiled tensor its place in its region's tile sequence,
+// and the region its piece length (mapping.h). Matrices come first, then embeddings, each
+// in declaration order and each unit aligned to its own size, so that with a granule G that
+// every unit divides, no unit straddles a G-block and rotations by multiples of G keep
+// every tile contiguous. A region longer than its sequence is one unrotated piece (the
+// identity); otherwise P = floor(R / G) * G and the last R - P < G cells are left unused.
+void Planner::fold_regions(MemoryPlan& plan) {
+  std::vector<std::size_t> order;  // hashed tensors, matrices first
+  for (int pass = 0; pass < 2; ++pass)
+    for (std::size_t i = 0; i < plan.tensors_.size(); ++i) {
+      const PlannedTensor& t = plan.tensors_[i];
+      if (!t.exact() && t.mapping.tiled() && (t.spec.kind == TensorKind::embedding) == (pass == 1)) order.push_back(i);
+    }
+  // Group by region (one group for roast, one tensor per group for roast-local).
+  std::vector<Region> regions;
+  for (const Region& r : plan.regions_) {
+    std::vector<std::size_t> members;
+    for (std::size_t i : order)
+      if (plan.tensors_[i].mapping.region_base == r.base && plan.tensors_[i].mapping.region_size == r.n_floats)
+        members.push_back(i);
+    if (members.empty()) {
+      regions.push_back(r);
+      continue;
+    }
+    std::int64_t cursor = 0, granule = 1;
+    for (std::size_t i : members) {
+      Mapping& m = plan.tensors_[i].mapping;
+      const std::int64_t unit = m.tile_size();
+      cursor = (cursor + unit - 1) / unit * unit;
+      m.fold_offset = cursor;
+      cursor += m.n_tile_rows() * m.n_tile_cols() * unit;
+      granule = granule / gcd64(granule, unit) * unit;
+      ROAST_CHECK(granule <= r.n_floats, "memory.mapping = fold: the region \"", r.name, "\" of ", r.n_floats,
+                  " floats cannot hold one fold granule of ", granule, " cells (the least common multiple of the tile "
+                  "and embedding chunk sizes ", plan.tile_rows_, "x", plan.tile_cols_, " and ", plan.embedding_chunk_,
+                  "): use a tile and memory.embedding_chunk that are powers of two, a lower compression, or "
+                  "memory.mapping = \"hash\"");
+    }
+    const std::int64_t piece = r.n_floats >= cursor ? r.n_floats : r.n_floats / granule * granule;
+    for (std::size_t i : members) {
+      plan.tensors_[i].mapping.fold_piece = piece;
+      plan.tensors_[i].mapping.fold_granule = granule;
+    }
+    regions.push_back({r.name, r.base, piece});
+    if (piece < r.n_floats) {
+      regions.push_back({r.name + " (fold tail, unused)", r.base + piece, r.n_floats - piece});
+      plan.n_unused_floats_ += r.n_floats - piece;
+    }
+  }
+  plan.regions_ = std::move(regions);
 }
 
 }  // namespace roast

@@ -286,6 +286,7 @@ int bad_input(const std::string& checkpoint_path, const fs::path& dir) {
     expect_error("a memory smaller than the exact cells", [&] { planner.finalize(too_small); },
                  {"memory.floats", "68", "short"});
     too_small.floats = 200;  // room for the biases, not for one 16 x 16 tile
+    too_small.tile_fit_auto = false;  // "auto" would halve the tile until it fits
     expect_error("a shared region smaller than one tile", [&] { planner.finalize(too_small); },
                  {"memory.floats", "shared region", "256"});
     roast::MemoryConfig inflated = memory_config();

@@ -103,7 +103,8 @@ TEST_CASE("cli: bad input exits with 2 and says what to fix", "[cli]") {
   expect("train --config " + f.config() + " --set train.epochs=\\\"3\\\" --out " + f.out("a"), "`train.epochs`: must be an integer");
   expect("train --config " + f.config() + " --set model.type=mpl --out " + f.out("a"), "did you mean \"mlp\"");
   expect("train --config " + f.config() + " --set data.path=/nonexistent/x --out " + f.out("a"), "/nonexistent/x");
-  expect("train --config " + f.config() + " --set memory.compression=100000 --out " + f.out("a"), "memory.compression");
+  expect("train --config " + f.config() + " --set memory.compression=100000 --set memory.tile_fit=strict --set memory.compression_of=all --out " + f.out("a"), "memory.compression");
+  expect("train --config " + f.config() + " --set memory.compression=0.5 --out " + f.out("a"), "memory.compression");
   expect("train --config " + f.config() + " --out /proc/roast_cannot_write", "/proc/roast_cannot_write");
   expect("train --config " + f.config() + " --bogus-flag", "bogus-flag");
   expect("train", "--config is required");

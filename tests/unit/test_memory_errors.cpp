@@ -40,8 +40,18 @@ double suggested_compression(const std::string& message) {
   return std::stod(match[1]);
 }
 
-MemoryConfig compressed(double compression) {
+// The strict rules: small tensors exact, compression over all parameters, tiles as given
+// (the "auto" defaults adapt such plans instead; test_memory_fold.cpp tests them).
+MemoryConfig strict() {
   MemoryConfig c;
+  c.small_tensors = SmallTensors::exact;
+  c.compression_of = CompressionOf::all;
+  c.tile_fit_auto = false;
+  return c;
+}
+
+MemoryConfig compressed(double compression) {
+  MemoryConfig c = strict();
   c.compression = compression;
   return c;
 }
@@ -68,10 +78,10 @@ TEST_CASE("memory errors: a shared region smaller than one tile", "[memory]") {
   CHECK(mlp().finalize(compressed(fix)).n_floats() >= 188 + 2048);
   CHECK_THROWS_AS(mlp().finalize(compressed(460)), Error);
 
-  MemoryConfig by_floats;
+  MemoryConfig by_floats = strict();
   by_floats.floats = 1500;
   expect_error([&] { mlp().finalize(by_floats); }, {"memory.floats = 1500", "raise memory.floats to at least 2236"});
-  MemoryConfig by_bytes;
+  MemoryConfig by_bytes = strict();
   by_bytes.bytes = "4KB";
   expect_error([&] { mlp().finalize(by_bytes); }, {"memory.bytes = \"4KB\"", "at least 8944 bytes"});
   MemoryConfig big_tile = compressed(10);

@@ -1,0 +1,91 @@
+// `roast-train reproduce` with suite files: a tiny suite runs, writes results.json,
+// results.md and the SVG plots, skips finished points on a second call; bad suite files exit
+// 2 naming the suite, the key and the fix, and never touch finished points.
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/catch.h"
+#include "unit/cli_support.h"
+
+namespace fs = std::filesystem;
+using cli_support::Fixture;
+using cli_support::run;
+
+namespace {
+std::string write_suite(const Fixture& f, const std::string& name, nlohmann::json suite) {
+  suite["base"] = f.config();
+  const std::string path = f.out(name + ".json");
+  std::ofstream(path) << suite.dump(2);
+  return path;
+}
+
+nlohmann::json good_suite() {
+  return {{"description", "test"},
+          {"set", {{"train.epochs", 1}}},
+          {"series", {"dense", "roast", "roast-fold", "dense-smaller",
+                      {{"name", "roast+gs"}, {"like", "roast"}, {"set", {{"optimizer.grad_scaling", true}}}}}},
+          {"compressions", {1, 4}},
+          {"seeds", {1}},
+          {"dense_smaller", {{"widths", {"model.hidden.0"}}}},
+          {"minutes_per_point", {{"cpu", 0.01}}},
+          {"check", {{"max_drop", 0.5}}}};
+}
+}  // namespace
+
+TEST_CASE("reproduce: a suite file runs, plots, and skips finished points", "[cli][suite]") {
+  Fixture f("suite_run");
+  const std::string suite = write_suite(f, "tiny-suite", good_suite());
+  const std::string out = f.out("results");
+  const auto first = run("reproduce " + suite + " --out " + out);
+  INFO(first.output);
+  REQUIRE(first.code == 0);
+  std::ifstream in(out + "/results.json");
+  const nlohmann::json results = nlohmann::json::parse(in);
+  REQUIRE(results["points"].size() == 8);  // dense 1x, roast, fold, roast+gs at 1x 4x, dense-smaller 4x
+  for (const auto& p : results["points"]) CHECK(p["status"] == "done");
+  for (const auto& p : results["points"])
+    if (p["series"] == "dense-smaller") CHECK(p["memory_floats"].get<double>() <= p["virtual_params"].get<double>());
+  CHECK(fs::exists(out + "/results.md"));
+  CHECK(cli_support::read_file(out + "/accuracy_vs_memory.svg").find("<svg") == 0);
+  CHECK(fs::exists(out + "/training_curves.svg"));
+  CHECK(first.output.find("check: every series") != std::string::npos);
+
+  const auto second = run("reproduce " + suite + " --out " + out);
+  INFO(second.output);
+  CHECK(second.code == 0);
+  CHECK(second.output.find("0 points run now, 8 already finished") != std::string::npos);
+
+  // Bad input: exit 2, a message naming the suite, the key and the fix; the runs stay.
+  const auto bad = [&](const std::string& name, nlohmann::json s, const std::vector<std::string>& fragments) {
+    const auto r = run("reproduce " + write_suite(f, name, s) + " --out " + out);
+    INFO(r.output);
+    CHECK(r.code == 2);
+    CHECK(r.output.find("suite " + name) != std::string::npos);
+    for (const std::string& fragment : fragments) CHECK(r.output.find(fragment) != std::string::npos);
+    CHECK(fs::exists(out + "/roast/4x/s1/summary.json"));
+  };
+  nlohmann::json s = good_suite();
+  s["sizes"] = {1, 2};
+  bad("unknown-axis", s, {"`sizes`", "unknown axis", "Fix: use one of"});
+  s = good_suite();
+  s["compressions"] = {1, 0.5};
+  bad("low-compression", s, {"`compressions[1]`", "below 1", "Fix:"});
+  s = good_suite();
+  s["series"] = {"roast", "roast-global"};
+  bad("unknown-series", s, {"`series[1]`", "roast-global", "roast-fold"});
+  s = good_suite();
+  s["dense_smaller"]["min"] = 100000;
+  bad("too-wide", s, {"`dense_smaller`", "Fix:"});
+  s = good_suite();
+  s["dense_smaller"]["widths"] = {"model.hidden.0", "data.validation_fraction"};
+  bad("not-integer", s, {"`dense_smaller.widths`", "data.validation_fraction"});
+}
+
+TEST_CASE("reproduce --list shows the shipped suites with their estimates", "[cli][suite]") {
+  const auto r = run(std::string("reproduce --list --suites ") + ROAST_SOURCE_DIR + "/configs/suites");
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK(r.output.find("ci-cpu") != std::string::npos);
+  CHECK(r.output.find("invalid") == std::string::npos);
+}
