@@ -10,6 +10,7 @@ void add_demo_command(CLI::App& app);
 void add_train_commands(CLI::App& app);  // train, eval, predict
 void add_info_command(CLI::App& app);
 void add_reproduce_command(CLI::App& app);
+void add_bench_train_command(CLI::App& bench);  // `bench train`, under the bench command
 
 }  // namespace cli
 }  // namespace roast
