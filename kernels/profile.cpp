@@ -53,7 +53,7 @@ const char* family_of(const char* k) {
   if (starts_with(k, "conv") || starts_with(k, "im2col") || starts_with(k, "col2im") || starts_with(k, "max_pool") ||
       starts_with(k, "avg_pool"))
     return "conv";
-  if (starts_with(k, "normalize") || starts_with(k, "norm_") || starts_with(k, "batch_norm") ||
+  if (starts_with(k, "normalize") || starts_with(k, "norm_") || starts_with(k, "channel_norm") || starts_with(k, "batch_norm") ||
       starts_with(k, "layer_norm"))
     return "norm";
   if (starts_with(k, "embedding") || is_one_of(k, {"gather_rows", "scatter_add_rows", "bigram_ids"})) return "embedding";

@@ -18,8 +18,9 @@ constexpr std::size_t kCpuAlignment = 64;  // one cache line; what Eigen's packe
 // Training allocates the same shapes every step. Freed blocks are kept on free lists keyed by
 // their size and handed out again, so that a steady-state step makes no system allocation
 // (no malloc lock, no page faults of freshly mapped memory; tests/unit/test_alloc_steady.cpp).
-// The cache holds at most max(kCacheMinCapBytes, the peak of live bytes): a process never
-// holds more than twice its peak working set; beyond that, freed blocks go back to the system.
+// The cache holds at most max(kCacheMinCapBytes, twice the peak of live bytes; a step's blocks
+// of each size, summed, can exceed its peak working set); beyond that, freed blocks go back
+// to the system.
 class CpuAllocator final : public Allocator {
  public:
   static constexpr std::size_t kCacheMinCapBytes = std::size_t(256) << 20;
@@ -55,7 +56,7 @@ class CpuAllocator final : public Allocator {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       c_.live_bytes -= rounded;
-      if (c_.cached_bytes + rounded <= std::max(kCacheMinCapBytes, c_.peak_live_bytes)) {
+      if (c_.cached_bytes + rounded <= std::max(kCacheMinCapBytes, 2 * c_.peak_live_bytes)) {
         free_[rounded].push_back(ptr);
         c_.cached_bytes += rounded;
         return;
