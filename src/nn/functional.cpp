@@ -58,12 +58,16 @@ Tensor pool(const char* name, const Tensor& x, std::int64_t k, std::int64_t s, b
       sink.accumulate(0, gx);
     });
   }
-  Tensor argmax = Tensor::empty(y.shape(), DType::i32, dev);
-  ROAST_KERNEL(dev, max_pool, x.data<float>(), y.data<float>(), argmax.data<std::int32_t>(), planes, h, w, k, s);
+  // The window offset of each maximum, one byte per output (k <= 16), in an i32 tensor of a
+  // quarter of the outputs' count (tensors have no byte dtype).
+  ROAST_CHECK(k <= 16, name, ": windows above 16 x 16 are not supported, got ", k);
+  Tensor argmax = Tensor::empty({(y.numel() + 3) / 4}, DType::i32, dev);
+  auto* at = reinterpret_cast<std::uint8_t*>(argmax.data<std::int32_t>());
+  ROAST_KERNEL(dev, max_pool, x.data<float>(), y.data<float>(), at, planes, h, w, k, s);
   return record(name, y, {x}, [xs = x.shape(), argmax, planes, h, w, k, s](const Tensor& g, GradSink& sink) {
     Tensor gx = Tensor::zeros(xs, DType::f32, g.device());
-    ROAST_KERNEL(g.device(), max_pool_backward, g.data<float>(), argmax.data<std::int32_t>(), gx.data<float>(), planes,
-                 h, w, k, s);
+    const auto* at = reinterpret_cast<const std::uint8_t*>(argmax.data<std::int32_t>());
+    ROAST_KERNEL(g.device(), max_pool_backward, g.data<float>(), at, gx.data<float>(), planes, h, w, k, s);
     sink.accumulate(0, gx);
   });
 }
