@@ -10,7 +10,11 @@ maxpool 2; fc 3136->128, ReLU; classifier 128->10; Adam lr 0.002; batch 128, 1x2
 transformer: configs/imdb/transformer-base.json (token + position embeddings 20000 / 256 x 64,
 dropout 0.1, 2 pre-norm blocks of 2-head attention and a GELU (tanh) FFN 64->128->64, final
 LayerNorm, masked mean, classifier 64->2; AdamW lr 1e-3, wd 0.01, clip 1.0; batch 32 x 256).
-Debian's python3-torch (1.13, CPU) on the build machine; any PyTorch >= 1.12 runs it.
+Debian's python3-torch (1.13, CPU) on the build machine; any PyTorch >= 1.12 runs it. Debian's
+torch calls whatever libblas.so.3 provides: install an optimised one first (`apt-get install
+python3-torch libopenblas0-openmp`; the reference BLAS makes its matrix products ~10x slower).
+On a machine shared with other jobs, also set OMP_WAIT_POLICY=passive (roast-train's default):
+PyTorch's spinning OpenMP threads lose 2x (CNN) to 6x (transformer) there.
 """
 import argparse
 import json
