@@ -43,50 +43,82 @@ void channel_norm_forward(const float* x, float* y, float* mean, float* rstd, co
   for (i64 b = 0; b < batch; ++b)
     for (i64 grp = 0; grp < n_groups; ++grp) {
       const i64 c0 = grp * kGroup, nc = std::min(kGroup, channels - c0);
+      float scale[kGroup] = {}, shift[kGroup] = {}, block[kRows * kGroup];
+      for (i64 j = 0; j < nc; ++j) {
+        scale[j] = rstd[c0 + j] * gain[c0 + j];
+        shift[j] = bias[c0 + j] - mean[c0 + j] * scale[j];
+      }
       for (i64 p0 = 0; p0 < hw; p0 += kRows) {
         const i64 np = std::min(kRows, hw - p0);
-        for (i64 j = 0; j < nc; ++j) {
-          const i64 c = c0 + j;
-          const float scale = rstd[c] * gain[c], shift = bias[c] - mean[c] * scale;
-          const float* src = x + (b * hw + p0) * channels + c;
-          float* dst = y + (b * channels + c) * hw + p0;
-          if (relu) {
-            for (i64 p = 0; p < np; ++p) dst[p] = std::max(src[p * channels] * scale + shift, 0.0f);
+        // Rows first (contiguous in x, vectorised over the group's channels) into an L1
+        // block, then the block transposed into the channels' planes of y.
+        for (i64 p = 0; p < np; ++p) {
+          const float* src = x + (b * hw + p0 + p) * channels + c0;
+          float* out = block + p * kGroup;
+          if (nc == kGroup) {
+            for (i64 j = 0; j < kGroup; ++j) out[j] = src[j] * scale[j] + shift[j];
+            if (relu)
+              for (i64 j = 0; j < kGroup; ++j) out[j] = std::max(out[j], 0.0f);
           } else {
-            for (i64 p = 0; p < np; ++p) dst[p] = src[p * channels] * scale + shift;
+            for (i64 j = 0; j < nc; ++j) out[j] = relu ? std::max(src[j] * scale[j] + shift[j], 0.0f) : src[j] * scale[j] + shift[j];
           }
+        }
+        for (i64 j = 0; j < nc; ++j) {
+          float* dst = y + (b * channels + c0 + j) * hw + p0;
+          for (i64 p = 0; p < np; ++p) dst[p] = block[p * kGroup + j];
         }
       }
     }
 }
+
+namespace {
+// One (image, channel group, block of positions) of the backward: gy's planes transposed into
+// an L1 block, then rows walked with the group's channels as the vector lanes. Calls
+// f(row pointer into x, transposed gy row, p) per position; f sees nc channels.
+template <typename F>
+void for_block_rows(const float* x, const float* gy, i64 b, i64 c0, i64 nc, i64 p0, i64 np, i64 hw, i64 channels,
+                    float* block, F f) {
+  for (i64 j = 0; j < nc; ++j) {
+    const float* src = gy + (b * channels + c0 + j) * hw + p0;
+    for (i64 p = 0; p < np; ++p) block[p * kGroup + j] = src[p];
+  }
+  for (i64 p = 0; p < np; ++p) f(x + (b * hw + p0 + p) * channels + c0, block + p * kGroup, p);
+}
+}  // namespace
 
 void channel_norm_backward(const float* x, const float* gy, const float* mean, const float* rstd, const float* gain,
                            const float* bias, float* gx, float* dgain, float* dbias, i64 batch, i64 hw, i64 channels,
                            bool batch_stats, bool relu) {
   const i64 n_groups = (channels + kGroup - 1) / kGroup;
   const double count = double(batch * hw);
-  // Per channel: sum gz and sum gz * xhat, in (image, position) order.
+  // Per channel, in float per block and double across blocks (a fixed order): sum gz, sum gz * xhat.
   std::vector<float> mean_gz(static_cast<std::size_t>(channels)), mean_gzx(static_cast<std::size_t>(channels));
+  auto constants = [&](i64 c0, i64 nc, float* m, float* r, float* k, float* shift) {
+    for (i64 j = 0; j < kGroup; ++j) {
+      const bool in = j < nc;
+      m[j] = in ? mean[c0 + j] : 0.0f, r[j] = in ? rstd[c0 + j] : 0.0f;
+      k[j] = in ? r[j] * gain[c0 + j] : 0.0f, shift[j] = in ? bias[c0 + j] - m[j] * k[j] : 0.0f;
+    }
+  };
 #pragma omp parallel for schedule(static)
   for (i64 grp = 0; grp < n_groups; ++grp) {
     const i64 c0 = grp * kGroup, nc = std::min(kGroup, channels - c0);
+    float m[kGroup], r[kGroup], k[kGroup], shift[kGroup], block[kRows * kGroup] = {};
+    constants(c0, nc, m, r, k, shift);
     double sg[kGroup] = {}, sgx[kGroup] = {};
     for (i64 b = 0; b < batch; ++b)
       for (i64 p0 = 0; p0 < hw; p0 += kRows) {
         const i64 np = std::min(kRows, hw - p0);
-        for (i64 j = 0; j < nc; ++j) {
-          const i64 c = c0 + j;
-          const float m = mean[c], r = rstd[c], scale = r * gain[c], shift = bias[c] - m * scale;
-          const float* src = x + (b * hw + p0) * channels + c;
-          const float* grad = gy + (b * channels + c) * hw + p0;
-          float s1 = 0, s2 = 0;
-          for (i64 p = 0; p < np; ++p) {
-            const float xh = (src[p * channels] - m) * r;
-            const float gz = (relu && src[p * channels] * scale + shift <= 0.0f) ? 0.0f : grad[p];  // the forward's mask
-            s1 += gz, s2 += gz * xh;
+        float s1[kGroup] = {}, s2[kGroup] = {};
+        for_block_rows(x, gy, b, c0, nc, p0, np, hw, channels, block, [&](const float* xr, const float* g, i64) {
+          for (i64 j = 0; j < kGroup; ++j) {
+            const float xv = j < nc ? xr[j] : 0.0f;
+            const float xh = (xv - m[j]) * r[j];
+            const float gz = (relu && xv * k[j] + shift[j] <= 0.0f) ? 0.0f : g[j];  // the forward's mask
+            s1[j] += gz, s2[j] += gz * xh;
           }
-          sg[j] += s1, sgx[j] += s2;
-        }
+        });
+        for (i64 j = 0; j < nc; ++j) sg[j] += s1[j], sgx[j] += s2[j];
       }
     for (i64 j = 0; j < nc; ++j) {
       dgain[c0 + j] += float(sgx[j]);
@@ -99,21 +131,27 @@ void channel_norm_backward(const float* x, const float* gy, const float* mean, c
   for (i64 b = 0; b < batch; ++b)
     for (i64 grp = 0; grp < n_groups; ++grp) {
       const i64 c0 = grp * kGroup, nc = std::min(kGroup, channels - c0);
+      float m[kGroup], r[kGroup], k[kGroup], shift[kGroup], mg[kGroup] = {}, mgx[kGroup] = {}, block[kRows * kGroup] = {};
+      constants(c0, nc, m, r, k, shift);
+      for (i64 j = 0; j < nc; ++j) mg[j] = mean_gz[std::size_t(c0 + j)], mgx[j] = mean_gzx[std::size_t(c0 + j)];
       for (i64 p0 = 0; p0 < hw; p0 += kRows) {
         const i64 np = std::min(kRows, hw - p0);
-        for (i64 j = 0; j < nc; ++j) {
-          const i64 c = c0 + j;
-          const float m = mean[c], r = rstd[c], k = r * gain[c], shift = bias[c] - m * k;
-          const float mg = mean_gz[std::size_t(c)], mgx = mean_gzx[std::size_t(c)];
-          const float* src = x + (b * hw + p0) * channels + c;
-          const float* grad = gy + (b * channels + c) * hw + p0;
-          float* dst = gx + (b * hw + p0) * channels + c;
-          for (i64 p = 0; p < np; ++p) {
-            const float xh = (src[p * channels] - m) * r;
-            const float gz = (relu && src[p * channels] * k + shift <= 0.0f) ? 0.0f : grad[p];
-            dst[p * channels] = k * (gz - mg - xh * mgx);
+        for_block_rows(x, gy, b, c0, nc, p0, np, hw, channels, block, [&](const float* xr, const float* g, i64 p) {
+          float* dst = gx + (b * hw + p0 + p) * channels + c0;
+          if (nc == kGroup) {
+            for (i64 j = 0; j < kGroup; ++j) {
+              const float xh = (xr[j] - m[j]) * r[j];
+              const float gz = (relu && xr[j] * k[j] + shift[j] <= 0.0f) ? 0.0f : g[j];
+              dst[j] = k[j] * (gz - mg[j] - xh * mgx[j]);
+            }
+          } else {
+            for (i64 j = 0; j < nc; ++j) {
+              const float xh = (xr[j] - m[j]) * r[j];
+              const float gz = (relu && xr[j] * k[j] + shift[j] <= 0.0f) ? 0.0f : g[j];
+              dst[j] = k[j] * (gz - mg[j] - xh * mgx[j]);
+            }
           }
-        }
+        });
       }
     }
 }
