@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "kernels/profile.h"
 #include "kernels/types.h"
 #include "roast/config.h"
 #include "roast/tensor.h"
@@ -82,11 +83,15 @@ std::shared_ptr<MappingCache> make_mapping_cache(Device device);
 }  // namespace kernels
 }  // namespace roast
 
+// The profiler's scope (kernels/profile.h) lives until the kernel returns; off, it costs one
+// relaxed load.
 #if ROAST_WITH_CUDA
-#define ROAST_KERNEL(device, fn, ...) \
-  ((device).is_cpu() ? ::roast::kernels::cpu::fn(__VA_ARGS__) : ::roast::kernels::cuda::fn(__VA_ARGS__))
+#define ROAST_KERNEL(device, fn, ...)                                                   \
+  (::roast::kernels::profile::Scope(#fn, !(device).is_cpu()),                           \
+   (device).is_cpu() ? ::roast::kernels::cpu::fn(__VA_ARGS__) : ::roast::kernels::cuda::fn(__VA_ARGS__))
 #else
-#define ROAST_KERNEL(device, fn, ...) \
-  ((device).is_cpu() ? ::roast::kernels::cpu::fn(__VA_ARGS__) \
+#define ROAST_KERNEL(device, fn, ...)                                                   \
+  (::roast::kernels::profile::Scope(#fn, !(device).is_cpu()),                           \
+   (device).is_cpu() ? ::roast::kernels::cpu::fn(__VA_ARGS__)                           \
                      : (::roast::kernels::no_cuda_kernel(#fn), ::roast::kernels::cpu::fn(__VA_ARGS__)))
 #endif

@@ -8,6 +8,7 @@
 // ROAST-MM kernels on the identity mapping: the packing path without hashing).
 // Memory for compression c: ceil(K * N / c) floats (at least one tile), or --memory-floats.
 #include "bench_mm.h"
+#include "commands.h"
 
 #include <omp.h>
 
@@ -282,7 +283,7 @@ void run_mm(const MmOptions& opt) {
 
 void add_bench_command(CLI::App& app) {
   using namespace bench;
-  CLI::App* bench = app.add_subcommand("bench", "Kernel benchmarks with ratios against dense GEMM");
+  CLI::App* bench = app.add_subcommand("bench", "Kernel benchmarks against dense GEMM (mm) and timed training steps (train)");
   bench->require_subcommand(1);
   CLI::App* mm = bench->add_subcommand("mm", "ROAST-MM vs dense Eigen GEMM, HashedNet and materialise-then-GEMM");
   auto opt = std::make_shared<MmOptions>();
@@ -334,6 +335,7 @@ void add_bench_command(CLI::App& app) {
                "CUDA: bitwise-reproducible mode (config key `deterministic`); the CPU is always deterministic");
   mm->add_flag("--json", opt->json, "Print a JSON array, one object per measurement");
   mm->callback([opt] { run_mm(*opt); });  // roast::Error reaches main: exit code 2
+  roast::cli::add_bench_train_command(*bench);
 }
 
 }  // namespace roast_train

@@ -12,6 +12,7 @@ void add_info_command(CLI::App& app);
 void add_reproduce_command(CLI::App& app);
 // `bench allreduce`, added to the bench command (bench_allreduce.cpp).
 void add_bench_allreduce_command(CLI::App& app);
+void add_bench_train_command(CLI::App& bench);  // `bench train`, under the bench command
 
 }  // namespace cli
 }  // namespace roast

@@ -45,11 +45,20 @@ std::string shape_str(const Shape& shape);  // "[2, 3]"
 std::int64_t shape_numel(const Shape& shape);
 
 // Per-device memory source. CPU storage is 64-byte aligned; CUDA storage is device memory.
+// What an allocator has done since the process started. `fresh`: blocks obtained from the
+// system (the CPU's aligned_alloc, the device's malloc); `reused`: blocks handed out again from
+// its cache. A training step that allocates only shapes seen before adds nothing to `fresh`.
+struct AllocatorCounters {
+  std::int64_t fresh = 0, reused = 0;
+  std::size_t live_bytes = 0, cached_bytes = 0, peak_live_bytes = 0;
+};
+
 class Allocator {
  public:
   virtual ~Allocator() = default;
   virtual void* allocate(std::size_t n_bytes) = 0;
   virtual void deallocate(void* ptr, std::size_t n_bytes) = 0;
+  virtual AllocatorCounters counters() const { return {}; }
 };
 Allocator& allocator_for(Device device);
 

@@ -1,3 +1,5 @@
+#include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/backend.h"
@@ -12,17 +14,8 @@ constexpr i64 kParallelMin = 1 << 15;  // below this, threads cost more than the
 constexpr float kSqrt2OverPi = 0.7978845608028654f;
 constexpr float kGeluCoef = 0.044715f;
 
-// gelu, tanh approximation (as in BERT/GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-inline float gelu(float x) {
-  const float u = kSqrt2OverPi * (x + kGeluCoef * x * x * x);
-  return 0.5f * x * (1.0f + std::tanh(u));
-}
-inline float gelu_grad(float x) {
-  const float u = kSqrt2OverPi * (x + kGeluCoef * x * x * x);
-  const float t = std::tanh(u);
-  const float du = kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * x * x);
-  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
-}
+// gelu, tanh approximation (as in BERT/GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+// computed by gelu_array / gelu_grad_array below.
 inline float sigmoid(float x) { return x >= 0 ? 1.0f / (1.0f + std::exp(-x)) : std::exp(x) / (1.0f + std::exp(x)); }
 
 template <typename F>
@@ -30,15 +23,44 @@ void for_each(i64 n, F f) {
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (i64 i = 0; i < n; ++i) f(i);
 }
+
+// f(begin, count) over chunks of kChunk elements, in parallel: for the Eigen array forms,
+// whose exp and tanh are vectorised (std::tanh is a scalar libm call, ~10x slower).
+constexpr i64 kChunk = 4096;
+template <typename F>
+void for_chunks(i64 n, F f) {
+  const i64 n_chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (i64 c = 0; c < n_chunks; ++c) f(c * kChunk, std::min(kChunk, n - c * kChunk));
+}
+using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
+using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
+
+void gelu_array(const float* x, float* y, i64 n) {
+  for_chunks(n, [&](i64 at, i64 m) {
+    const ConstArrayMap a(x + at, m);
+    ArrayMap(y + at, m) = 0.5f * a * (1.0f + (kSqrt2OverPi * (a + kGeluCoef * a.cube())).tanh());
+  });
+}
+void gelu_grad_array(const float* x, const float* gy, float* gx, i64 n) {
+  for_chunks(n, [&](i64 at, i64 m) {
+    const ConstArrayMap a(x + at, m), g(gy + at, m);
+    const Eigen::ArrayXf t = (kSqrt2OverPi * (a + kGeluCoef * a.cube())).tanh();
+    const auto du = kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * a.square());
+    ArrayMap(gx + at, m) = g * (0.5f * (1.0f + t) + 0.5f * a * (1.0f - t.square()) * du);
+  });
+}
 }  // namespace
 
 void unary(Unary op, const float* x, float* y, i64 n) {
   switch (op) {
     case Unary::relu: for_each(n, [&](i64 i) { y[i] = x[i] > 0 ? x[i] : 0.0f; }); break;
-    case Unary::gelu: for_each(n, [&](i64 i) { y[i] = gelu(x[i]); }); break;
-    case Unary::tanh: for_each(n, [&](i64 i) { y[i] = std::tanh(x[i]); }); break;
+    case Unary::gelu: gelu_array(x, y, n); break;
+    case Unary::tanh:
+      for_chunks(n, [&](i64 at, i64 m) { ArrayMap(y + at, m) = ConstArrayMap(x + at, m).tanh(); });
+      break;
     case Unary::sigmoid: for_each(n, [&](i64 i) { y[i] = sigmoid(x[i]); }); break;
-    case Unary::exp: for_each(n, [&](i64 i) { y[i] = std::exp(x[i]); }); break;
+    case Unary::exp: for_chunks(n, [&](i64 at, i64 m) { ArrayMap(y + at, m) = ConstArrayMap(x + at, m).exp(); }); break;
     case Unary::log: for_each(n, [&](i64 i) { y[i] = std::log(x[i]); }); break;
     case Unary::neg: for_each(n, [&](i64 i) { y[i] = -x[i]; }); break;
     case Unary::sqrt: for_each(n, [&](i64 i) { y[i] = std::sqrt(x[i]); }); break;
@@ -49,7 +71,7 @@ void unary(Unary op, const float* x, float* y, i64 n) {
 void unary_backward(Unary op, const float* x, const float* y, const float* gy, float* gx, i64 n) {
   switch (op) {
     case Unary::relu: for_each(n, [&](i64 i) { gx[i] = x[i] > 0 ? gy[i] : 0.0f; }); break;
-    case Unary::gelu: for_each(n, [&](i64 i) { gx[i] = gy[i] * gelu_grad(x[i]); }); break;
+    case Unary::gelu: gelu_grad_array(x, gy, gx, n); break;
     case Unary::tanh: for_each(n, [&](i64 i) { gx[i] = gy[i] * (1.0f - y[i] * y[i]); }); break;
     case Unary::sigmoid: for_each(n, [&](i64 i) { gx[i] = gy[i] * y[i] * (1.0f - y[i]); }); break;
     case Unary::exp: for_each(n, [&](i64 i) { gx[i] = gy[i] * y[i]; }); break;
@@ -115,6 +137,20 @@ void sum_to(const float* g, float* r, int rank, const i64* g_shape, const i64* r
   for (i64 i = 0; i < r_numel; ++i) r[i] = 0.0f;
   i64 n = 1;
   for (int d = 0; d < rank; ++d) n *= g_shape[d];
+  // The common case (a bias or gain broadcast over leading axes): g viewed as [outer, inner],
+  // r = the sum of its rows. Each r[i] sums in the same (row) order as the general walk.
+  int split = rank;  // dims [split, rank) are kept whole, with contiguous strides in r
+  i64 inner = 1;
+  while (split > 0 && r_stride[split - 1] == inner && g_shape[split - 1] > 0) inner *= g_shape[--split];
+  bool leading_reduced = true;
+  for (int d = 0; d < split; ++d) leading_reduced = leading_reduced && (r_stride[d] == 0 || g_shape[d] == 1);
+  if (leading_reduced && inner == r_numel) {
+    for (i64 o = 0; o < n / inner; ++o) {
+      const float* row = g + o * inner;
+      for (i64 i = 0; i < inner; ++i) r[i] += row[i];
+    }
+    return;
+  }
   // Sequential over g: deterministic, and the gradients it reduces are small (biases, gains).
   i64 idx[kMaxRank] = {};
   i64 ro = 0;

@@ -1,4 +1,5 @@
 #include <Eigen/Core>
+#include <omp.h>
 
 #include "kernels/backend.h"
 
@@ -37,6 +38,11 @@ void gemm(Precision, bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alph
 void gemm_strided_batched(Precision precision, bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
                           i64 a_step, const float* B, i64 ldb, i64 b_step, float beta, float* C, i64 ldc, i64 c_step,
                           i64 batch) {
+  // Many small products (attention: one per batch and head): one per thread, each on Eigen's
+  // single-threaded path (Eigen runs serially inside a parallel region), instead of every
+  // product split across the threads with a barrier each. Few large ones: Eigen's threads.
+  const bool by_product = batch >= 2 * omp_get_max_threads() && M * N * K <= (i64(1) << 24);
+#pragma omp parallel for schedule(static) if (by_product)
   for (i64 i = 0; i < batch; ++i)
     gemm(precision, trans_a, trans_b, M, N, K, alpha, A + i * a_step, lda, B + i * b_step, ldb, beta, C + i * c_step, ldc);
 }

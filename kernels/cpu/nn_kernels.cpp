@@ -65,29 +65,55 @@ void col2im_add(const float* gcols, float* gx, const ConvGeometry& g) {
     }
 }
 
-void max_pool(const float* x, float* y, std::int32_t* argmax, i64 planes, i64 h, i64 w, i64 k, i64 s) {
+void max_pool(const float* x, float* y, std::uint8_t* argmax, i64 planes, i64 h, i64 w, i64 k, i64 s) {
   const i64 oh = (h - k) / s + 1, ow = (w - k) / s + 1;
+  if (k == 2 && s == 2) {  // the common case, branch-free: rows 2oy and 2oy + 1 at once
+#pragma omp parallel for schedule(static)
+    for (i64 p = 0; p < planes; ++p)
+      for (i64 oy = 0; oy < oh; ++oy) {
+        const float* r0 = x + p * h * w + 2 * oy * w;
+        const float* r1 = r0 + w;
+        float* yo = y + (p * oh + oy) * ow;
+        std::uint8_t* ao = argmax + (p * oh + oy) * ow;
+        for (i64 ox = 0; ox < ow; ++ox) {
+          const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+          // The first maximum in row order, as the general loop's strict > keeps it.
+          const bool b_top = b > a;
+          const float top = b_top ? b : a;
+          const bool d_bottom = d > c;
+          const float bottom = d_bottom ? d : c;
+          const bool low = bottom > top;
+          yo[ox] = low ? bottom : top;
+          ao[ox] = std::uint8_t(low ? 2 + d_bottom : b_top);
+        }
+      }
+    return;
+  }
 #pragma omp parallel for schedule(static)
   for (i64 p = 0; p < planes; ++p)
     for (i64 oy = 0; oy < oh; ++oy)
       for (i64 ox = 0; ox < ow; ++ox) {
         float best = -std::numeric_limits<float>::infinity();
-        std::int32_t at = 0;
+        std::uint8_t at = 0;
         for (i64 i = 0; i < k; ++i)
           for (i64 j = 0; j < k; ++j) {
-            const i64 off = (oy * s + i) * w + ox * s + j;
-            if (x[p * h * w + off] > best) best = x[p * h * w + off], at = std::int32_t(off);
+            const float v = x[p * h * w + (oy * s + i) * w + ox * s + j];
+            if (v > best) best = v, at = std::uint8_t(i * k + j);
           }
         y[(p * oh + oy) * ow + ox] = best;
         argmax[(p * oh + oy) * ow + ox] = at;
       }
 }
 
-void max_pool_backward(const float* gy, const std::int32_t* argmax, float* gx, i64 planes, i64 h, i64 w, i64 k, i64 s) {
+void max_pool_backward(const float* gy, const std::uint8_t* argmax, float* gx, i64 planes, i64 h, i64 w, i64 k, i64 s) {
   const i64 oh = (h - k) / s + 1, ow = (w - k) / s + 1;
 #pragma omp parallel for schedule(static)
   for (i64 p = 0; p < planes; ++p)
-    for (i64 o = 0; o < oh * ow; ++o) gx[p * h * w + argmax[p * oh * ow + o]] += gy[p * oh * ow + o];
+    for (i64 oy = 0; oy < oh; ++oy)
+      for (i64 ox = 0; ox < ow; ++ox) {
+        const i64 o = (p * oh + oy) * ow + ox, a = argmax[o];
+        gx[p * h * w + (oy * s + a / k) * w + ox * s + a % k] += gy[o];
+      }
 }
 
 void avg_pool(const float* x, float* y, i64 planes, i64 h, i64 w, i64 k, i64 s) {

@@ -1,3 +1,4 @@
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -44,20 +45,18 @@ void reduce_sum_backward(const float* gy, float* gx, i64 outer, i64 n, i64 inner
 }
 
 void softmax_rows(const float* x, float* y, i64 rows, i64 n, bool log) {
+  // One vectorised exp per element (Eigen's), summed in double.
 #pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
   for (i64 r = 0; r < rows; ++r) {
-    const float* xr = x + r * n;
-    float* yr = y + r * n;
-    float mx = -INFINITY;
-    for (i64 j = 0; j < n; ++j) mx = std::max(mx, xr[j]);
-    double total = 0.0;
-    for (i64 j = 0; j < n; ++j) total += std::exp(double(xr[j] - mx));
+    const Eigen::Map<const Eigen::ArrayXf> xr(x + r * n, n);
+    Eigen::Map<Eigen::ArrayXf> yr(y + r * n, n);
+    const float mx = xr.maxCoeff();
+    yr = (xr - mx).exp();
+    const double total = yr.cast<double>().sum();
     if (log) {
-      const float lse = float(std::log(total));
-      for (i64 j = 0; j < n; ++j) yr[j] = xr[j] - mx - lse;
+      yr = (xr - mx) - float(std::log(total));
     } else {
-      const float inv = float(1.0 / total);
-      for (i64 j = 0; j < n; ++j) yr[j] = std::exp(xr[j] - mx) * inv;
+      yr *= float(1.0 / total);
     }
   }
 }

@@ -54,7 +54,7 @@ __global__ void col2im_kernel(const float* gcols, float* gx, ConvGeometry g, i64
 }
 
 // One thread per output (p, oy, ox).
-__global__ void pool_kernel(const float* x, float* y, std::int32_t* argmax, i64 planes, i64 h, i64 w, i64 k, i64 s,
+__global__ void pool_kernel(const float* x, float* y, std::uint8_t* argmax, i64 planes, i64 h, i64 w, i64 k, i64 s,
                             i64 oh, i64 ow, bool is_max) {
   const float inv = 1.0f / float(k * k);
   for (i64 t = global_index(); t < planes * oh * ow; t += grid_stride()) {
@@ -62,11 +62,11 @@ __global__ void pool_kernel(const float* x, float* y, std::int32_t* argmax, i64 
     const float* plane = x + p * h * w;
     if (is_max) {
       float best = -INFINITY;
-      std::int32_t at = 0;
+      std::uint8_t at = 0;
       for (i64 i = 0; i < k; ++i)
         for (i64 j = 0; j < k; ++j) {
           const i64 off = (oy * s + i) * w + ox * s + j;
-          if (plane[off] > best) best = plane[off], at = std::int32_t(off);
+          if (plane[off] > best) best = plane[off], at = std::uint8_t(i * k + j);
         }
       y[t] = best;
       argmax[t] = at;
@@ -81,7 +81,7 @@ __global__ void pool_kernel(const float* x, float* y, std::int32_t* argmax, i64 
 
 // One thread per input pixel (p, y, x): sums the gradients of the windows that cover it
 // (max: only those whose argmax is this pixel), windows in ascending order.
-__global__ void pool_backward_kernel(const float* gy, const std::int32_t* argmax, float* gx, i64 planes, i64 h, i64 w,
+__global__ void pool_backward_kernel(const float* gy, const std::uint8_t* argmax, float* gx, i64 planes, i64 h, i64 w,
                                      i64 k, i64 s, i64 oh, i64 ow) {
   const float inv = 1.0f / float(k * k);
   for (i64 t = global_index(); t < planes * h * w; t += grid_stride()) {
@@ -93,7 +93,7 @@ __global__ void pool_backward_kernel(const float* gy, const std::int32_t* argmax
       for (i64 ox = ox_lo; ox <= ox_hi; ++ox) {
         const i64 o = (p * oh + oy) * ow + ox;
         if (argmax == nullptr) acc += gy[o] * inv;
-        else if (argmax[o] == off) acc += gy[o];
+        else if (argmax[o] == (y - oy * s) * k + (xx - ox * s)) acc += gy[o];
       }
     gx[t] = acc;
   }
@@ -238,14 +238,14 @@ void col2im_add(const float* gcols, float* gx, const ConvGeometry& g) {
   check_launch("col2im_add");
 }
 
-void max_pool(const float* x, float* y, std::int32_t* argmax, i64 planes, i64 h, i64 w, i64 k, i64 s) {
+void max_pool(const float* x, float* y, std::uint8_t* argmax, i64 planes, i64 h, i64 w, i64 k, i64 s) {
   const i64 oh = (h - k) / s + 1, ow = (w - k) / s + 1;
   if (planes * oh * ow == 0) return;
   pool_kernel<<<blocks_for(planes * oh * ow), kThreads, 0, stream()>>>(x, y, argmax, planes, h, w, k, s, oh, ow, true);
   check_launch("max_pool");
 }
 
-void max_pool_backward(const float* gy, const std::int32_t* argmax, float* gx, i64 planes, i64 h, i64 w, i64 k, i64 s) {
+void max_pool_backward(const float* gy, const std::uint8_t* argmax, float* gx, i64 planes, i64 h, i64 w, i64 k, i64 s) {
   const i64 oh = (h - k) / s + 1, ow = (w - k) / s + 1;
   if (planes * h * w == 0) return;
   pool_backward_kernel<<<blocks_for(planes * h * w), kThreads, 0, stream()>>>(gy, argmax, gx, planes, h, w, k, s, oh,

@@ -58,12 +58,16 @@ Tensor pool(const char* name, const Tensor& x, std::int64_t k, std::int64_t s, b
       sink.accumulate(0, gx);
     });
   }
-  Tensor argmax = Tensor::empty(y.shape(), DType::i32, dev);
-  ROAST_KERNEL(dev, max_pool, x.data<float>(), y.data<float>(), argmax.data<std::int32_t>(), planes, h, w, k, s);
+  // The window offset of each maximum, one byte per output (k <= 16), in an i32 tensor of a
+  // quarter of the outputs' count (tensors have no byte dtype).
+  ROAST_CHECK(k <= 16, name, ": windows above 16 x 16 are not supported, got ", k);
+  Tensor argmax = Tensor::empty({(y.numel() + 3) / 4}, DType::i32, dev);
+  auto* at = reinterpret_cast<std::uint8_t*>(argmax.data<std::int32_t>());
+  ROAST_KERNEL(dev, max_pool, x.data<float>(), y.data<float>(), at, planes, h, w, k, s);
   return record(name, y, {x}, [xs = x.shape(), argmax, planes, h, w, k, s](const Tensor& g, GradSink& sink) {
     Tensor gx = Tensor::zeros(xs, DType::f32, g.device());
-    ROAST_KERNEL(g.device(), max_pool_backward, g.data<float>(), argmax.data<std::int32_t>(), gx.data<float>(), planes,
-                 h, w, k, s);
+    const auto* at = reinterpret_cast<const std::uint8_t*>(argmax.data<std::int32_t>());
+    ROAST_KERNEL(g.device(), max_pool_backward, g.data<float>(), at, gx.data<float>(), planes, h, w, k, s);
     sink.accumulate(0, gx);
   });
 }
@@ -171,6 +175,62 @@ Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* 
                         const Tensor& bias) {
   check_batch_norm_input(x);
   return normalize_affine("batch_norm", x, x.size(0), x.size(1), spatial(x), eps, true, batch_mean, batch_var, gain, bias);
+}
+
+namespace {
+// The shared body of conv_batch_norm_train / _inference: `mean` and `rstd` are [C], filled by
+// the kernel when batch_stats.
+Tensor conv_batch_norm(const Tensor& rows, std::int64_t batch, std::int64_t h, std::int64_t w, float eps, bool relu,
+                       const Tensor& gain, const Tensor& bias, Tensor mean, Tensor rstd, bool batch_stats) {
+  const char* name = "conv_batch_norm";
+  ops::require_f32(rows, name);
+  ROAST_CHECK(rows.dim() == 2 && batch > 0 && h > 0 && w > 0 && rows.size(0) == batch * h * w, name, ": rows ",
+              rows.describe(), " are not [B * H * W, C] for B = ", batch, ", H = ", h, ", W = ", w);
+  const std::int64_t c = rows.size(1);
+  ROAST_CHECK(gain.numel() == c && bias.numel() == c, name, ": gain ", gain.describe(), " and bias ", bias.describe(),
+              " must have ", c, " elements");
+  ops::require_same_device(rows, gain, name);
+  ops::require_same_device(rows, bias, name);
+  ROAST_CHECK(mean.numel() == c && rstd.numel() == c && mean.device() == rows.device(), name, ": statistics ",
+              mean.describe(), " must be [", c, "] on the rows' device");
+  const Device dev = rows.device();
+  Tensor y = Tensor::empty({batch, c, h, w}, DType::f32, dev);
+  ROAST_KERNEL(dev, channel_norm_forward, rows.data<float>(), y.data<float>(), mean.data<float>(), rstd.data<float>(),
+               gain.data<float>(), bias.data<float>(), batch, h * w, c, eps, batch_stats, relu);
+  return record(name, y, {rows, gain, bias},
+                [x = rows.detach(), mean, rstd, gain = gain.detach(), bias = bias.detach(), batch, hw = h * w, c,
+                 batch_stats, relu](const Tensor& g, GradSink& sink) {
+                  const Device dev = x.device();
+                  Tensor gx = Tensor::empty(x.shape(), DType::f32, dev);
+                  Tensor dgain = Tensor::zeros({c}, DType::f32, dev), dbias = Tensor::zeros({c}, DType::f32, dev);
+                  ROAST_KERNEL(dev, channel_norm_backward, x.data<float>(), g.data<float>(), mean.data<float>(),
+                               rstd.data<float>(), gain.data<float>(), bias.data<float>(), gx.data<float>(),
+                               dgain.data<float>(), dbias.data<float>(), batch, hw, c, batch_stats, relu);
+                  if (sink.needs(1)) sink.accumulate(1, reshape(dgain, gain.shape()));
+                  if (sink.needs(2)) sink.accumulate(2, reshape(dbias, bias.shape()));
+                  if (sink.needs(0)) sink.accumulate(0, gx);
+                });
+}
+}  // namespace
+
+Tensor conv_batch_norm_train(const Tensor& rows, std::int64_t batch, std::int64_t h, std::int64_t w, float eps, bool relu,
+                             const Tensor& gain, const Tensor& bias, Tensor* batch_mean, Tensor* batch_var) {
+  ROAST_CHECK(batch * h * w > 1, "conv_batch_norm: needs more than one value per channel in training");
+  const std::int64_t c = rows.dim() == 2 ? rows.size(1) : 0;
+  Tensor mean = Tensor::empty({c}, DType::f32, rows.device()), rstd = Tensor::empty({c}, DType::f32, rows.device());
+  Tensor y = conv_batch_norm(rows, batch, h, w, eps, relu, gain, bias, mean, rstd, true);
+  write_stats(mean, rstd, eps, batch_mean, batch_var);
+  return y;
+}
+
+Tensor conv_batch_norm_inference(const Tensor& rows, std::int64_t batch, std::int64_t h, std::int64_t w, float eps,
+                                 bool relu, const Tensor& gain, const Tensor& bias, const Tensor& mean,
+                                 const Tensor& var) {
+  ops::require_f32(var, "conv_batch_norm");
+  Tensor rstd = Tensor::empty(var.shape(), DType::f32, var.device());
+  ROAST_KERNEL(var.device(), affine, var.data<float>(), rstd.data<float>(), var.numel(), 1.0f, eps);
+  ROAST_KERNEL(var.device(), power, rstd.data<float>(), rstd.data<float>(), rstd.numel(), -0.5f);
+  return conv_batch_norm(rows, batch, h, w, eps, relu, gain, bias, mean.detach(), rstd, false);
 }
 
 Tensor dropout(const Tensor& x, float p, std::uint64_t seed) {

@@ -81,16 +81,21 @@ void Conv2d::declare(Planner& planner) {
   if (has_bias_) bias_ = {planner.vector(child("bias"), out_, 0.0f), child("bias")};
 }
 
-Tensor Conv2d::forward(const Tensor& x, Context& ctx) const {
+Tensor Conv2d::forward_rows(const Tensor& x, Context& ctx, std::int64_t* oh, std::int64_t* ow) const {
   ROAST_CHECK(x.dim() == 4 && x.size(1) == in_, "Conv2d ", name(), ": expects [B, ", in_, ", H, W], got ",
               x.describe());
-  const std::int64_t b = x.size(0);
-  const std::int64_t oh = (x.size(2) + 2 * padding_ - kernel_) / stride_ + 1;
-  const std::int64_t ow = (x.size(3) + 2 * padding_ - kernel_) / stride_ + 1;
+  *oh = (x.size(2) + 2 * padding_ - kernel_) / stride_ + 1;
+  *ow = (x.size(3) + 2 * padding_ - kernel_) / stride_ + 1;
   Tensor cols = im2col(x, kernel_, kernel_, stride_, padding_);  // [B*OH*OW, C*k*k]
   Tensor y = roast_matmul(cols, *ctx.memory, ctx.mapping(weight_), ctx.numerics);
   if (has_bias_) y = add(y, read_exact(*ctx.memory, ctx.mapping(bias_), {out_}));
-  return permute(reshape(y, {b, oh, ow, out_}), {0, 3, 1, 2});
+  return y;
+}
+
+Tensor Conv2d::forward(const Tensor& x, Context& ctx) const {
+  std::int64_t oh = 0, ow = 0;
+  const Tensor y = forward_rows(x, ctx, &oh, &ow);
+  return permute(reshape(y, {x.size(0), oh, ow, out_}), {0, 3, 1, 2});
 }
 
 }  // namespace nn

@@ -95,9 +95,14 @@ class Cnn final : public Model {
     std::size_t at = 0;
     for (const CnnStage& stage : options_.stages) {
       for (std::int64_t c = 0; c < stage.convs; ++c, ++at) {
-        h = convs_[at]->forward(h, ctx);
-        if (!norms_.empty()) h = norms_[at]->forward(h, ctx);
-        h = relu(h);
+        if (norms_.empty()) {
+          h = relu(convs_[at]->forward(h, ctx));
+        } else {  // conv rows -> batch norm + ReLU + layout change, one op
+          std::int64_t oh = 0, ow = 0;
+          const std::int64_t b = h.size(0);
+          const Tensor rows = convs_[at]->forward_rows(h, ctx, &oh, &ow);
+          h = norms_[at]->forward_conv(rows, b, oh, ow, true, ctx);
+        }
       }
       h = max_pool2d(h, 2, 2);
     }

@@ -41,11 +41,7 @@ Tensor BatchNorm::forward(const Tensor& x, Context& ctx) {
                                       read_exact(*ctx.memory, ctx.mapping(bias_), {channels_}));
     // running = (1 - momentum) * running + momentum * batch statistic (variance unbiased),
     // with tensor ops on the buffers' device: no copy to the host.
-    NoGradGuard no_grad;
-    const double n = double(x.numel() / channels_);
-    const float unbias = float(n / std::max(1.0, n - 1.0));
-    running_mean_ = add(mul_scalar(running_mean_, 1 - momentum_), mul_scalar(mean.detach(), momentum_));
-    running_var_ = add(mul_scalar(running_var_, 1 - momentum_), mul_scalar(mul_scalar(var.detach(), momentum_), unbias));
+    update_running(mean, var, x.numel() / channels_);
     return y;
   }
   // 1 / sqrt(var + eps) on the device; the ones are made once per device, not per batch.
@@ -55,6 +51,28 @@ Tensor BatchNorm::forward(const Tensor& x, Context& ctx) {
   const Tensor gain = read_exact(*ctx.memory, ctx.mapping(gain_), cs);
   const Tensor bias = read_exact(*ctx.memory, ctx.mapping(bias_), cs);
   return add(mul(xhat, gain), bias);
+}
+
+void BatchNorm::update_running(const Tensor& mean, const Tensor& var, std::int64_t n_values) {
+  NoGradGuard no_grad;
+  const double n = double(n_values);
+  const float unbias = float(n / std::max(1.0, n - 1.0));
+  running_mean_ = add(mul_scalar(running_mean_, 1 - momentum_), mul_scalar(mean.detach(), momentum_));
+  running_var_ = add(mul_scalar(running_var_, 1 - momentum_), mul_scalar(mul_scalar(var.detach(), momentum_), unbias));
+}
+
+Tensor BatchNorm::forward_conv(const Tensor& rows, std::int64_t batch, std::int64_t h, std::int64_t w, bool relu,
+                               Context& ctx) {
+  ROAST_CHECK(rows.dim() == 2 && rows.size(1) == channels_ && rows.size(0) == batch * h * w, "BatchNorm ", name(),
+              ": expects convolution rows [", batch * h * w, ", ", channels_, "], got ", rows.describe());
+  place_buffers(ctx.memory->device());
+  const Tensor gain = read_exact(*ctx.memory, ctx.mapping(gain_), {channels_});
+  const Tensor bias = read_exact(*ctx.memory, ctx.mapping(bias_), {channels_});
+  if (!ctx.training) return conv_batch_norm_inference(rows, batch, h, w, eps_, relu, gain, bias, running_mean_, running_var_);
+  Tensor mean, var;
+  const Tensor y = conv_batch_norm_train(rows, batch, h, w, eps_, relu, gain, bias, &mean, &var);
+  update_running(mean, var, batch * h * w);
+  return y;
 }
 
 LayerNorm::LayerNorm(std::string name, std::int64_t dim, float eps) : Module(std::move(name)), dim_(dim), eps_(eps) {}
@@ -93,10 +111,12 @@ Tensor SelfAttention::forward(const Tensor& x, Context& ctx) const {
   auto split_heads = [&](const Tensor& y) {
     return reshape(permute(reshape(y, {b, t, heads_, dh}), {0, 2, 1, 3}), {b * heads_, t, dh});
   };
-  const Tensor q = split_heads(query_.forward(x, ctx));
+  // 1 / sqrt(dh) is applied to q ([B*H, T, dh]), not to the T x T scores: one pass over T / dh
+  // times fewer values, forward and backward.
+  const Tensor q = mul_scalar(split_heads(query_.forward(x, ctx)), 1.0f / std::sqrt(float(dh)));
   const Tensor k = split_heads(key_.forward(x, ctx));
   const Tensor v = split_heads(value_.forward(x, ctx));
-  Tensor scores = mul_scalar(matmul(q, transpose(k, 1, 2), ctx.numerics), 1.0f / std::sqrt(float(dh)));  // [B*H, T, T]
+  Tensor scores = matmul(q, transpose(k, 1, 2), ctx.numerics);  // [B*H, T, T]
   if (ctx.key_padding_mask.defined()) {
     const Tensor& mask = ctx.key_padding_mask;
     ROAST_CHECK(mask.shape() == Shape({b, t}), "SelfAttention ", name(), ": key padding mask ", mask.describe(),

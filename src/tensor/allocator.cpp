@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -14,13 +15,15 @@ namespace {
 
 constexpr std::size_t kCpuAlignment = 64;  // one cache line; what Eigen's packed GEMM likes
 
-// Training allocates the same shapes every step. Blocks of at least kCacheMinBytes are kept
-// on free lists keyed by their size and handed out again, which saves the page faults of
-// freshly mapped memory; the cache holds at most kCacheMaxBytes (beyond that, blocks are freed).
+// Training allocates the same shapes every step. Freed blocks are kept on free lists keyed by
+// their size and handed out again, so that a steady-state step makes no system allocation
+// (no malloc lock, no page faults of freshly mapped memory; tests/unit/test_alloc_steady.cpp).
+// The cache holds at most max(kCacheMinCapBytes, twice the peak of live bytes; a step's blocks
+// of each size, summed, can exceed its peak working set); beyond that, freed blocks go back
+// to the system.
 class CpuAllocator final : public Allocator {
  public:
-  static constexpr std::size_t kCacheMinBytes = std::size_t(64) << 10;
-  static constexpr std::size_t kCacheMaxBytes = std::size_t(256) << 20;
+  static constexpr std::size_t kCacheMinCapBytes = std::size_t(256) << 20;
 
   ~CpuAllocator() override {
     for (auto& entry : free_)
@@ -29,38 +32,48 @@ class CpuAllocator final : public Allocator {
   void* allocate(std::size_t n_bytes) override {
     if (n_bytes == 0) return nullptr;
     const std::size_t rounded = round_up(n_bytes);
-    if (rounded >= kCacheMinBytes) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto it = free_.find(rounded);
-      if (it != free_.end() && !it->second.empty()) {
-        void* p = it->second.back();
-        it->second.pop_back();
-        cached_bytes_ -= rounded;
-        return p;
-      }
+    std::lock_guard<std::mutex> lock(mutex_);
+    c_.live_bytes += rounded;
+    c_.peak_live_bytes = std::max(c_.peak_live_bytes, c_.live_bytes);
+    auto it = free_.find(rounded);
+    if (it != free_.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      c_.cached_bytes -= rounded;
+      ++c_.reused;
+      return p;
     }
     void* ptr = std::aligned_alloc(kCpuAlignment, rounded);
-    if (ptr == nullptr) fail("out of host memory: could not allocate ", n_bytes, " bytes");
+    if (ptr == nullptr) {
+      c_.live_bytes -= rounded;
+      fail("out of host memory: could not allocate ", n_bytes, " bytes");
+    }
+    ++c_.fresh;
     return ptr;
   }
   void deallocate(void* ptr, std::size_t n_bytes) override {
     const std::size_t rounded = round_up(n_bytes);
-    if (rounded >= kCacheMinBytes) {
+    {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (cached_bytes_ + rounded <= kCacheMaxBytes) {
+      c_.live_bytes -= rounded;
+      if (c_.cached_bytes + rounded <= std::max(kCacheMinCapBytes, 2 * c_.peak_live_bytes)) {
         free_[rounded].push_back(ptr);
-        cached_bytes_ += rounded;
+        c_.cached_bytes += rounded;
         return;
       }
     }
     std::free(ptr);
   }
+  AllocatorCounters counters() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return c_;
+  }
 
  private:
   static std::size_t round_up(std::size_t n) { return (n + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment; }
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unordered_map<std::size_t, std::vector<void*>> free_;
-  std::size_t cached_bytes_ = 0;
+  AllocatorCounters c_;
 };
 
 // Device memory of the backend (kernels::cuda::device_malloc: stream-ordered, reused without a
@@ -93,6 +106,7 @@ Storage::~Storage() {
 
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t n_bytes) {
   if (n_bytes == 0) return;
+  const kernels::profile::Scope profile("copy", !dst_device.is_cpu() || !src_device.is_cpu());
   if (dst_device.is_cpu() && src_device.is_cpu()) {
     std::memcpy(dst, src, n_bytes);
     return;
@@ -102,6 +116,7 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 
 void fill_bytes_zero(void* dst, Device device, std::size_t n_bytes) {
   if (n_bytes == 0) return;
+  const kernels::profile::Scope profile("zero_fill", !device.is_cpu());
   if (device.is_cpu()) {
     std::memset(dst, 0, n_bytes);
     return;

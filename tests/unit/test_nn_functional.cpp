@@ -38,7 +38,18 @@ TEST_CASE("nn: pooling values and gradients", "[nn][grad]") {
   CHECK(nn::global_avg_pool2d(x).to_vector()[0] == Approx(54.0f / 16.0f));
   CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::max_pool2d(in[0], 2, 2); }, {randn({2, 3, 4, 6}, 4)});
   CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::max_pool2d(in[0], 3, 1); }, {randn({1, 2, 5, 5}, 5)});
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::max_pool2d(in[0], 2, 2); }, {randn({1, 2, 5, 7}, 8)});
   CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::avg_pool2d(in[0], 2, 1); }, {randn({2, 2, 3, 4}, 6)});
+  // Ties: the gradient goes to the first maximum in row order (the 2 x 2 fast path and the
+  // general loop keep one-byte window offsets alike).
+  for (std::int64_t k : {2, 3}) {
+    Tensor t = Tensor::from_vector(std::vector<float>(std::size_t(k * k), 4.0f), {1, 1, k, k});
+    t.set_requires_grad(true);
+    sum_all(nn::max_pool2d(t, k, k)).backward();
+    std::vector<float> first(std::size_t(k * k), 0.0f);
+    first[0] = 1.0f;
+    CHECK(t.grad().to_vector() == first);
+  }
   CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return nn::global_avg_pool2d(in[0]); }, {randn({2, 3, 2, 2}, 7)});
 }
 

@@ -28,6 +28,17 @@ Tensor layer_norm(const Tensor& x, float eps, const Tensor& gain, const Tensor& 
 Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* batch_var, const Tensor& gain,
                         const Tensor& bias);
 
+// Batch norm (and an optional ReLU) of a convolution computed as a GEMM, in one op: rows
+// [B * H * W, C] (the GEMM's output, channels last) -> y [B, C, H, W], the layout change folded
+// into the normalisation (no separate permute, affine or ReLU pass; kernels channel_norm_*).
+// Training form: batch statistics, written to batch_mean / batch_var (biased) as
+// batch_norm_train does. Inference form: the given mean and var ([C]).
+Tensor conv_batch_norm_train(const Tensor& rows, std::int64_t batch, std::int64_t h, std::int64_t w, float eps, bool relu,
+                             const Tensor& gain, const Tensor& bias, Tensor* batch_mean, Tensor* batch_var);
+Tensor conv_batch_norm_inference(const Tensor& rows, std::int64_t batch, std::int64_t h, std::int64_t w, float eps,
+                                 bool relu, const Tensor& gain, const Tensor& bias, const Tensor& mean,
+                                 const Tensor& var);
+
 // Inverted dropout: zeroes each element with probability p, scales the rest by 1 / (1 - p).
 // The mask is a pure function of seed. p = 0 returns x.
 Tensor dropout(const Tensor& x, float p, std::uint64_t seed);

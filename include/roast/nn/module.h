@@ -111,6 +111,9 @@ class Conv2d : public Module {
          std::int64_t stride = 1, std::int64_t padding = 0, bool bias = true);
   void declare(Planner& planner) override;
   Tensor forward(const Tensor& x, Context& ctx) const;
+  // The product before the layout change: [B * OH * OW, out] (channels last), bias added;
+  // *oh and *ow receive the output size. BatchNorm::forward_conv takes it from here.
+  Tensor forward_rows(const Tensor& x, Context& ctx, std::int64_t* oh, std::int64_t* ow) const;
   std::uint32_t weight_id() const { return weight_.id; }
 
  private:
@@ -127,9 +130,13 @@ class BatchNorm : public Module {
   BatchNorm(std::string name, std::int64_t channels, float momentum = 0.1f, float eps = 1e-5f);
   void declare(Planner& planner) override;
   Tensor forward(const Tensor& x, Context& ctx);
+  // The same over a convolution's rows [B * H * W, C] (Conv2d::forward_rows), returning
+  // [B, C, H, W], with an optional ReLU after it: one fused op (nn::conv_batch_norm_*).
+  Tensor forward_conv(const Tensor& rows, std::int64_t batch, std::int64_t h, std::int64_t w, bool relu, Context& ctx);
   void buffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
 
  private:
+  void update_running(const Tensor& mean, const Tensor& var, std::int64_t n);
   std::int64_t channels_;
   float momentum_, eps_;
   TensorRef gain_, bias_;
