@@ -1,5 +1,6 @@
 // Running a suite (suite.h): points, the dense-smaller narrowing, resume, results and plots.
 #include <algorithm>
+#include <functional>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -299,33 +300,28 @@ void write_results(const Suite& suite, const RunnerOptions& opt, const std::vect
     });
   std::ostringstream md;
   md << "# Suite " << suite.name << "\n\n" << suite.description << "\n\nCommand: `" << command << "`. Test accuracy (%), "
-     << "mean +- sample std over seeds (number of seeds); base config `" << suite.base << "`.\n\n| series |";
-  for (const std::string& x : x_labels) md << " " << x << " |";
-  md << "\n|---|";
-  for (std::size_t i = 0; i < x_labels.size(); ++i) md << "---|";
-  md << "\n";
-  for (const SeriesSpec& s : suite.series) {
-    md << "| " << s.name << " |";
-    for (const std::string& x : x_labels) {
-      auto it = std::find_if(aggs.begin(), aggs.end(), [&](const Aggregate& a) { return a.series == s.name && a.x_label == x; });
-      if (it == aggs.end()) md << " |";
-      else md << " " << pct(it->mean()) << " +- " << pct(it->std()) << " (" << it->acc.size() << ") |";
-    }
+     << "mean +- sample std over seeds (number of seeds); base config `" << suite.base << "`.\n\n";
+  // One row per series, one column per x label; `cell` writes an aggregate's entry.
+  const auto table = [&](const std::function<std::string(const Aggregate&)>& cell) {
+    md << "| series |";
+    for (const std::string& x : x_labels) md << " " << x << " |";
+    md << "\n|---|";
+    for (std::size_t i = 0; i < x_labels.size(); ++i) md << "---|";
     md << "\n";
-  }
-  md << "\nMemory floats (mean over seeds) per series and column:\n\n| series |";
-  for (const std::string& x : x_labels) md << " " << x << " |";
-  md << "\n|---|";
-  for (std::size_t i = 0; i < x_labels.size(); ++i) md << "---|";
-  md << "\n";
-  for (const SeriesSpec& s : suite.series) {
-    md << "| " << s.name << " |";
-    for (const std::string& x : x_labels) {
-      auto it = std::find_if(aggs.begin(), aggs.end(), [&](const Aggregate& a) { return a.series == s.name && a.x_label == x; });
-      md << " " << (it == aggs.end() ? std::string() : fmt("%.0f", it->memory_floats)) << " |";
+    for (const SeriesSpec& s : suite.series) {
+      md << "| " << s.name << " |";
+      for (const std::string& x : x_labels) {
+        auto it = std::find_if(aggs.begin(), aggs.end(), [&](const Aggregate& a) { return a.series == s.name && a.x_label == x; });
+        md << " " << (it == aggs.end() ? std::string() : cell(*it)) << " |";
+      }
+      md << "\n";
     }
-    md << "\n";
-  }
+  };
+  table([&](const Aggregate& a) {
+    return pct(a.mean()) + " +- " + pct(a.std()) + " (" + std::to_string(a.acc.size()) + ")";
+  });
+  md << "\nMemory floats (mean over seeds) per series and column:\n\n";
+  table([&](const Aggregate& a) { return fmt("%.0f", a.memory_floats); });
   std::size_t n_done = 0, n_failed = 0;
   for (const nlohmann::json& r : records) {
     n_done += r.value("status", "") == "done";
