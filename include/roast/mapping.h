@@ -18,14 +18,16 @@
 // Tiled schemes have two tile placements (memory.mapping):
 //   hash       the tile start above (the paper's ROAST)
 //   fold       STABLE-RPS's RANDOMFOLD at tile granularity: the region's tiles are laid out
-//              in order (tile (tr, tc) of this tensor at sequence cell
+//              in a sequence, largest unit first (tile (tr, tc) of this tensor at sequence cell
 //              v = fold_offset + (tr * n_tile_cols + tc) * BR*BC), the sequence is cut into
-//              pieces of fold_piece cells, and piece p > 0 is rotated by a hashed multiple
-//              of fold_granule: start = base + (v mod P + shift(p)) mod P. Piece 0 is not
-//              rotated, so a region of at least the sequence's length is the identity map.
-//              Tiles stay contiguous (the planner aligns every tile to its size, which
-//              divides the granule, and P is a multiple of the granule), so every kernel,
-//              which finds tiles only through tile_start, serves it unchanged.
+//              pieces of P = fold_piece = q * G cells (G = fold_granule, this tensor's unit,
+//              q = floor(region_size / G)), and piece p > 0 puts its q blocks of G cells in
+//              a hashed rotation into q of the q + 1 slots [j G, j G + G) (j < hole(p)) and
+//              [j G + s, j G + G + s) (j >= hole(p)), s = region_size - P: every cell of
+//              the region is used (fold_cell). Piece 0 is the identity, so a region of at
+//              least the sequence's length (then P = region_size) is the identity map.
+//              Tiles stay contiguous, so every kernel, which finds tiles only through
+//              tile_start, serves it unchanged.
 // Tiles never wrap: a tile lies wholly inside its region. Edge tiles of a matrix whose
 // dimensions are not multiples of the tile are padded; the padding is never read.
 // All arithmetic is 64-bit: regions up to 2^40 floats and dimensions up to 2^31 work.
@@ -55,8 +57,8 @@ struct Mapping {
   std::int32_t tile_cols = 1;    // BC: BN for matrices, Z for embeddings
   float lambda = 1.0f;           // per-tensor scale
   // memory.mapping = fold (tiled schemes only): this tensor's first sequence cell, the piece
-  // length P and the shift unit G (G divides P unless one piece holds the whole sequence).
-  // fold_offset < 0 is the hash placement.
+  // length P and the block G (this tensor's unit; G divides P unless one piece holds the
+  // whole sequence, P = region_size). fold_offset < 0 is the hash placement.
   std::int64_t fold_offset = -1;
   std::int64_t fold_piece = 0;
   std::int64_t fold_granule = 0;
@@ -97,13 +99,21 @@ struct Mapping {
   }
 
   ROAST_HD bool folded() const { return fold_offset >= 0; }
-  // RANDOMFOLD: the region cell (from region_base) of sequence cell v.
+  // RANDOMFOLD: the region cell (from region_base) of sequence cell v. Piece p = v / P is
+  // q = P / G blocks of G cells; block b goes to slot j = (b + shift(p)) mod q, at j G if
+  // j < hole(p) and at j G + s otherwise (s = region_size - P < G, hole(p) = (p - 1) mod
+  // (q + 1)): the blocks of a whole piece cover every cell once except [hole G, hole G + s),
+  // and the holes of consecutive pieces cycle through all q + 1 places. Piece 0 (hole q, no
+  // shift) is the identity. Load bounds and their proof: docs/roast.md.
   ROAST_HD std::int64_t fold_cell(std::int64_t v) const {
     const std::int64_t piece = v / fold_piece, offset = v - piece * fold_piece;
     if (piece == 0) return offset;
+    const std::int64_t q = fold_piece / fold_granule, block = offset / fold_granule;
     const std::uint64_t h = hash::hash3(seed ^ hash::kFoldSalt, std::uint64_t(region_base), std::uint64_t(piece), 0);
-    const std::int64_t shifted = offset + std::int64_t(hash::reduce(h, std::uint64_t(fold_piece / fold_granule))) * fold_granule;
-    return shifted >= fold_piece ? shifted - fold_piece : shifted;
+    std::int64_t slot = block + std::int64_t(hash::reduce(h, std::uint64_t(q)));
+    if (slot >= q) slot -= q;
+    const std::int64_t hole = (piece - 1) % (q + 1);
+    return offset + (slot - block) * fold_granule + (slot >= hole ? region_size - fold_piece : 0);
   }
 
   // First cell of tile (tr, tc) for tiled schemes. In a dense/exact layout, the cell of

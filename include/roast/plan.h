@@ -141,7 +141,7 @@ class MemoryPlan {
   std::int32_t tile_rows() const { return tile_rows_; }
   std::int32_t tile_cols() const { return tile_cols_; }
   std::int32_t embedding_chunk() const { return embedding_chunk_; }
-  // Cells no tensor reads by construction (the tail of a folded region, under one granule).
+  // Cells no tensor can read by construction (0 for every current mapping; docs/roast.md).
   std::int64_t n_unused_floats() const { return n_unused_floats_; }
   const std::vector<PlannedTensor>& tensors() const { return tensors_; }
   // Regions in memory order; together they cover [0, m) exactly once.

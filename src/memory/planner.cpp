@@ -102,7 +102,6 @@ const PlannedTensor& MemoryPlan::tensor(const std::string& name) const {
 }
 
 namespace {
-std::int64_t gcd64(std::int64_t a, std::int64_t b) { return b == 0 ? a : gcd64(b, a % b); }
 
 // The tile and chunk in use: the configured ones, halved by tile_fit auto.
 struct Units {
@@ -360,56 +359,66 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
   return plan;
 }
 
-// memory.mapping = fold: give every tiled tensor its place in its region's tile sequence,
-// and the region its piece length (mapping.h). Matrices come first, then embeddings, each
-// in declaration order and each unit aligned to its own size, so that with a granule G that
-// every unit divides, no unit straddles a G-block and rotations by multiples of G keep
-// every tile contiguous. A region longer than its sequence is one unrotated piece (the
-// identity); otherwise P = floor(R / G) * G and the last R - P < G cells are left unused.
+// memory.mapping = fold: give every tiled tensor its place in its region's tile sequence and
+// its piece length (mapping.h, docs/roast.md). The sequence holds the largest units first
+// (then matrices before embeddings, then declaration order), so tensors follow one another
+// with no gap. A region at least as long as its sequence is one unrotated piece (the
+// identity). Otherwise every run of tensors with one unit size u is folded on its own with
+// G = u and P = floor(R / u) * u, starting at a fresh piece (its first sequence cell is a
+// multiple of P past the previous run's last piece): every cell of the region is used.
 void Planner::fold_regions(MemoryPlan& plan) {
-  std::vector<std::size_t> order;  // hashed tensors, matrices first
+  std::vector<std::size_t> order;  // hashed tiled tensors
   for (int pass = 0; pass < 2; ++pass)
     for (std::size_t i = 0; i < plan.tensors_.size(); ++i) {
       const PlannedTensor& t = plan.tensors_[i];
       if (!t.exact() && t.mapping.tiled() && (t.spec.kind == TensorKind::embedding) == (pass == 1)) order.push_back(i);
     }
-  // Group by region (one group for roast, one tensor per group for roast-local).
-  std::vector<Region> regions;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return plan.tensors_[a].mapping.tile_size() > plan.tensors_[b].mapping.tile_size();
+  });
   for (const Region& r : plan.regions_) {
     std::vector<std::size_t> members;
     for (std::size_t i : order)
       if (plan.tensors_[i].mapping.region_base == r.base && plan.tensors_[i].mapping.region_size == r.n_floats)
         members.push_back(i);
-    if (members.empty()) {
-      regions.push_back(r);
+    if (members.empty()) continue;
+    const auto cells_of = [&](std::size_t i) {
+      const Mapping& m = plan.tensors_[i].mapping;
+      return m.n_tile_rows() * m.n_tile_cols() * m.tile_size();
+    };
+    std::int64_t length = 0;
+    for (std::size_t i : members) length += cells_of(i);
+    if (length <= r.n_floats) {  // the identity
+      std::int64_t cursor = 0;
+      for (std::size_t i : members) {
+        Mapping& m = plan.tensors_[i].mapping;
+        m.fold_offset = cursor;
+        m.fold_piece = r.n_floats;
+        m.fold_granule = m.tile_size();
+        cursor += cells_of(i);
+      }
+      plan.n_unused_floats_ += r.n_floats - length;
       continue;
     }
-    std::int64_t cursor = 0, granule = 1;
+    std::int64_t first_piece = 0, cursor = 0, run_unit = 0, piece = 0;
     for (std::size_t i : members) {
       Mapping& m = plan.tensors_[i].mapping;
       const std::int64_t unit = m.tile_size();
-      cursor = (cursor + unit - 1) / unit * unit;
+      ROAST_CHECK(unit <= r.n_floats, "memory.mapping = fold: the region \"", r.name, "\" of ", r.n_floats,
+                  " floats cannot hold one ", unit, "-cell unit of \"", plan.tensors_[i].spec.name,
+                  "\"; use a smaller memory.tile or memory.embedding_chunk, or a lower compression");
+      if (unit != run_unit) {  // a new run starts at a fresh piece
+        if (run_unit != 0) first_piece = (cursor + piece - 1) / piece;
+        run_unit = unit;
+        piece = r.n_floats / unit * unit;
+        cursor = first_piece * piece;
+      }
       m.fold_offset = cursor;
-      cursor += m.n_tile_rows() * m.n_tile_cols() * unit;
-      granule = granule / gcd64(granule, unit) * unit;
-      ROAST_CHECK(granule <= r.n_floats, "memory.mapping = fold: the region \"", r.name, "\" of ", r.n_floats,
-                  " floats cannot hold one fold granule of ", granule, " cells (the least common multiple of the tile "
-                  "and embedding chunk sizes ", plan.tile_rows_, "x", plan.tile_cols_, " and ", plan.embedding_chunk_,
-                  "): use a tile and memory.embedding_chunk that are powers of two, a lower compression, or "
-                  "memory.mapping = \"hash\"");
-    }
-    const std::int64_t piece = r.n_floats >= cursor ? r.n_floats : r.n_floats / granule * granule;
-    for (std::size_t i : members) {
-      plan.tensors_[i].mapping.fold_piece = piece;
-      plan.tensors_[i].mapping.fold_granule = granule;
-    }
-    regions.push_back({r.name, r.base, piece});
-    if (piece < r.n_floats) {
-      regions.push_back({r.name + " (fold tail, unused)", r.base + piece, r.n_floats - piece});
-      plan.n_unused_floats_ += r.n_floats - piece;
+      m.fold_piece = piece;
+      m.fold_granule = unit;
+      cursor += cells_of(i);
     }
   }
-  plan.regions_ = std::move(regions);
 }
 
 }  // namespace roast
