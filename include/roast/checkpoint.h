@@ -18,6 +18,10 @@
 namespace roast {
 
 constexpr std::uint32_t kCheckpointVersion = 1;
+// The tile layout of memory.mapping = "fold" (docs/roast.md) that training checkpoints record
+// in their header as "fold_layout". Layout 2 uses the whole region (no unused tail); a fold
+// checkpoint of another layout is refused, since its weights would be read from other cells.
+constexpr int kFoldLayout = 2;
 
 struct Checkpoint {
   std::string header_json;  // the resolved config, step, RNG states, vocabulary, ...

@@ -37,11 +37,28 @@ void require_strings(const nlohmann::json& v, const std::string& key, std::int64
     if (!e.is_string()) damaged(path, key, "must hold strings only, got " + json_brief(e));
 }
 
+// A model folded by another tile layout would read its weights from other cells.
+void require_fold_layout(const nlohmann::json& h, const std::string& path) {
+  const nlohmann::json& config = h["config"];
+  const auto memory = config.find("memory");
+  if (memory == config.end() || !memory->is_object()) return;
+  const auto mapping = memory->find("mapping");
+  if (mapping == memory->end() || *mapping != "fold") return;
+  const auto layout = h.find("fold_layout");
+  if (layout != h.end() && *layout == kFoldLayout) return;
+  fail("checkpoint ", path, ": its model uses memory.mapping = \"fold\" with tile layout ",
+       layout == h.end() ? std::string("1 (no `fold_layout` in the header)") : json_brief(*layout),
+       ", but this roast places folded tiles by layout ", kFoldLayout,
+       " (docs/roast.md), so the weights would be read from other cells. Retrain, or use the roast release that "
+       "wrote the checkpoint");
+}
+
 // Every field the loaders read, with its type and range: nothing later can meet a surprise.
 void validate_header(const nlohmann::json& h, const std::string& path) {
   for (const char* key : {"config", "input", "class_names", "state"})
     if (!h.contains(key)) fail("checkpoint ", path, ": its header lacks \"", key, "\"; the file is damaged");
   if (!h["config"].is_object()) damaged(path, "config", "must be an object");
+  require_fold_layout(h, path);
   const nlohmann::json& in = h["input"];
   if (!in.is_object()) damaged(path, "input", "must be an object");
   if (!in.contains("text") || !in["text"].is_boolean()) damaged(path, "input.text", "must be true or false");

@@ -117,6 +117,7 @@ Checkpoint make_checkpoint(const Session& s, const TrainState& st, const Prepare
   h["config"] = s.resolved;
   h["input"] = input_to_json(s.input);
   h["class_names"] = s.class_names;
+  h["fold_layout"] = kFoldLayout;
   h["state"] = {{"step", st.step},
                 {"epoch", st.epoch},
                 {"batch_in_epoch", st.batch_in_epoch},

@@ -330,6 +330,8 @@ TEST_CASE("reliability: crafted checkpoint headers exit 2 with the field named",
       {[](nlohmann::json& h) { h["config"]["memory"]["tile"] = {4294967297LL, 64}; }, "memory.tile"},
       {[](nlohmann::json& h) { h["config"]["model"] = nullptr; }, "`model`"},
       {[](nlohmann::json& h) { h["format"] = 3; }, "was not written by roast-train"},
+      {[](nlohmann::json& h) { h["config"]["memory"]["mapping"] = "fold"; h.erase("fold_layout"); }, "tile layout 1"},
+      {[](nlohmann::json& h) { h["config"]["memory"]["mapping"] = "fold"; h["fold_layout"] = 7; }, "tile layout 7"},
       {[](nlohmann::json& h) { h = nlohmann::json::array(); }, "was not written by roast-train"},
   };
   for (std::size_t i = 0; i < cases.size(); ++i) {
