@@ -1,6 +1,7 @@
 // BatchNorm, LayerNorm, self-attention and the transformer block.
 #include <cmath>
 
+#include "nn/attention_op.h"
 #include "roast/autograd.h"
 #include "roast/nn/functional.h"
 #include "roast/nn/module.h"
@@ -111,22 +112,20 @@ Tensor SelfAttention::forward(const Tensor& x, Context& ctx) const {
   auto split_heads = [&](const Tensor& y) {
     return reshape(permute(reshape(y, {b, t, heads_, dh}), {0, 2, 1, 3}), {b * heads_, t, dh});
   };
-  // 1 / sqrt(dh) is applied to q ([B*H, T, dh]), not to the T x T scores: one pass over T / dh
-  // times fewer values, forward and backward.
+  // 1 / sqrt(dh) is applied to q ([B*H, T, dh]), not to the T x T scores.
   const Tensor q = mul_scalar(split_heads(query_.forward(x, ctx)), 1.0f / std::sqrt(float(dh)));
   const Tensor k = split_heads(key_.forward(x, ctx));
   const Tensor v = split_heads(value_.forward(x, ctx));
-  Tensor scores = matmul(q, transpose(k, 1, 2), ctx.numerics);  // [B*H, T, T]
-  if (ctx.key_padding_mask.defined()) {
-    const Tensor& mask = ctx.key_padding_mask;
+  const Tensor& mask = ctx.key_padding_mask;
+  if (mask.defined()) {
     ROAST_CHECK(mask.shape() == Shape({b, t}), "SelfAttention ", name(), ": key padding mask ", mask.describe(),
                 " does not match input ", x.describe());
-    // Padded keys get -1e9 before the softmax: exp underflows to exactly 0.
-    const Tensor additive = reshape(mul_scalar(add_scalar(mask.detach(), -1.0f), 1e9f), {b, 1, 1, t});
-    scores = reshape(add(reshape(scores, {b, heads_, t, t}), additive), {b * heads_, t, t});
   }
-  const Tensor weights = nn::dropout(softmax(scores), dropout_, ctx);
-  const Tensor heads = matmul(weights, v, ctx.numerics);  // [B*H, T, dh]
+  // One fused op (src/nn/attention_op.h): online softmax over key blocks, the dropout mask
+  // drawn inside; the same seed is drawn when nn::dropout(weights, p, ctx) would draw one.
+  const float p = ctx.training ? dropout_ : 0.0f;
+  const std::uint64_t seed = p > 0.0f ? ctx.next_seed() : 0;
+  const Tensor heads = attention(q, k, v, mask, p, seed, ctx.numerics);  // [B*H, T, dh]
   const Tensor merged = reshape(permute(reshape(heads, {b, heads_, t, dh}), {0, 2, 1, 3}), {b, t, dim_});
   return output_.forward(merged, ctx);
 }

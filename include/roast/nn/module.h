@@ -158,7 +158,9 @@ class LayerNorm : public Module {
 };
 
 // Multi-head self-attention: x [B, T, D] -> [B, T, D]; ctx.key_padding_mask (if set, [B, T])
-// keeps padded keys out of every query's softmax.
+// keeps padded keys out of every query's softmax (a sequence with every key padded attends
+// uniformly). The heads' attention is one fused op (src/nn/attention_op.h, no T x T matrix
+// stored), with dropout on the attention weights in training.
 class SelfAttention : public Module {
  public:
   SelfAttention(std::string name, std::int64_t dim, std::int64_t heads, float dropout = 0.0f);

@@ -1,0 +1,94 @@
+#include "nn/attention_op.h"
+
+#include "kernels/backend.h"
+#include "kernels/dropout_hash.h"
+#include "ops/internal.h"
+#include "roast/autograd.h"
+#include "roast/nn/functional.h"
+#include "roast/ops.h"
+
+namespace roast {
+namespace nn {
+namespace {
+struct Heads {
+  std::int64_t batch, heads, T, dh;
+};
+
+// Checks q, k, v [B * H, T, dh] and the mask [B, T]; returns the geometry.
+Heads check_inputs(const char* name, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask,
+                   float dropout_p) {
+  ops::require_f32(q, name, "q");
+  ops::require_f32(k, name, "k");
+  ops::require_f32(v, name, "v");
+  ROAST_CHECK(q.dim() == 3 && k.shape() == q.shape() && v.shape() == q.shape(), name,
+              ": q, k and v must be [B * H, T, dh] of one shape, got ", q.describe(), ", ", k.describe(), ", ",
+              v.describe());
+  ops::require_same_device(q, k, name);
+  ops::require_same_device(q, v, name);
+  ROAST_CHECK(dropout_p >= 0.0f && dropout_p < 1.0f, name, ": dropout must be in [0, 1), got ", dropout_p);
+  Heads h{q.size(0), 1, q.size(1), q.size(2)};
+  if (key_mask.defined()) {
+    ops::require_f32(key_mask, name, "key mask");
+    ops::require_same_device(q, key_mask, name);
+    ROAST_CHECK(key_mask.dim() == 2 && key_mask.size(1) == h.T && key_mask.size(0) > 0 &&
+                    q.size(0) % key_mask.size(0) == 0,
+                name, ": key mask ", key_mask.describe(), " does not match [B, T] for q ", q.describe());
+    h.batch = key_mask.size(0);
+    h.heads = q.size(0) / h.batch;
+  }
+  return h;
+}
+}  // namespace
+
+Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask, float dropout_p,
+                           std::uint64_t seed, const Numerics& numerics) {
+  const Heads h = check_inputs("attention_reference", q, k, v, key_mask, dropout_p);
+  Tensor scores = matmul(q, transpose(k, 1, 2), numerics);  // [B*H, T, T]
+  if (key_mask.defined()) {
+    // Padded keys' scores become -1e9 (exp underflows); a sequence with every key padded gets
+    // -1e9 everywhere: uniform weights, and (through the product with m = 0) no gradient.
+    const Tensor m = reshape(key_mask.detach(), {h.batch, 1, 1, h.T});
+    const Tensor additive = mul_scalar(add_scalar(m, -1.0f), 1e9f);
+    scores = reshape(add(mul(reshape(scores, {h.batch, h.heads, h.T, h.T}), m), additive), {h.batch * h.heads, h.T, h.T});
+  }
+  Tensor weights = softmax(scores);
+  if (dropout_p > 0.0f) weights = dropout(weights, dropout_p, seed);
+  return matmul(weights, v, numerics);
+}
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask, float dropout_p,
+                 std::uint64_t seed, const Numerics& numerics) {
+  const char* name = "attention";
+  const Heads h = check_inputs(name, q, k, v, key_mask, dropout_p);
+  const Device dev = q.device();
+  if (!dev.is_cpu() && h.dh > kCudaAttentionMaxHeadDim)
+    return attention_reference(q, k, v, key_mask, dropout_p, seed, numerics);
+  // keep_below = 2^24 keeps every weight (the kernels then draw no hash).
+  const std::uint32_t keep_below = dropout_p > 0.0f ? kernels::dropout_threshold(dropout_p) : (1u << 24);
+  const float scale = dropout_p > 0.0f ? 1.0f / (1.0f - dropout_p) : 1.0f;
+  Tensor out = Tensor::empty(q.shape(), DType::f32, dev);
+  Tensor lse = Tensor::empty({h.batch * h.heads, h.T}, DType::f32, dev);
+  const Tensor mask = key_mask.defined() ? key_mask.detach() : Tensor();
+  const float* mask_data = mask.defined() ? mask.data<float>() : nullptr;
+  ROAST_KERNEL(dev, attention_forward, q.data<float>(), k.data<float>(), v.data<float>(), mask_data,
+               out.data<float>(), lse.data<float>(), h.batch, h.heads, h.T, h.dh, keep_below, scale, seed);
+  return record(name, out, {q, k, v},
+                [q = q.detach(), k = k.detach(), v = v.detach(), mask, out_saved = out.detach(), lse, h, keep_below,
+                 scale, seed](const Tensor& g, GradSink& sink) {
+                  if (!sink.needs(0) && !sink.needs(1) && !sink.needs(2)) return;
+                  const Device dev = q.device();
+                  Tensor gq = Tensor::empty(q.shape(), DType::f32, dev);
+                  Tensor gk = Tensor::empty(q.shape(), DType::f32, dev);
+                  Tensor gv = Tensor::empty(q.shape(), DType::f32, dev);
+                  ROAST_KERNEL(dev, attention_backward, q.data<float>(), k.data<float>(), v.data<float>(),
+                               mask.defined() ? mask.data<float>() : nullptr, out_saved.data<float>(),
+                               lse.data<float>(), g.data<float>(), gq.data<float>(), gk.data<float>(),
+                               gv.data<float>(), h.batch, h.heads, h.T, h.dh, keep_below, scale, seed);
+                  if (sink.needs(0)) sink.accumulate(0, gq);
+                  if (sink.needs(1)) sink.accumulate(1, gk);
+                  if (sink.needs(2)) sink.accumulate(2, gv);
+                });
+}
+
+}  // namespace nn
+}  // namespace roast
