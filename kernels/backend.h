@@ -65,7 +65,7 @@ struct StepGraph;
 // first): from here to end_capture, every kernel, memset and device-to-device copy is recorded,
 // not run; run_beside's side stream is forked and joined by events inside the recording;
 // device_malloc serves from the new graph's pool, and device_free of a block allocated before
-// the capture is deferred to its end. A host copy or synchronisation inside fails (roast::Error)
+// the capture is deferred until the graph is destroyed (the graph may read it). A host copy or synchronisation inside fails (roast::Error)
 // and invalidates the capture.
 void begin_capture();
 // Ends the recording: the graph ready to launch, or null with *why saying what could not be

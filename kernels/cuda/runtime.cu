@@ -161,12 +161,14 @@ struct GraphPool {
   std::unordered_map<void*, std::size_t> owned;  // every block of the pool and its size
   std::multimap<std::size_t, void*> free;        // blocks no tensor holds, by size
   std::vector<void*> side_freed;                 // freed on the side stream: reusable after the join
+  // Blocks allocated before the capture (the device's stream-ordered pool) whose last tensor
+  // went during it: the graph may read them, so they are freed only with the graph.
+  std::vector<void*> outside;
   bool retired = false;
 };
 
 struct CaptureState {
-  GraphPool* pool = nullptr;              // the pool of the graph being captured
-  std::vector<void*> deferred_frees;      // blocks from before the capture, freed during it
+  GraphPool* pool = nullptr;  // the pool of the graph being captured
   int device = 0;
 };
 
@@ -233,6 +235,8 @@ void retire(GraphPool* pool) {
   pool->retired = true;
   for (void* ptr : pool->side_freed) pool->free.emplace(pool->owned.at(ptr), ptr);
   pool->side_freed.clear();
+  for (void* ptr : pool->outside) cudaFreeAsync(ptr, 0);
+  pool->outside.clear();
   for (const auto& entry : pool->free) release_block(pool, entry.second);
   pool->free.clear();
   if (pool->owned.empty()) delete pool;
@@ -255,7 +259,8 @@ void* device_malloc(std::size_t n_bytes) {
 void device_free(void* ptr) {
   if (ptr == nullptr || pool_free(ptr)) return;
   if (t_capture != nullptr) {  // a block from before the capture: freeing it must not be recorded
-    t_capture->deferred_frees.push_back(ptr);
+    std::lock_guard<std::mutex> lock(g_pool_mutex);
+    t_capture->pool->outside.push_back(ptr);
     return;
   }
   cudaFreeAsync(ptr, stream());
@@ -368,7 +373,6 @@ std::shared_ptr<StepGraph> end_capture(std::string* why) {
     if (why != nullptr) *why = cudaGetErrorString(status == cudaSuccess ? cudaErrorUnknown : status);
     cudaGetLastError();  // clear the capture's error
   }
-  for (void* ptr : state->deferred_frees) cudaFreeAsync(ptr, 0);
   auto out = std::make_shared<StepGraph>();
   out->device = state->device;
   out->pool = state->pool;
