@@ -56,6 +56,28 @@ void run_beside(const std::function<void()>& side, const std::function<void()>& 
 // A MappingCache for mappings whose products run on CUDA device `index`.
 std::shared_ptr<MappingCache> make_mapping_cache(int index);
 
+// ---- CUDA graphs of a training step (kernels/cuda/runtime.cu) ---------------------------
+// A captured step: an instantiated CUDA graph and the private pool of device memory its work
+// uses. The pool's blocks are the graph's alone for its whole life (device_malloc hands them
+// out only while that graph is captured), so a replay finds its buffers as it left them.
+struct StepGraph;
+// Starts recording the calling thread's work on the current device (synchronises the device
+// first): from here to end_capture, every kernel, memset and device-to-device copy is recorded,
+// not run; run_beside's side stream is forked and joined by events inside the recording;
+// device_malloc serves from the new graph's pool, and device_free of a block allocated before
+// the capture is deferred until the graph is destroyed (the graph may read it). A host copy or synchronisation inside fails (roast::Error)
+// and invalidates the capture.
+void begin_capture();
+// Ends the recording: the graph ready to launch, or null with *why saying what could not be
+// captured (the capture's CUDA error). Always call it after begin_capture, also when the
+// recorded work threw.
+std::shared_ptr<StepGraph> end_capture(std::string* why);
+// Runs the graph once on the current device, ordered after the work issued before (copies of
+// the next batch and step state) and before the work issued after; no host synchronisation.
+void launch(StepGraph& graph);
+// Whether the calling thread is between begin_capture and end_capture.
+bool capturing();
+
 // ---- NCCL (kernels/cuda/nccl.cu) ------------------------------------------------------
 // Data-parallel gradient sums between GPUs (src/dist/gradient_sync.cpp). libnccl is opened
 // at run time (dlopen of libnccl.so.2), so that a machine without NCCL runs everything

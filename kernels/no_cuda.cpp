@@ -23,6 +23,15 @@ void run_beside(const std::function<void()>& side, const std::function<void()>& 
 }
 std::shared_ptr<MappingCache> make_mapping_cache(int index) { no_cuda_kernel(("device cuda:" + std::to_string(index)).c_str()); }
 
+struct StepGraph {};
+void begin_capture() { no_cuda_kernel("capturing a CUDA graph"); }
+std::shared_ptr<StepGraph> end_capture(std::string* why) {
+  if (why != nullptr) *why = "this build has no CUDA backend";
+  return nullptr;
+}
+void launch(StepGraph&) { no_cuda_kernel("launching a CUDA graph"); }
+bool capturing() { return false; }
+
 std::string nccl_unavailable_reason() { return "this build has no CUDA backend (NCCL reduces GPU buffers)"; }
 std::string nccl_version() { no_cuda_kernel("NCCL"); }
 std::string nccl_unique_id() { no_cuda_kernel("NCCL"); }

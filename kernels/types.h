@@ -33,20 +33,46 @@ struct ConvGeometry {
   i64 patch() const { return channels * kernel_h * kernel_w; }  // K of the GEMM view
 };
 
-// Arguments of the optimizer updates. Every update first forms d = g * clip (+ weight_decay
-// * p where the decay is an L2 term).
+// The scalars of one training step that change from step to step, in one small buffer on
+// the device where the step runs (on the CPU a host buffer). The host writes its part once per
+// step, in one host-to-device copy before the step (roast::StepState::upload); the kernels
+// read them through a pointer, so that a step's kernels take the same arguments every step
+// (a CUDA graph of the step replays them) and no per-step value crosses from the host by
+// value. The device part is written by the step's own kernels.
+struct StepScalars {
+  // host: the step's dropout seed word (kernels/dropout_hash.h: dropout_seed)
+  std::uint64_t dropout_step = 0;
+  // host: the learning rate of the schedule; Adam's bias corrections, computed on the host so
+  // that every device uses the same rounded constants:
+  // step_size = lr / (1 - beta1^t), inv_sqrt_bc2 = 1 / sqrt(1 - beta2^t)
+  float lr = 0, step_size = 0, inv_sqrt_bc2 = 1;
+  // host writes 1; optim_grad_norm overwrites it with the clip factor when clipping is on.
+  float clip = 1;
+  // device: the squared global gradient norm (optim_grad_norm; accumulated in double)
+  double squared_norm = 0;
+};
+
+// A dropout mask's seed: `salt` is fixed by the host per call site (the same every step);
+// `step`, when not null, points to the step's seed word on the kernel's device
+// (StepScalars::dropout_step), so that a replayed step draws a new mask. The seed a kernel
+// uses is dropout_seed(salt, step) (kernels/dropout_hash.h); with step null, it is salt.
+struct DropoutSeed {
+  std::uint64_t salt = 0;
+  const std::uint64_t* step = nullptr;
+};
+
+// Arguments of the optimizer updates that are the same every step. Every update first forms
+// d = g * clip (+ weight_decay * p where the decay is an L2 term); lr, clip and Adam's bias
+// corrections come from the StepScalars.
 struct SgdArgs {
-  float lr = 0, clip = 1, weight_decay = 0, momentum = 0;
+  float weight_decay = 0, momentum = 0;
   bool nesterov = false;  // only with a momentum buffer
 };
 struct AdagradArgs {
-  float lr = 0, clip = 1, weight_decay = 0, eps = 0;
+  float weight_decay = 0, eps = 0;
 };
-// step_size = lr / (1 - beta1^t), inv_sqrt_bc2 = 1 / sqrt(1 - beta2^t), computed once per
-// step on the host so that both devices use the same rounded constants.
 struct AdamArgs {
-  float lr = 0, clip = 1, weight_decay = 0, beta1 = 0, beta2 = 0, eps = 0;
-  float step_size = 0, inv_sqrt_bc2 = 1;
+  float weight_decay = 0, beta1 = 0, beta2 = 0, eps = 0;
   bool decoupled = false;  // adamw: p -= lr * weight_decay * p before the moment update
 };
 

@@ -14,11 +14,17 @@ void print_table(const nlohmann::json& r) {
               r["memory_floats"].get<long long>(), r["device"].get<std::string>().c_str(), r["threads"].get<int>(),
               r["batch_size"].get<long long>(), r["synthetic"].get<bool>() ? ", synthetic batches" : "");
   const auto& st = r["step_ms"];
-  const auto& ph = r["phases_ms"];
   std::printf("samples/s %.1f   step ms: median %.2f, min %.2f, mean %.2f\n", r["samples_per_second"].get<double>(),
               st["median"].get<double>(), st["min"].get<double>(), st["mean"].get<double>());
-  std::printf("phases ms: forward %.2f, backward %.2f, optimizer %.2f\n", ph["forward"].get<double>(),
-              ph["backward"].get<double>(), ph["optimizer"].get<double>());
+  if (r.contains("phases_ms")) {
+    const auto& ph = r["phases_ms"];
+    std::printf("phases ms: forward %.2f, backward %.2f, optimizer %.2f\n", ph["forward"].get<double>(),
+                ph["backward"].get<double>(), ph["optimizer"].get<double>());
+  } else {
+    std::printf("CUDA graphs: %lld steps replayed (whole steps timed; phases need train.cuda_graphs=false)\n",
+                r["cuda_graph_replays"].get<long long>());
+  }
+  if (r.contains("profile_note")) std::printf("%s\n", r["profile_note"].get<std::string>().c_str());
   const auto& al = r["allocations"];
   std::printf("allocations per step: %.1f fresh, %.1f reused; peak live %.1f MB\n", al["fresh_per_step"].get<double>(),
               al["reused_per_step"].get<double>(), al["peak_live_mb"].get<double>());

@@ -47,6 +47,18 @@ Tensor log_softmax(const Tensor& x);  // over the last axis
 // logits [B, C], labels [B] (i32/i64 in [0, C)) -> [1], the mean over rows of the
 // cross-entropy against (1 - smoothing) * one_hot + smoothing / C.
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing = 0.0f);
+// The same loss as a training step takes it: computed on the logits' device without a host
+// round trip (cross_entropy reads the loss back and checks the labels there). The labels must
+// be in [0, C), checked beforehand on the host (check_class_ids when the batch is formed): a
+// row with a label outside is skipped, not reported. With metric_sums (i64 [2] on the logits'
+// device, used as two doubles: roast::StepState::metric_sums), the loss is added to the first
+// and the count of rows whose first largest logit is the label's to the second.
+Tensor cross_entropy_on_device(const Tensor& logits, const Tensor& labels, float label_smoothing,
+                               const Tensor& metric_sums = Tensor());
+// Throws roast::Error starting with `what` unless every id of the host tensor `ids` (i32/i64)
+// is in [0, bound): the host-side check of a batch's labels and token ids, made when the batch
+// is formed, so that the device kernels of a step need not report bad ids back.
+void check_class_ids(const Tensor& ids, std::int64_t bound, const char* what);
 
 // A view of the same storage with another shape (one dim may be -1).
 Tensor reshape(const Tensor& x, const Shape& shape);

@@ -46,6 +46,9 @@ struct TrainSummary {
   std::string comm_engine;               // what summed the gradients ("single process", "MPI (...)", "NCCL x.y.z")
   std::int64_t comm_bytes_per_step = 0;  // floats all-reduced per step x 4 (0 on one rank without NCCL)
   double comm_seconds = 0;               // time in the per-step reductions (includes waiting for the slowest rank)
+  // Training steps run by replaying the step's CUDA graph (train.cuda_graphs; 0 on the CPU,
+  // with graphs off, or when the step could not be captured).
+  std::int64_t cuda_graph_replays = 0;
 };
 
 // Trains as configured. Throws roast::Error for bad config, data or checkpoints (nothing

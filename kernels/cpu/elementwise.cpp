@@ -129,7 +129,8 @@ void add_inplace(float* a, const float* b, i64 n) {
   for_each(n, [&](i64 i) { a[i] += b[i]; });
 }
 
-void dropout_mask(float* mask, i64 n, std::uint64_t seed, std::uint32_t keep_below, float scale) {
+void dropout_mask(float* mask, i64 n, DropoutSeed s, std::uint32_t keep_below, float scale) {
+  const std::uint64_t seed = dropout_seed(s.salt, s.step);
   for_each(n, [&](i64 i) { mask[i] = dropout_bits(seed, i) < keep_below ? scale : 0.0f; });
 }
 

@@ -78,6 +78,42 @@ void softmax_rows_backward(const float* y, const float* gy, float* gx, i64 rows,
   }
 }
 
+namespace {
+// probs and each row's loss (labels already checked); with correct, whether the row's first
+// largest logit is the label's.
+void cross_entropy_rows(const float* logits, const void* labels, int label_bytes, i64 rows, i64 n, float smoothing,
+                        float* probs, double* per_row, double* correct) {
+#pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
+  for (i64 r = 0; r < rows; ++r) {
+    const float* xr = logits + r * n;
+    float* pr = probs + r * n;
+    const i64 y = label_at(labels, label_bytes, r);
+    if (y < 0 || y >= n) {  // only cross_entropy_to_device gets here: the row is skipped
+      per_row[r] = 0.0;
+      if (correct != nullptr) correct[r] = 0.0;
+      continue;
+    }
+    float mx = -INFINITY;
+    i64 best = 0;
+    for (i64 j = 0; j < n; ++j) {
+      mx = std::max(mx, xr[j]);
+      if (xr[j] > xr[best]) best = j;
+    }
+    double total = 0.0, sum_logits = 0.0;
+    for (i64 j = 0; j < n; ++j) {
+      total += std::exp(double(xr[j] - mx));
+      sum_logits += double(xr[j] - mx);
+    }
+    const double lse = std::log(total);
+    for (i64 j = 0; j < n; ++j) pr[j] = float(std::exp(double(xr[j] - mx) - lse));
+    const double nll = -(double(xr[y] - mx) - lse);
+    const double uniform = -(sum_logits / double(n) - lse);  // -mean_c log p_c
+    per_row[r] = (1.0 - smoothing) * nll + smoothing * uniform;
+    if (correct != nullptr) correct[r] = best == y ? 1.0 : 0.0;
+  }
+}
+}  // namespace
+
 double cross_entropy(const float* logits, const void* labels, int label_bytes, i64 rows, i64 n, float smoothing,
                      float* probs, i64* bad_row) {
   *bad_row = -1;
@@ -89,27 +125,26 @@ double cross_entropy(const float* logits, const void* labels, int label_bytes, i
     }
   }
   std::vector<double> per_row(static_cast<std::size_t>(rows));
-#pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
-  for (i64 r = 0; r < rows; ++r) {
-    const float* xr = logits + r * n;
-    float* pr = probs + r * n;
-    float mx = -INFINITY;
-    for (i64 j = 0; j < n; ++j) mx = std::max(mx, xr[j]);
-    double total = 0.0, sum_logits = 0.0;
-    for (i64 j = 0; j < n; ++j) {
-      total += std::exp(double(xr[j] - mx));
-      sum_logits += double(xr[j] - mx);
-    }
-    const double lse = std::log(total);
-    for (i64 j = 0; j < n; ++j) pr[j] = float(std::exp(double(xr[j] - mx) - lse));
-    const i64 y = label_at(labels, label_bytes, r);
-    const double nll = -(double(xr[y] - mx) - lse);
-    const double uniform = -(sum_logits / double(n) - lse);  // -mean_c log p_c
-    per_row[std::size_t(r)] = (1.0 - smoothing) * nll + smoothing * uniform;
-  }
+  cross_entropy_rows(logits, labels, label_bytes, rows, n, smoothing, probs, per_row.data(), nullptr);
   double loss = 0.0;
   for (double v : per_row) loss += v;  // fixed order: deterministic for any thread count
   return rows ? loss / double(rows) : 0.0;
+}
+
+void cross_entropy_to_device(const float* logits, const void* labels, int label_bytes, i64 rows, i64 n,
+                             float smoothing, float* probs, float* loss, double* metrics) {
+  if (rows == 0) return;
+  std::vector<double> per_row(static_cast<std::size_t>(rows) * (metrics != nullptr ? 2 : 1));
+  double* correct = metrics != nullptr ? per_row.data() + rows : nullptr;
+  cross_entropy_rows(logits, labels, label_bytes, rows, n, smoothing, probs, per_row.data(), correct);
+  double total = 0.0, n_correct = 0.0;
+  for (i64 r = 0; r < rows; ++r) total += per_row[std::size_t(r)];  // fixed order
+  const float value = float(total / double(rows));  // rounded as the host path's loss
+  loss[0] = value;
+  if (metrics == nullptr) return;
+  for (i64 r = 0; r < rows; ++r) n_correct += correct[r];
+  metrics[0] += double(value);
+  metrics[1] += n_correct;
 }
 
 void cross_entropy_backward(const float* probs, const void* labels, int label_bytes, i64 rows, i64 n,

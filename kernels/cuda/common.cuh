@@ -1,8 +1,9 @@
 // Shared helpers of the CUDA kernels (.cu files only): error checks, the stream, the per-device
 // context and launch-size helpers. Every kernel of the engine runs on stream() in issue order,
 // so consecutive ops need no synchronisation; copies to the host (Tensor::to, item,
-// to_vector) synchronise. stream() is the legacy default stream, except for the work that
-// run_beside puts on the device's side stream.
+// to_vector) synchronise. stream() is the main stream (the legacy default stream, or while a
+// training step is captured into a CUDA graph the device's capture stream), except for the work
+// that run_beside puts on the device's side stream.
 #pragma once
 
 #include <cublas_v2.h>
@@ -29,9 +30,12 @@ void check_blas(cublasStatus_t status, const char* what);
 // Checks that the kernel launched just before succeeded (bad configuration, no device).
 inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
-// The stream the calling thread's kernels run on: the legacy default stream, or inside the
-// side part of run_beside the current device's side stream.
+// The stream the calling thread's kernels run on: the main stream (the legacy default stream,
+// or the capture stream between begin_capture and end_capture), or inside the side part of
+// run_beside the current device's side stream.
 cudaStream_t stream();
+// Whether the calling thread is inside the side part of run_beside.
+bool on_side_stream();
 
 // The state the backend keeps per CUDA device, in one object (created on the device's first
 // use and kept for the process: destroying CUDA handles at exit would race the runtime's own
@@ -45,7 +49,7 @@ class DeviceContext {
   int sm_count() const { return sm_count_; }       // streaming multiprocessors
   std::int64_t l2_bytes() const { return l2_bytes_; }
   // The cuBLAS handle bound to stream() (one per stream, so that concurrent GEMMs never share
-  // a workspace); created on first use.
+  // a workspace; each with an explicit workspace of one size); created on first use.
   cublasHandle_t blas();
   // A fact about this device, asked once: `ask` runs on the first request for (key, sub) and
   // its value is kept (it may itself ask other facts; two threads may both ask once).
@@ -70,14 +74,21 @@ class DeviceContext {
   cudaStream_t side_stream() const { return side_; }
   cudaEvent_t fork_event() const { return fork_; }
   cudaEvent_t join_event() const { return join_; }
+  // The stream training steps are captured on and their graphs launched on: a blocking stream
+  // (ordered with the legacy stream both ways, so that the batch and step-state copies before
+  // a launch and the reads after it need no extra events), created on first use together with
+  // its cuBLAS handle and that handle's own workspace (cuBLAS then allocates nothing while
+  // captured).
+  cudaStream_t capture_stream();
 
  private:
   int device_;
   int sm_count_ = 0;
   std::int64_t l2_bytes_ = 0;
-  cudaStream_t side_ = nullptr;
+  cudaStream_t side_ = nullptr, capture_ = nullptr;
   cudaEvent_t fork_ = nullptr, join_ = nullptr;
-  cublasHandle_t blas_[2] = {nullptr, nullptr};  // legacy stream, side stream
+  cublasHandle_t blas_[3] = {nullptr, nullptr, nullptr};  // legacy stream, side stream, capture stream
+  void* workspaces_[3] = {nullptr, nullptr, nullptr};      // their cuBLAS workspaces
   std::mutex mutex_;
   std::map<std::pair<const void*, int>, int> facts_;
   std::map<PathKey, bool> fused_wins_;

@@ -103,7 +103,8 @@ __global__ void add_inplace_kernel(float* a, const float* b, i64 n) {
   for (i64 i = global_index(); i < n; i += grid_stride()) a[i] += b[i];
 }
 
-__global__ void dropout_mask_kernel(float* mask, i64 n, std::uint64_t seed, std::uint32_t keep_below, float scale) {
+__global__ void dropout_mask_kernel(float* mask, i64 n, DropoutSeed s, std::uint32_t keep_below, float scale) {
+  const std::uint64_t seed = dropout_seed(s.salt, s.step);  // the step's word is read on the device
   for (i64 i = global_index(); i < n; i += grid_stride())
     mask[i] = dropout_bits(seed, i) < keep_below ? scale : 0.0f;
 }
@@ -198,7 +199,7 @@ void add_inplace(float* a, const float* b, i64 n) {
   check_launch("add_inplace");
 }
 
-void dropout_mask(float* mask, i64 n, std::uint64_t seed, std::uint32_t keep_below, float scale) {
+void dropout_mask(float* mask, i64 n, DropoutSeed seed, std::uint32_t keep_below, float scale) {
   if (n == 0) return;
   dropout_mask_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(mask, n, seed, keep_below, scale);
   check_launch("dropout_mask");

@@ -90,6 +90,9 @@ __global__ void segment_add_kernel(const unsigned long long* keys, const std::in
 }  // namespace
 
 i64 fetch_first(const unsigned long long* first) {
+  // A captured training step's ids were checked on the host when its batch was formed
+  // (check_class_ids); a read-back cannot be replayed.
+  if (capturing()) return -1;
   unsigned long long host = 0;
   check(cudaMemcpyAsync(&host, first, sizeof(host), cudaMemcpyDeviceToHost, stream()), "copy back");
   check(cudaStreamSynchronize(stream()), "synchronise");

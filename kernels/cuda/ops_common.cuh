@@ -69,7 +69,7 @@ inline int bits_for(i64 bound) {
 }
 
 // Copies the first bad index recorded by record_first back to the host (synchronises):
-// -1 when none.
+// -1 when none. While a training step is captured (capturing()), returns -1 without reading.
 i64 fetch_first(const unsigned long long* first);
 
 }  // namespace cuda

@@ -74,15 +74,18 @@ __global__ void softmax_rows_backward_kernel(const float* y, const float* gy, fl
 }
 
 // One block per row: probs and the row's loss (double). A label outside [0, n) records
-// the row in *bad and gives the row a loss of 0.
+// the row in *bad (when bad is not null) and gives the row a loss of 0. With correct, also
+// whether the row's first largest logit is the label's (1.0 or 0.0).
 __global__ void cross_entropy_rows_kernel(const float* logits, const void* labels, int label_bytes, i64 n,
-                                          float smoothing, float* probs, double* per_row, unsigned long long* bad) {
+                                          float smoothing, float* probs, double* per_row, unsigned long long* bad,
+                                          double* correct) {
   const i64 r = blockIdx.x;
   const i64 y = id_at(labels, label_bytes, r);
   if (y < 0 || y >= n) {  // uniform over the block: no thread reaches a barrier below
     if (threadIdx.x == 0) {
-      record_first(bad, r);
+      if (bad != nullptr) record_first(bad, r);
       per_row[r] = 0.0;
+      if (correct != nullptr) correct[r] = 0.0;
     }
     return;
   }
@@ -91,6 +94,18 @@ __global__ void cross_entropy_rows_kernel(const float* logits, const void* label
   float mx = -INFINITY;
   for (i64 j = threadIdx.x; j < n; j += blockDim.x) mx = fmaxf(mx, xr[j]);
   mx = block_max(mx);
+  if (correct != nullptr) {  // the first index holding the maximum (min is order-free: deterministic)
+    __shared__ unsigned long long first;
+    if (threadIdx.x == 0) first = ~0ull;
+    __syncthreads();
+    for (i64 j = threadIdx.x; j < n; j += blockDim.x)
+      if (xr[j] == mx) {
+        atomicMin(&first, static_cast<unsigned long long>(j));
+        break;
+      }
+    __syncthreads();
+    if (threadIdx.x == 0) correct[r] = first == static_cast<unsigned long long>(y) ? 1.0 : 0.0;
+  }
   double total = 0.0, sum_logits = 0.0;
   for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
     total += exp(double(xr[j] - mx));
@@ -127,6 +142,28 @@ __global__ void cross_entropy_backward_kernel(const float* probs, const void* la
 }
 
 __global__ void init_first_kernel(unsigned long long* first) { *first = ~0ull; }
+
+// One block: the step's loss without a host round trip. loss[0] = float(mean of per_row) (the
+// rounding of the host path);
+// metrics[0] += loss[0], metrics[1] += the correct rows (sums in a fixed order).
+__global__ void loss_to_device_kernel(const double* per_row, const double* correct, i64 rows, float* loss,
+                                      double* metrics) {
+  double total = 0.0, n_correct = 0.0;
+  for (i64 r = threadIdx.x; r < rows; r += blockDim.x) {
+    total += per_row[r];
+    if (metrics != nullptr) n_correct += correct[r];
+  }
+  total = block_sum(total);
+  n_correct = block_sum(n_correct);
+  if (threadIdx.x == 0) {
+    const float value = float(total / double(rows));
+    loss[0] = value;
+    if (metrics != nullptr) {
+      metrics[0] += double(value);
+      metrics[1] += n_correct;
+    }
+  }
+}
 }  // namespace
 
 void reduce_sum(const float* x, float* y, i64 outer, i64 n, i64 inner, float scale) {
@@ -169,7 +206,7 @@ double cross_entropy(const float* logits, const void* labels, int label_bytes, i
   init_first_kernel<<<1, 1, 0, stream()>>>(bad);
   check_launch("cross_entropy");
   cross_entropy_rows_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(logits, labels, label_bytes, n, smoothing,
-                                                                      probs, per_row.as<double>(), bad);
+                                                                      probs, per_row.as<double>(), bad, nullptr);
   check_launch("cross_entropy");
   mean_kernel<<<1, kThreads, 0, stream()>>>(per_row.as<double>(), rows, loss);
   check_launch("cross_entropy");
@@ -185,6 +222,19 @@ double cross_entropy(const float* logits, const void* labels, int label_bytes, i
     return 0.0;
   }
   return host.loss;
+}
+
+void cross_entropy_to_device(const float* logits, const void* labels, int label_bytes, i64 rows, i64 n,
+                             float smoothing, float* probs, float* loss, double* metrics) {
+  if (rows == 0) return;
+  // per_row: each row's loss, then (with metrics) each row's correctness.
+  const DeviceBuffer per_row(std::size_t(rows) * (metrics != nullptr ? 2 : 1) * sizeof(double));
+  double* correct = metrics != nullptr ? per_row.as<double>() + rows : nullptr;
+  cross_entropy_rows_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(logits, labels, label_bytes, n, smoothing,
+                                                                      probs, per_row.as<double>(), nullptr, correct);
+  check_launch("cross_entropy_to_device");
+  loss_to_device_kernel<<<1, kThreads, 0, stream()>>>(per_row.as<double>(), correct, rows, loss, metrics);
+  check_launch("cross_entropy_to_device");
 }
 
 void cross_entropy_backward(const float* probs, const void* labels, int label_bytes, i64 rows, i64 n,

@@ -153,7 +153,7 @@ WeightView view_of(const Mapping& map, MappingCache& cache) {
     check_launch("roast_mm tile table");
     // Built on the side stream of run_beside, the table must be there before work on the
     // other stream reads it.
-    if (stream() != 0) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (tile table)");
+    if (on_side_stream()) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (tile table)");
     return MappingCache::Entry{t, n};
   });
   v.tiles = static_cast<const TileInfo*>(table.data);

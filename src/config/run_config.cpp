@@ -134,6 +134,8 @@ TrainConfig parse_train(JsonReader r) {
   t.label_smoothing = fraction(r, "label_smoothing", t.label_smoothing);
   t.log_every = int_in_range(r, "log_every", t.log_every, 1, limits::kMaxSteps);
   t.max_steps = int_in_range(r, "max_steps", t.max_steps, 0, limits::kMaxSteps);
+  t.cuda_graphs_explicit = r.has("cuda_graphs");
+  t.cuda_graphs = r.get<bool>("cuda_graphs", t.cuda_graphs);
   r.finish();
   return t;
 }

@@ -38,6 +38,11 @@ struct TrainConfig {
   float label_smoothing = 0.0f;
   std::int64_t log_every = 50;        // steps between plain progress lines (non-terminal output)
   std::int64_t max_steps = 0;         // stop after this many steps (0: no limit)
+  // CUDA: capture the training step once as a CUDA graph and replay it while the batch shape
+  // repeats (docs/gpu.md). Ignored on the CPU. cuda_graphs_explicit: the config said so (then a
+  // step that cannot be captured is an error instead of a warning and a fallback).
+  bool cuda_graphs = true;
+  bool cuda_graphs_explicit = false;
 };
 
 struct RunConfig {

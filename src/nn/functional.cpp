@@ -233,13 +233,16 @@ Tensor conv_batch_norm_inference(const Tensor& rows, std::int64_t batch, std::in
   return conv_batch_norm(rows, batch, h, w, eps, relu, gain, bias, mean.detach(), rstd, false);
 }
 
-Tensor dropout(const Tensor& x, float p, std::uint64_t seed) {
+Tensor dropout(const Tensor& x, float p, std::uint64_t seed) { return dropout(x, p, seed, nullptr); }
+
+Tensor dropout(const Tensor& x, float p, std::uint64_t salt, const std::uint64_t* step_seed) {
   ROAST_CHECK(p >= 0.0f && p < 1.0f, "dropout: p must be in [0, 1), got ", p);
   if (p == 0.0f) return x;
   ops::require_f32(x, "dropout");
   // Counter-based: element i is kept when hash(seed, i) falls below the threshold, so the
   // mask is the same on every device and needs no host-side generator.
   Tensor mask = Tensor::empty(x.shape(), DType::f32, x.device());
+  const kernels::DropoutSeed seed{salt, step_seed};
   ROAST_KERNEL(x.device(), dropout_mask, mask.data<float>(), mask.numel(), seed, kernels::dropout_threshold(p),
                1.0f / (1.0f - p));
   return mul(x, mask);

@@ -34,7 +34,8 @@ void Module::place_buffers(Device device) {
 
 Tensor dropout(const Tensor& x, float p, Context& ctx) {
   if (!ctx.training || p == 0.0f) return x;
-  return nn::dropout(x, p, ctx.next_seed());
+  const std::uint64_t salt = ctx.next_dropout_salt();
+  return nn::dropout(x, p, salt, ctx.step_seed);
 }
 
 Linear::Linear(std::string name, std::int64_t in, std::int64_t out, bool bias)

@@ -58,8 +58,11 @@ void BatchNorm::update_running(const Tensor& mean, const Tensor& var, std::int64
   NoGradGuard no_grad;
   const double n = double(n_values);
   const float unbias = float(n / std::max(1.0, n - 1.0));
-  running_mean_ = add(mul_scalar(running_mean_, 1 - momentum_), mul_scalar(mean.detach(), momentum_));
-  running_var_ = add(mul_scalar(running_var_, 1 - momentum_), mul_scalar(mul_scalar(var.detach(), momentum_), unbias));
+  // Written into the buffers' own storage (a device-to-device copy), never by swapping in new
+  // tensors: a captured training step (CUDA graph) reads and writes fixed addresses.
+  running_mean_.copy_from(add(mul_scalar(running_mean_, 1 - momentum_), mul_scalar(mean.detach(), momentum_)));
+  running_var_.copy_from(
+      add(mul_scalar(running_var_, 1 - momentum_), mul_scalar(mul_scalar(var.detach(), momentum_), unbias)));
 }
 
 Tensor BatchNorm::forward_conv(const Tensor& rows, std::int64_t batch, std::int64_t h, std::int64_t w, bool relu,

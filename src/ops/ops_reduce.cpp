@@ -60,8 +60,13 @@ Tensor mean_all(const Tensor& x) { return reduce_op("mean_all", flat(x), 0, true
 Tensor softmax(const Tensor& x) { return softmax_op("softmax", x, false); }
 Tensor log_softmax(const Tensor& x) { return softmax_op("log_softmax", x, true); }
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing) {
-  const char* name = "cross_entropy";
+namespace {
+const void* label_pointer(const Tensor& labels) {
+  return labels.dtype() == DType::i64 ? static_cast<const void*>(labels.data<std::int64_t>())
+                                      : static_cast<const void*>(labels.data<std::int32_t>());
+}
+
+void check_cross_entropy(const char* name, const Tensor& logits, const Tensor& labels, float label_smoothing) {
   ops::require_f32(logits, name, "logits");
   ROAST_CHECK(labels.defined(), name, ": the labels tensor is empty");
   ROAST_CHECK(logits.dim() == 2, name, ": logits must be [batch, classes], got ", logits.describe());
@@ -72,15 +77,33 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, float label_smo
   ROAST_CHECK(label_smoothing >= 0.0f && label_smoothing < 1.0f, name, ": label_smoothing must be in [0, 1), got ",
               label_smoothing);
   ops::require_same_device(logits, labels, name);
+  ROAST_CHECK(logits.size(0) > 0 && logits.size(1) > 0, name, ": empty logits ", logits.describe());
+}
+
+// The loss node: out [1] from logits through probs (the backward reads the loss gradient on
+// the device: no host round trip).
+Tensor record_cross_entropy(const char* name, Tensor out, const Tensor& logits, const Tensor& labels, Tensor probs,
+                            float label_smoothing) {
   const std::int64_t rows = logits.size(0), n = logits.size(1);
-  ROAST_CHECK(rows > 0 && n > 0, name, ": empty logits ", logits.describe());
-  const int label_bytes = int(dtype_size(labels.dtype()));
-  const void* label_ptr = labels.dtype() == DType::i64 ? static_cast<const void*>(labels.data<std::int64_t>())
-                                                        : static_cast<const void*>(labels.data<std::int32_t>());
+  return record(name, out, {logits, labels},
+                [probs, labels = labels.detach(), rows, n, label_smoothing](const Tensor& g, GradSink& sink) {
+                  Tensor gl = Tensor::empty(probs.shape(), DType::f32, probs.device());
+                  ROAST_KERNEL(probs.device(), cross_entropy_backward, probs.data<float>(), label_pointer(labels),
+                               int(dtype_size(labels.dtype())), rows, n, label_smoothing, g.data<float>(),
+                               gl.data<float>());
+                  sink.accumulate(0, gl);
+                });
+}
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing) {
+  const char* name = "cross_entropy";
+  check_cross_entropy(name, logits, labels, label_smoothing);
+  const std::int64_t rows = logits.size(0), n = logits.size(1);
   Tensor probs = Tensor::empty(logits.shape(), DType::f32, logits.device());
   std::int64_t bad = -1;
-  const double loss = ROAST_KERNEL(logits.device(), cross_entropy, logits.data<float>(), label_ptr, label_bytes, rows, n,
-                                   label_smoothing, probs.data<float>(), &bad);
+  const double loss = ROAST_KERNEL(logits.device(), cross_entropy, logits.data<float>(), label_pointer(labels),
+                                   int(dtype_size(labels.dtype())), rows, n, label_smoothing, probs.data<float>(), &bad);
   if (bad >= 0) {
     const Tensor host = labels.to(Device::cpu());  // the error path only
     const std::int64_t value = host.dtype() == DType::i64 ? host.data<std::int64_t>()[bad]
@@ -88,17 +111,37 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, float label_smo
     fail(name, ": label ", value, " at row ", bad, " is outside [0, ", n, ") for logits ", logits.describe());
   }
   Tensor out = Tensor::from_vector(std::vector<float>{float(loss)}, {1}, logits.device());
-  return record(name, out, {logits, labels},
-                [probs, labels = labels.detach(), rows, n, label_smoothing](const Tensor& g, GradSink& sink) {
-                  Tensor gl = Tensor::empty(probs.shape(), DType::f32, probs.device());
-                  const int bytes = int(dtype_size(labels.dtype()));
-                  const void* ptr = labels.dtype() == DType::i64 ? static_cast<const void*>(labels.data<std::int64_t>())
-                                                                 : static_cast<const void*>(labels.data<std::int32_t>());
-                  // The loss gradient stays on the device: the kernel reads g[0] itself.
-                  ROAST_KERNEL(probs.device(), cross_entropy_backward, probs.data<float>(), ptr, bytes, rows, n,
-                               label_smoothing, g.data<float>(), gl.data<float>());
-                  sink.accumulate(0, gl);
-                });
+  return record_cross_entropy(name, out, logits, labels, probs, label_smoothing);
+}
+
+Tensor cross_entropy_on_device(const Tensor& logits, const Tensor& labels, float label_smoothing,
+                               const Tensor& metric_sums) {
+  const char* name = "cross_entropy";
+  check_cross_entropy(name, logits, labels, label_smoothing);
+  double* sums = nullptr;
+  if (metric_sums.defined()) {
+    ROAST_CHECK(metric_sums.dtype() == DType::i64 && metric_sums.numel() == 2 && metric_sums.device() == logits.device(),
+                name, ": metric_sums must be two 8-byte words on the logits' device ", logits.device().str(), ", got ",
+                metric_sums.describe());
+    Tensor words = metric_sums;  // shares the storage; the kernel adds into it
+    sums = reinterpret_cast<double*>(words.data<std::int64_t>());
+  }
+  const std::int64_t rows = logits.size(0), n = logits.size(1);
+  Tensor probs = Tensor::empty(logits.shape(), DType::f32, logits.device());
+  Tensor out = Tensor::empty({1}, DType::f32, logits.device());
+  ROAST_KERNEL(logits.device(), cross_entropy_to_device, logits.data<float>(), label_pointer(labels),
+               int(dtype_size(labels.dtype())), rows, n, label_smoothing, probs.data<float>(), out.data<float>(), sums);
+  return record_cross_entropy(name, out, logits, labels, probs, label_smoothing);
+}
+
+void check_class_ids(const Tensor& ids, std::int64_t bound, const char* what) {
+  ROAST_CHECK(ids.defined() && ids.dtype() != DType::f32, what, ": must be i32 or i64 ids, got ", ids.describe());
+  ROAST_CHECK(ids.device().is_cpu(), what, ": ids are checked on the host, got ", ids.describe());
+  const std::int64_t n = ids.numel();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t v = ids.dtype() == DType::i64 ? ids.data<std::int64_t>()[i] : std::int64_t(ids.data<std::int32_t>()[i]);
+    if (v < 0 || v >= bound) fail(what, ": ", v, " at position ", i, " is outside [0, ", bound, ")");
+  }
 }
 
 }  // namespace roast

@@ -1,6 +1,7 @@
 #include <cstring>
 #include <random>
 
+#include "kernels/backend.h"
 #include "roast/tensor.h"
 #include "tensor/device_copy.h"
 #include "tensor/tensor_impl.h"
@@ -80,7 +81,13 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor Tensor::full(const Shape& shape, float value, Device device) {
-  return from_vector(std::vector<float>(std::size_t(shape_numel(shape)), value), shape, device);
+  if (device.is_cpu()) return from_vector(std::vector<float>(std::size_t(shape_numel(shape)), value), shape, device);
+  // On a GPU without a host upload (0 * 1 + value on the device): a captured training step
+  // seeds its backward with a full tensor.
+  Tensor t = zeros(shape, DType::f32, device);
+  float* p = t.data<float>();
+  ROAST_KERNEL(device, affine, p, p, t.numel(), 1.0f, value);
+  return t;
 }
 
 Tensor Tensor::from_vector(const std::vector<float>& v, const Shape& s, Device d) { return from_host(v, s, DType::f32, d); }

@@ -11,6 +11,7 @@
 #include "roast/ops.h"
 #include "roast/optim.h"
 #include "train/session.h"
+#include "train/train_step.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -98,6 +99,15 @@ nlohmann::json bench_train(const BenchTrainOptions& o) {
   Tensor grad_scale;
   if (s.config.optimizer.grad_scaling) grad_scale = gradient_scale(s.memory->plan(), s.device);
   const std::int64_t total = o.warmup + o.steps;
+  // With CUDA graphs (train.cuda_graphs on a GPU) the step is the trainer's own (TrainStep:
+  // captured after its warm-up, then replayed) and only whole steps are timed; otherwise each
+  // phase is timed apart, synchronising between them.
+  const bool graphs = !s.device.is_cpu() && s.config.train.cuda_graphs;
+  // A replayed graph is one launch: its kernels cannot be timed one by one (the profiler
+  // synchronises around each dispatch, which capture forbids).
+  const bool profile = o.profile && !graphs;
+  TrainStep whole(s, optimizer, grad_scale.defined() ? &grad_scale : nullptr, graphs, s.config.train.cuda_graphs_explicit);
+  StepState& state = whole.state();
   std::vector<double> step_s;
   double fwd_s = 0, bwd_s = 0, opt_s = 0;
   AllocatorCounters before;
@@ -105,26 +115,38 @@ nlohmann::json bench_train(const BenchTrainOptions& o) {
   for (std::int64_t step = 0; step < total; ++step) {
     if (step == o.warmup) {
       kernels::profile::reset();
-      kernels::profile::set_enabled(o.profile);
+      kernels::profile::set_enabled(profile);
       before = alloc.counters();
     }
     const nn::Batch batch = next_batch(step);
+    const float lr = scheduled_lr(s.config.schedule, s.config.optimizer.lr, step, total);
+    const std::uint64_t dropout_seed = hash::hash3(s.config.seed, 0x7EA1ull, std::uint64_t(step), 0);
     sync(s.device);
     const auto t0 = Clock::now();
+    if (graphs) {
+      whole.run(batch, lr, dropout_seed);
+      sync(s.device);
+      if (step >= o.warmup) step_s.push_back(seconds_since(t0));
+      continue;
+    }
+    optimizer.prepare(state, lr);
+    state.set_dropout_seed(dropout_seed);
+    state.upload();
     s.memory->zero_grad();
-    nn::Context ctx = forward_context(s, true, hash::hash3(s.config.seed, 0x7EA1ull, std::uint64_t(step), 0));
-    Tensor loss = cross_entropy(s.model->forward(batch, ctx), batch.labels, s.config.train.label_smoothing);
-    (void)loss.item();
+    nn::Context ctx = forward_context(s, true);
+    ctx.step_seed = state.dropout_seed_word();
+    Tensor loss = cross_entropy_on_device(s.model->forward(batch, ctx), batch.labels, s.config.train.label_smoothing,
+                                          state.metric_sums());
+    sync(s.device);
     const double t_fwd = seconds_since(t0);
     const auto t1 = Clock::now();
     loss.backward();
     sync(s.device);
     const double t_bwd = seconds_since(t1);
     const auto t2 = Clock::now();
-    const float lr = scheduled_lr(s.config.schedule, s.config.optimizer.lr, step, total);
     Tensor params = s.memory->params(), grad = s.memory->grad();
-    optimizer.step(params, grad, [&s](const std::string& name) { return s.memory->slot(name); }, lr,
-                   grad_scale.defined() ? &grad_scale : nullptr);
+    optimizer.apply(params, grad, [&s](const std::string& name) { return s.memory->slot(name); }, state,
+                    grad_scale.defined() ? &grad_scale : nullptr);
     sync(s.device);
     const double t_opt = seconds_since(t2);
     if (step >= o.warmup) {
@@ -162,12 +184,16 @@ nlohmann::json bench_train(const BenchTrainOptions& o) {
       {"steps", o.steps},
       {"samples_per_second", double(batch_size) / median},
       {"step_ms", {{"median", median * 1e3}, {"min", sorted.front() * 1e3}, {"mean", sum_s * 1e3 / n}}},
-      {"phases_ms", {{"forward", fwd_s * 1e3 / n}, {"backward", bwd_s * 1e3 / n}, {"optimizer", opt_s * 1e3 / n}}},
+      {"cuda_graphs", graphs && whole.graph_replays() > 0},
+      {"cuda_graph_replays", whole.graph_replays()},
       {"allocations",
        {{"fresh_per_step", double(after.fresh - before.fresh) / n},
         {"reused_per_step", double(after.reused - before.reused) / n},
         {"peak_live_mb", double(after.peak_live_bytes) / (1 << 20)}}}};
-  if (o.profile) {
+  if (!graphs) result["phases_ms"] = {{"forward", fwd_s * 1e3 / n}, {"backward", bwd_s * 1e3 / n}, {"optimizer", opt_s * 1e3 / n}};
+  if (o.profile && !profile)
+    result["profile_note"] = "no per-kernel profile with CUDA graphs: --set train.cuda_graphs=false to time each kernel";
+  if (profile) {
     result["families_ms"] = families;
     result["kernels"] = kernels_json;
     result["other_ms"] = (sum_s - in_kernels) * 1e3 / n;

@@ -18,12 +18,18 @@ Progress::Progress(bool enabled, std::int64_t log_every)
     : enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0), log_every_(log_every), start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-void Progress::step(std::int64_t epoch, std::int64_t n_epochs, std::int64_t batch, std::int64_t n_batches, double loss,
-                    double lr, std::int64_t samples) {
+void Progress::set_loss(double loss) {
+  loss_ = loss;
+  has_loss_ = true;
+}
+
+void Progress::step(std::int64_t epoch, std::int64_t n_epochs, std::int64_t batch, std::int64_t n_batches, double lr,
+                    std::int64_t samples) {
   ++steps_;
   samples_ += samples;
-  smoothed_loss_ = steps_ == 1 ? loss : 0.95 * smoothed_loss_ + 0.05 * loss;
   if (!enabled_) return;
+  char loss[32] = "-";  // until the first read
+  if (has_loss_) std::snprintf(loss, sizeof loss, "%.4f", loss_);
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double rate = elapsed > 0 ? double(samples_) / elapsed : 0.0;
@@ -35,14 +41,14 @@ void Progress::step(std::int64_t epoch, std::int64_t n_epochs, std::int64_t batc
     const int width = 24, filled = int(double(width) * double(batch) / double(n_batches));
     std::string bar(std::size_t(filled), '=');
     bar.resize(std::size_t(width), ' ');
-    std::fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld loss %.4f lr %.2g %.0f samples/s ETA %s",
+    std::fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld loss %s lr %.2g %.0f samples/s ETA %s",
                  (long long)(epoch + 1), (long long)n_epochs, bar.c_str(), (long long)batch, (long long)n_batches,
-                 smoothed_loss_, lr, rate, format_duration(eta).c_str());
+                 loss, lr, rate, format_duration(eta).c_str());
     drawn_ = true;
   } else if (steps_ % log_every_ == 0) {
-    std::fprintf(stderr, "epoch %lld/%lld step %lld/%lld loss %.4f lr %.3g %.0f samples/s ETA %s\n",
-                 (long long)(epoch + 1), (long long)n_epochs, (long long)batch, (long long)n_batches, smoothed_loss_, lr,
-                 rate, format_duration(eta).c_str());
+    std::fprintf(stderr, "epoch %lld/%lld step %lld/%lld loss %s lr %.3g %.0f samples/s ETA %s\n",
+                 (long long)(epoch + 1), (long long)n_epochs, (long long)batch, (long long)n_batches, loss, lr, rate,
+                 format_duration(eta).c_str());
   }
 }
 

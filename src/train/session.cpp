@@ -201,7 +201,7 @@ void require_same_config(const nlohmann::json& here, const nlohmann::json& there
   nlohmann::json a = here, b = there;
   // The length of a run and its reporting may change on resume; nothing that shapes the trajectory may.
   for (nlohmann::json* j : {&a, &b})
-    for (const char* key : {"epochs", "max_steps", "early_stopping", "log_every"})
+    for (const char* key : {"epochs", "max_steps", "early_stopping", "log_every", "cuda_graphs"})
       if (j->contains("train")) (*j)["train"].erase(key);
   // A run may continue on another device (checkpoints hold host bytes), and with another
   // learning rate or schedule: the way out of a divergence (docs/reliability.md).

@@ -80,7 +80,8 @@ bool all_finite(const Tensor& tensor);
 void restore_weights(Session& session, const Checkpoint& checkpoint, const std::string& path, bool slots);
 TrainState restore_state(const nlohmann::json& header);
 // Throws roast::Error naming the first key whose value differs, ignoring the run-length
-// keys of "train" (epochs, max_steps, early_stopping, log_every), "device", "optimizer.lr"
+// keys of "train" (epochs, max_steps, early_stopping, log_every; cuda_graphs, which changes
+// how a step runs, not what it computes), "device", "optimizer.lr"
 // and "schedule" (allowed changes on --resume).
 void require_same_config(const nlohmann::json& here, const nlohmann::json& there, const std::string& path);
 // The first key path where two configs differ ("(top level)" for different types), or "".

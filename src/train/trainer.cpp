@@ -19,6 +19,7 @@
 #include "roast/optim.h"
 #include "train/progress.h"
 #include "train/session.h"
+#include "train/train_step.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -79,6 +80,13 @@ class Loop {
         progress_(show_progress, s.config.train.log_every), comm_(comm), sync_(sync) {
     if (s.config.optimizer.grad_scaling) grad_scale_ = gradient_scale(s.memory->plan(), s.device);
     if (resumed) last_finite_step_ = st_.step;  // last.ckpt, loaded and checked finite
+    const TrainConfig& t = s.config.train;
+    // Data-parallel steps sum the gradient over the ranks inside the step: never captured.
+    if (syncing() && !s.device.is_cpu() && t.cuda_graphs && t.cuda_graphs_explicit)
+      fail("`train.cuda_graphs`: true cannot be honoured by data-parallel training (the gradient is summed over the ",
+           "ranks inside each step, which a CUDA graph cannot replay). Set train.cuda_graphs to false, or leave it out");
+    step_ = std::make_unique<TrainStep>(s, optimizer_, s.config.optimizer.grad_scaling ? &grad_scale_ : nullptr,
+                                        t.cuda_graphs && !syncing(), t.cuda_graphs_explicit);
   }
 
   TrainSummary run();
@@ -94,6 +102,14 @@ class Loop {
   bool syncing() const { return comm_.size() > 1 || sync_.uses_nccl(); }
   // Several ranks: the gradient, the loss and the buffers summed over the ranks (collective).
   void reduce_step(Tensor& grad, double& loss, const data::Batch& b);
+  // One data-parallel step: the loss is read back and summed over the ranks every step.
+  // Returns the step's (global) loss.
+  double synced_step(const data::Batch& b, float lr, std::uint64_t dropout_seed);
+  // Reads the training metrics the steps summed on the device (synchronises; every
+  // train.log_every steps and before each evaluation) and stops a run whose summed loss is
+  // not finite: the granularity of the divergence check (docs/reliability.md).
+  void read_metrics();
+  [[noreturn]] void diverged_loss(double loss, const std::string& when);
   // Several ranks: stops the job (CollectiveError on every rank) when the ranks' parameters
   // are no longer bit-identical.
   void check_ranks_agree();
@@ -108,8 +124,12 @@ class Loop {
   Optimizer optimizer_;
   Progress progress_;
   Tensor grad_scale_;
-  double loss_since_eval_ = 0;
-  std::int64_t steps_since_eval_ = 0, n_batches_ = 1, total_steps_ = 1;
+  std::unique_ptr<TrainStep> step_;
+  double loss_since_eval_ = 0, correct_since_eval_ = 0;
+  std::int64_t steps_since_eval_ = 0, samples_since_eval_ = 0, n_batches_ = 1, total_steps_ = 1;
+  // Steps since the metrics were last read, and the (global) loss of those run by synced_step.
+  std::int64_t steps_since_read_ = 0, first_unread_step_ = 1;
+  double synced_loss_since_read_ = 0;
   std::int64_t last_finite_step_ = -1;  // the step last.ckpt holds; -1: none written by this run
   bool stop_ = false, stopped_early_ = false;
   dist::Communicator& comm_;
@@ -131,6 +151,7 @@ TrainSummary Loop::run() {
     fail("checkpoint ", dir_, "/last.ckpt: its state.batch_in_epoch ", st_.batch_in_epoch, " is beyond the ", n_batches,
          " batches of an epoch of this data; the checkpoint is damaged or belongs to other data. Start a new run with another --out");
   optimizer_.set_steps_taken(st_.step);
+  first_unread_step_ = st_.step + 1;
   double wait = 0;
   while (!stop_ && st_.epoch < t.epochs) {
     loader->start_epoch(st_.epoch);
@@ -168,6 +189,7 @@ TrainSummary Loop::run() {
   sum.comm_engine = sync_.engine();
   sum.comm_bytes_per_step = comm_bytes_per_step_;
   sum.comm_seconds = comm_seconds_;
+  sum.cuda_graph_replays = step_->graph_replays();
   const nlohmann::json summary = {{"test_accuracy", sum.test_accuracy},
                                   {"test_loss", sum.test_loss},
                                   {"val_accuracy", sum.val_accuracy},
@@ -192,7 +214,8 @@ TrainSummary Loop::run() {
                                   {"comm_engine", sum.comm_engine},
                                   {"comm_bytes_per_step", sum.comm_bytes_per_step},
                                   {"comm_seconds", sum.comm_seconds},
-                                  {"comm_share", sum.train_seconds > 0 ? sum.comm_seconds / sum.train_seconds : 0.0}};
+                                  {"comm_share", sum.train_seconds > 0 ? sum.comm_seconds / sum.train_seconds : 0.0},
+                                  {"cuda_graph_replays", sum.cuda_graph_replays}};
   if (comm_.rank() == 0) write_file_atomic(dir_ + "/summary.json", summary.dump(2) + "\n");
   return sum;
 }
@@ -203,45 +226,21 @@ bool Loop::train_epoch(data::BatchLoader& loader, std::int64_t n_batches, std::i
   for (std::int64_t skip = 0; skip < st_.batch_in_epoch; ++skip) loader.next(b);  // resume mid-epoch
   while (loader.next(b)) {
     const auto start = std::chrono::steady_clock::now();
-    s_.memory->zero_grad();
-    double value = 0;  // the step's loss: the mean over the (global) batch
-    if (b.size() > 0) {  // a rank's share of a short last batch may be empty
-      // Dropout masks: rank 0 draws what one process draws; other ranks' shares draw their own.
-      nn::Context ctx = forward_context(s_, true, hash::hash3(s_.config.seed, 0x7EA1ull, std::uint64_t(st_.step),
-                                                              std::uint64_t(comm_.rank())));
-      const nn::Batch batch = to_model_batch(b, data_.text, s_.device);  // the step's one host-to-device copy
-      Tensor loss = cross_entropy(s_.model->forward(batch, ctx), batch.labels, t.label_smoothing);
-      // Several ranks: the share's mean loss weighted by its share of the batch, so that the
-      // sum over the ranks (of the loss and of its gradient) is the whole batch's mean.
-      if (comm_.size() > 1) loss = mul_scalar(loss, float(double(b.size()) / double(b.global_size)));
-      value = loss.item();  // the step's read-back (the optimizer reads the gradient norm too)
-      if (!syncing() && !std::isfinite(value)) {
-        std::ostringstream what;
-        what << "the training loss is " << value << " at step " << st_.step + 1 << " (epoch " << st_.epoch + 1 << ")";
-        diverged(what.str());
-      }
-      loss.backward();
-    }
-    Tensor params = s_.memory->params();
-    Tensor grad = s_.memory->grad();
-    if (syncing()) {
-      if (!grad.defined()) grad = Tensor::zeros({s_.memory->n_floats()}, DType::f32, s_.device);
-      reduce_step(grad, value, b);
-      if (!std::isfinite(value)) {  // the same sum on every rank: all stop together
-        std::ostringstream what;
-        what << "the training loss is " << value << " at step " << st_.step + 1 << " (epoch " << st_.epoch + 1 << ")";
-        diverged(what.str());
-      }
-    }
-    crash_point("step");  // tests: a kill in the middle of a step
+    check_batch(b, data_.text, s_.input);  // the ids' check, on the host: the step's kernels skip it
     const float lr = scheduled_lr(s_.config.schedule, s_.config.optimizer.lr, st_.step, total_steps);
-    optimizer_.step(params, grad, [this](const std::string& name) { return s_.memory->slot(name); }, lr,
-                    grad_scale_.defined() ? &grad_scale_ : nullptr);
+    // Dropout masks: rank 0 draws what one process draws; other ranks' shares draw their own.
+    const std::uint64_t dropout_seed =
+        hash::hash3(s_.config.seed, 0x7EA1ull, std::uint64_t(st_.step), std::uint64_t(comm_.rank()));
+    if (syncing()) synced_loss_since_read_ += synced_step(b, lr, dropout_seed);
+    else step_->run(to_model_batch(b, data_.text), lr, dropout_seed);  // no read-back: the loss stays on the device
+    crash_point("step");  // tests: a kill before the step is recorded
     ++st_.step, ++st_.batch_in_epoch;
     st_.samples += b.global_size;
+    ++steps_since_eval_, ++steps_since_read_;
+    samples_since_eval_ += b.global_size;
+    if (st_.step % t.log_every == 0) read_metrics();
     st_.train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    loss_since_eval_ += value, ++steps_since_eval_;
-    progress_.step(st_.epoch, t.epochs, st_.batch_in_epoch, n_batches, float(value), lr, b.global_size);
+    progress_.step(st_.epoch, t.epochs, st_.batch_in_epoch, n_batches, lr, b.global_size);
     if (t.eval_every > 0 && st_.step % t.eval_every == 0 && evaluate_and_save()) return false;
     if (t.max_steps > 0 && st_.step >= total_steps) {
       stop_ = true;
@@ -249,6 +248,59 @@ bool Loop::train_epoch(data::BatchLoader& loader, std::int64_t n_batches, std::i
     }
   }
   return true;
+}
+
+double Loop::synced_step(const data::Batch& b, float lr, std::uint64_t dropout_seed) {
+  double value = 0;  // the step's loss: the mean over the (global) batch
+  const auto reduce = [&](Tensor& loss, Tensor& grad) {
+    if (loss.defined()) value = loss.item();
+    reduce_step(grad, value, b);
+    if (!std::isfinite(value)) {  // the same sum on every rank: all stop together
+      std::ostringstream when;
+      when << "at step " << st_.step + 1 << " (epoch " << st_.epoch + 1 << ")";
+      diverged_loss(value, when.str());
+    }
+  };
+  if (b.size() > 0) {  // a rank's share of a short last batch may be empty
+    step_->run(to_model_batch(b, data_.text), lr, dropout_seed, reduce, float(double(b.size()) / double(b.global_size)));
+    return value;
+  }
+  StepState& state = step_->state();
+  optimizer_.prepare(state, lr);
+  state.upload();
+  s_.memory->zero_grad();
+  Tensor params = s_.memory->params();
+  Tensor grad = s_.memory->grad();
+  if (!grad.defined()) grad = Tensor::zeros({s_.memory->n_floats()}, DType::f32, s_.device);
+  Tensor no_loss;
+  reduce(no_loss, grad);
+  optimizer_.apply(params, grad, [this](const std::string& name) { return s_.memory->slot(name); }, state,
+                   grad_scale_.defined() ? &grad_scale_ : nullptr);
+  return value;
+}
+
+void Loop::read_metrics() {
+  if (steps_since_read_ == 0) return;
+  const StepState::Metrics m = step_->take_metrics();
+  const double loss_sum = syncing() ? synced_loss_since_read_ : m.loss_sum;
+  const std::int64_t first = first_unread_step_, n = steps_since_read_;
+  synced_loss_since_read_ = 0, steps_since_read_ = 0, first_unread_step_ = st_.step + 1;
+  if (!std::isfinite(loss_sum)) {
+    std::ostringstream when;
+    if (n == 1) when << "at step " << first;
+    else when << "in steps " << first << " to " << first + n - 1 << " (read together every train.log_every steps)";
+    when << " (epoch " << st_.epoch + 1 << ")";
+    diverged_loss(loss_sum, when.str());
+  }
+  loss_since_eval_ += loss_sum;
+  correct_since_eval_ += m.correct;
+  progress_.set_loss(loss_sum / double(n));
+}
+
+void Loop::diverged_loss(double loss, const std::string& when) {
+  std::ostringstream what;
+  what << "the training loss is " << loss << " " << when;
+  diverged(what.str());
 }
 
 void Loop::reduce_step(Tensor& grad, double& loss, const data::Batch& b) {
@@ -312,6 +364,7 @@ void Loop::diverged(const std::string& what) {
 }
 
 bool Loop::evaluate_and_save() {
+  read_metrics();  // before anything is saved: a non-finite training loss stops the run here
   const Evaluation val = evaluate(s_, data_, PreparedData::validation, &comm_);
   check_ranks_agree();
   // Nothing non-finite reaches best.ckpt or last.ckpt.
@@ -323,7 +376,10 @@ bool Loop::evaluate_and_save() {
   if (!all_finite(s_.memory->params().detach()))
     diverged("the parameters hold NaN or infinity at step " + std::to_string(st_.step));
   const double train_loss = steps_since_eval_ > 0 ? loss_since_eval_ / double(steps_since_eval_) : 0.0;
-  loss_since_eval_ = 0, steps_since_eval_ = 0;
+  // Rows the steps classified right, over the samples they saw (one process: data-parallel
+  // steps do not sum it).
+  const double train_accuracy = samples_since_eval_ > 0 ? correct_since_eval_ / double(samples_since_eval_) : 0.0;
+  loss_since_eval_ = 0, correct_since_eval_ = 0, steps_since_eval_ = 0, samples_since_eval_ = 0;
   const bool improved = val.accuracy > st_.best_val_accuracy;
   if (improved) {
     st_.best_val_accuracy = val.accuracy;
@@ -341,6 +397,7 @@ bool Loop::evaluate_and_save() {
                          {"lr", scheduled_lr(s_.config.schedule, s_.config.optimizer.lr, std::max<std::int64_t>(0, st_.step - 1), total_steps_)},
                          {"train_seconds", st_.train_seconds},
                          {"samples_per_second", st_.train_seconds > 0 ? double(st_.samples) / st_.train_seconds : 0.0}});
+  if (!syncing()) st_.metrics.back()["train_accuracy"] = train_accuracy;
   if (comm_.rank() == 0) write_file_atomic(dir_ + "/metrics.jsonl", lines_of(st_.metrics));
   std::ostringstream msg;
   msg.precision(4);

@@ -42,6 +42,9 @@ Tensor conv_batch_norm_inference(const Tensor& rows, std::int64_t batch, std::in
 // Inverted dropout: zeroes each element with probability p, scales the rest by 1 / (1 - p).
 // The mask is a pure function of seed. p = 0 returns x.
 Tensor dropout(const Tensor& x, float p, std::uint64_t seed);
+// The same with the seed derived on x's device from a per-call salt and the step's seed word
+// (step_seed: a pointer on x's device, or null for seed = salt; kernels/dropout_hash.h).
+Tensor dropout(const Tensor& x, float p, std::uint64_t salt, const std::uint64_t* step_seed);
 
 }  // namespace nn
 }  // namespace roast

@@ -35,12 +35,21 @@ struct Context {
   bool training = false;
   std::uint64_t seed = 0;      // dropout masks derive from (seed, call counter)
   std::uint64_t n_random = 0;  // calls that drew randomness in this pass
+  // A training step's seed word on the memory's device (roast::StepState), or null. With it,
+  // each random call's seed is derived on the device from the word and the call counter
+  // (kernels/dropout_hash.h: dropout_seed), so that the host passes the same arguments every
+  // step (a captured step replays them) while each step draws new masks. The masks equal
+  // those of a context whose seed is the word's value.
+  const std::uint64_t* step_seed = nullptr;
   Tensor key_padding_mask;     // text: f32 [B, T], 1 for tokens, 0 for padding
   Numerics numerics;           // precision / deterministic of every product of this pass
 
   explicit Context(const Memory& m, bool train = false, std::uint64_t s = 0) : memory(&m), training(train), seed(s) {}
   // A fresh seed for one random op of this pass.
   std::uint64_t next_seed();
+  // The salt of one random op (kernels/types.h: DropoutSeed{salt, step_seed}): the call's
+  // index when step_seed is set, else next_seed() (the whole seed; step_seed null).
+  std::uint64_t next_dropout_salt() { return step_seed != nullptr ? n_random++ : next_seed(); }
   // The mapping of a declared tensor; throws roast::Error when the memory's plan has another
   // tensor at that id (the memory was planned for a different model).
   const Mapping& mapping(const TensorRef& tensor) const;
