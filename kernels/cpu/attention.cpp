@@ -72,7 +72,8 @@ float* scratch(std::vector<float>& buffer, std::size_t n) {
 
 void attention_forward(const float* q, const float* k, const float* v, const float* key_mask, float* out, float* lse,
                        i64 batch, i64 heads, i64 T, i64 dh, std::uint32_t keep_below, float drop_scale,
-                       std::uint64_t seed) {
+                       DropoutSeed dropout_seed_of) {
+  const std::uint64_t seed = dropout_seed(dropout_seed_of.salt, dropout_seed_of.step);
   const i64 bh_count = batch * heads;
   if (bh_count == 0 || T == 0) return;
   const std::vector<char> dead = dead_sequences(key_mask, batch, T);
@@ -136,7 +137,8 @@ void attention_forward(const float* q, const float* k, const float* v, const flo
 
 void attention_backward(const float* q, const float* k, const float* v, const float* key_mask, const float* out,
                         const float* lse, const float* gout, float* gq, float* gk, float* gv, i64 batch, i64 heads,
-                        i64 T, i64 dh, std::uint32_t keep_below, float drop_scale, std::uint64_t seed) {
+                        i64 T, i64 dh, std::uint32_t keep_below, float drop_scale, DropoutSeed dropout_seed_of) {
+  const std::uint64_t seed = dropout_seed(dropout_seed_of.salt, dropout_seed_of.step);
   const i64 bh_count = batch * heads;
   if (bh_count == 0 || T == 0) return;
   const std::vector<char> dead = dead_sequences(key_mask, batch, T);

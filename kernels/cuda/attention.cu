@@ -41,8 +41,13 @@ struct Geometry {
   i64 heads, T, dh;
   std::uint32_t keep_below;
   float drop_scale;
-  std::uint64_t seed;
+  std::uint64_t seed;                // the salt until resolve_seed, then the seed itself
+  const std::uint64_t* seed_step;    // DropoutSeed::step (on the device) or null
 };
+
+// Every kernel starts with this: the seed of the call from its salt and the step's word
+// (kernels/dropout_hash.h), read once per thread.
+__device__ __forceinline__ void resolve_seed(Geometry& g) { g.seed = dropout_seed(g.seed, g.seed_step); }
 
 // rows [row0, row0 + ROWS) of one head's [T, dh] array into dst [ROWS][DH + 1], zero beyond
 // T and dh. Coalesced when dh == DH (the tile is one contiguous run).
@@ -98,6 +103,7 @@ constexpr std::size_t forward_smem() {
 
 template <int DH, int RM, int CN>
 __global__ void __launch_bounds__(kThreads) attention_forward_kernel(Geometry g, float* out, float* lse, i64 tiles) {
+  resolve_seed(g);
   using S = Shape<DH, RM, CN>;
   constexpr int BR = S::kOwn, BC = S::kOther, LD = S::LD, LDP = S::LDP;
   extern __shared__ float smem[];
@@ -228,6 +234,7 @@ template <int DH, int RM, int CN>
 __global__ void __launch_bounds__(kThreads)
     attention_dkdv_kernel(Geometry g, const float* gout, const float* lse, const float* D, float* gk, float* gv,
                           i64 tiles) {
+  resolve_seed(g);
   using S = Shape<DH, RM, CN>;
   constexpr int BK = S::kOwn, BQ = S::kOther, LD = S::LD, LDP = S::LDP;
   extern __shared__ float smem[];
@@ -364,6 +371,7 @@ constexpr std::size_t dq_smem() {
 template <int DH, int RM, int CN>
 __global__ void __launch_bounds__(kThreads)
     attention_dq_kernel(Geometry g, const float* gout, const float* lse, const float* D, float* gq, i64 tiles) {
+  resolve_seed(g);
   using S = Shape<DH, RM, CN>;
   constexpr int BQ = S::kOwn, BK = S::kOther, LD = S::LD, LDP = S::LDP;
   extern __shared__ float smem[];
@@ -521,16 +529,16 @@ void backward_dh(const Geometry& g, i64 bh_count, const float* gout, const float
 }
 
 Geometry geometry(const float* q, const float* k, const float* v, const float* key_mask, i64 heads, i64 T, i64 dh,
-                  std::uint32_t keep_below, float drop_scale, std::uint64_t seed, const char* op) {
+                  std::uint32_t keep_below, float drop_scale, DropoutSeed seed, const char* op) {
   if (dh < 1 || dh > 128)
     fail(op, ": the CUDA kernel serves head dims 1..128, got ", dh, " (nn::attention falls back to the unfused path)");
-  return Geometry{q, k, v, key_mask, heads, T, dh, keep_below, drop_scale, seed};
+  return Geometry{q, k, v, key_mask, heads, T, dh, keep_below, drop_scale, seed.salt, seed.step};
 }
 }  // namespace
 
 void attention_forward(const float* q, const float* k, const float* v, const float* key_mask, float* out, float* lse,
                        i64 batch, i64 heads, i64 T, i64 dh, std::uint32_t keep_below, float drop_scale,
-                       std::uint64_t seed) {
+                       DropoutSeed seed) {
   const i64 bh_count = batch * heads;
   if (bh_count == 0 || T == 0) return;
   const Geometry g = geometry(q, k, v, key_mask, heads, T, dh, keep_below, drop_scale, seed, "attention_forward");
@@ -542,7 +550,7 @@ void attention_forward(const float* q, const float* k, const float* v, const flo
 
 void attention_backward(const float* q, const float* k, const float* v, const float* key_mask, const float* out,
                         const float* lse, const float* gout, float* gq, float* gk, float* gv, i64 batch, i64 heads,
-                        i64 T, i64 dh, std::uint32_t keep_below, float drop_scale, std::uint64_t seed) {
+                        i64 T, i64 dh, std::uint32_t keep_below, float drop_scale, DropoutSeed seed) {
   const i64 bh_count = batch * heads;
   if (bh_count == 0 || T == 0) return;
   const Geometry g = geometry(q, k, v, key_mask, heads, T, dh, keep_below, drop_scale, seed, "attention_backward");

@@ -41,7 +41,7 @@ Heads check_inputs(const char* name, const Tensor& q, const Tensor& k, const Ten
 }  // namespace
 
 Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask, float dropout_p,
-                           std::uint64_t seed, const Numerics& numerics) {
+                           std::uint64_t seed, const Numerics& numerics, const std::uint64_t* step_seed) {
   const Heads h = check_inputs("attention_reference", q, k, v, key_mask, dropout_p);
   Tensor scores = matmul(q, transpose(k, 1, 2), numerics);  // [B*H, T, T]
   if (key_mask.defined()) {
@@ -52,17 +52,18 @@ Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, co
     scores = reshape(add(mul(reshape(scores, {h.batch, h.heads, h.T, h.T}), m), additive), {h.batch * h.heads, h.T, h.T});
   }
   Tensor weights = softmax(scores);
-  if (dropout_p > 0.0f) weights = dropout(weights, dropout_p, seed);
+  if (dropout_p > 0.0f) weights = dropout(weights, dropout_p, seed, step_seed);
   return matmul(weights, v, numerics);
 }
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask, float dropout_p,
-                 std::uint64_t seed, const Numerics& numerics) {
+                 std::uint64_t salt, const Numerics& numerics, const std::uint64_t* step_seed) {
   const char* name = "attention";
   const Heads h = check_inputs(name, q, k, v, key_mask, dropout_p);
   const Device dev = q.device();
   if (!dev.is_cpu() && h.dh > kCudaAttentionMaxHeadDim)
-    return attention_reference(q, k, v, key_mask, dropout_p, seed, numerics);
+    return attention_reference(q, k, v, key_mask, dropout_p, salt, numerics, step_seed);
+  const kernels::DropoutSeed seed{salt, step_seed};
   // keep_below = 2^24 keeps every weight (the kernels then draw no hash).
   const std::uint32_t keep_below = dropout_p > 0.0f ? kernels::dropout_threshold(dropout_p) : (1u << 24);
   const float scale = dropout_p > 0.0f ? 1.0f / (1.0f - dropout_p) : 1.0f;

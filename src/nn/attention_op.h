@@ -26,8 +26,12 @@ constexpr std::int64_t kCudaAttentionMaxHeadDim = 128;
 // blocks, the T x T matrix never stored; the backward recomputes the weights from the saved
 // row log-sum-exp. Gradients for q, k, v (none for the mask). numerics only matters for the
 // fallback (CUDA, dh > kCudaAttentionMaxHeadDim), whose products are matmul's.
+//
+// Under a training step's seed word (nn::Context::step_seed, a pointer on q's device), `seed`
+// is the call's salt and the mask's seed is kernels::dropout_seed(seed, step_seed), derived
+// on the device (a captured step replays the same arguments and still draws a new mask).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask, float dropout_p,
-                 std::uint64_t seed, const Numerics& numerics);
+                 std::uint64_t seed, const Numerics& numerics, const std::uint64_t* step_seed = nullptr);
 
 // The same function composed of ops (batched matmul, the mask as scores * m + (m - 1) * 1e9,
 // softmax, nn::dropout, matmul), holding the [B * H, T, T] scores, weights and dropout mask:
@@ -35,7 +39,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
 // kernels do not serve. Padded keys get weight ~3e-39 here (the softmax's exp of -1e9), 0 in
 // the fused kernels.
 Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask, float dropout_p,
-                           std::uint64_t seed, const Numerics& numerics);
+                           std::uint64_t seed, const Numerics& numerics, const std::uint64_t* step_seed = nullptr);
 
 }  // namespace nn
 }  // namespace roast

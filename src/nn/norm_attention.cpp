@@ -125,10 +125,10 @@ Tensor SelfAttention::forward(const Tensor& x, Context& ctx) const {
                 " does not match input ", x.describe());
   }
   // One fused op (src/nn/attention_op.h): online softmax over key blocks, the dropout mask
-  // drawn inside; the same seed is drawn when nn::dropout(weights, p, ctx) would draw one.
+  // drawn inside; the same salt is drawn when nn::dropout(weights, p, ctx) would draw one.
   const float p = ctx.training ? dropout_ : 0.0f;
-  const std::uint64_t seed = p > 0.0f ? ctx.next_seed() : 0;
-  const Tensor heads = attention(q, k, v, mask, p, seed, ctx.numerics);  // [B*H, T, dh]
+  const std::uint64_t salt = p > 0.0f ? ctx.next_dropout_salt() : 0;
+  const Tensor heads = attention(q, k, v, mask, p, salt, ctx.numerics, ctx.step_seed);  // [B*H, T, dh]
   const Tensor merged = reshape(permute(reshape(heads, {b, heads_, t, dh}), {0, 2, 1, 3}), {b, t, dim_});
   return output_.forward(merged, ctx);
 }

@@ -25,7 +25,7 @@ using roast::testing::relative_error;
 
 namespace {
 using AttentionFn = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, float, std::uint64_t,
-                               const Numerics&);
+                               const Numerics&, const std::uint64_t*);
 
 // The output and the gradients of q, k, v (loss sum(y * R), R fixed random), on the host.
 struct Result {
@@ -40,7 +40,7 @@ Result run(AttentionFn fn, const Tensor& q, const Tensor& k, const Tensor& v, co
   lk.set_requires_grad(true);
   lv.set_requires_grad(true);
   const Tensor m = mask.defined() ? mask.to(device) : Tensor();
-  const Tensor y = fn(lq, lk, lv, m, p, seed, Numerics{});
+  const Tensor y = fn(lq, lk, lv, m, p, seed, Numerics{}, nullptr);
   sum_all(mul(y, randn(y.shape(), 99).to(device))).backward();
   return {y.detach().to(Device::cpu()), lq.grad().to(Device::cpu()), lk.grad().to(Device::cpu()),
           lv.grad().to(Device::cpu())};
@@ -153,6 +153,25 @@ TEST_CASE("attention: the dropout mask is nn::dropout's for the [B*H, T, T] weig
     CHECK(out[std::size_t(i)] == Approx(kept ? 1.0f / (1.0f - p) / float(T) : 0.0f).margin(1e-7));
   }
   CHECK(dropped > 60);  // about 0.4 * 243 (the test is not vacuous)
+
+  // Under a step's seed word (a captured training step), `seed` is the call's salt and the
+  // mask is the one of dropout_seed(salt, word): new for each word, the reference's too.
+  for (const std::uint64_t word : {std::uint64_t(7), std::uint64_t(8)}) {
+    const std::uint64_t derived = kernels::dropout_seed(seed, &word);
+    const std::vector<float> stepped =
+        nn::attention(zeros, zeros, Tensor::from_vector(eye, {bh, T, T}), Tensor(), p, seed, {}, &word).to_vector();
+    const std::vector<float> reference =
+        nn::attention_reference(zeros, zeros, Tensor::from_vector(eye, {bh, T, T}), Tensor(), p, seed, {}, &word)
+            .to_vector();
+    int differs = 0;
+    for (std::int64_t i = 0; i < bh * T * T; ++i) {
+      const bool kept = kernels::dropout_bits(derived, i) < keep_below;
+      CHECK(stepped[std::size_t(i)] == Approx(kept ? 1.0f / (1.0f - p) / float(T) : 0.0f).margin(1e-7));
+      CHECK(reference[std::size_t(i)] == Approx(stepped[std::size_t(i)]).margin(1e-6));
+      differs += (stepped[std::size_t(i)] != 0.0f) != (out[std::size_t(i)] != 0.0f);
+    }
+    CHECK(differs > 20);  // another mask than the plain seed's
+  }
 }
 
 TEST_CASE("attention: padded keys are ignored; all-padded sequences attend uniformly", "[attention]") {
