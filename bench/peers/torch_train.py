@@ -4,6 +4,14 @@ timing (median step after warm-up, split forward / backward / optimizer), dense 
 
     OMP_NUM_THREADS=2 taskset -c 0,1 /usr/bin/python3 bench/peers/torch_train.py --model cnn
     OMP_NUM_THREADS=2 taskset -c 0,1 /usr/bin/python3 bench/peers/torch_train.py --model transformer
+    python3 bench/peers/torch_train.py --model transformer --device cuda [--compile] [--precision tf32|bf16] \
+        [--dim 768 --heads 12 --layers 4 --ffn 3072 --seq 128 --batch 32]
+
+On CUDA the step is timed between torch.cuda.synchronize() calls; --compile wraps the model in
+torch.compile (default mode) and warms up until compilation is done; --precision tf32 allows TF32
+matrix products, bf16 runs the forward and backward under torch.autocast(bfloat16) with fp32
+weights and optimizer state (the usual mixed precision). Peak GPU memory is
+torch.cuda.max_memory_allocated() over the timed steps.
 
 cnn: configs/quickstart.json (conv3x3 1->32, BN, ReLU, maxpool 2; conv3x3 32->64, BN, ReLU,
 maxpool 2; fc 3136->128, ReLU; classifier 128->10; Adam lr 0.002; batch 128, 1x28x28).
@@ -74,7 +82,7 @@ class Transformer(nn.Module):
 
     def forward(self, ids, mask):
         b, t = ids.shape
-        h = F.dropout(self.tokens(ids) + self.positions(torch.arange(t)), self.p, self.training)
+        h = F.dropout(self.tokens(ids) + self.positions(torch.arange(t, device=ids.device)), self.p, self.training)
         additive = ((mask - 1.0) * 1e9).view(b, 1, 1, t)
         for blk in self.blocks:
             h = blk(h, additive)
@@ -89,50 +97,82 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
+    ap.add_argument("--batch", type=int, help="batch size (default: the config's, 128 cnn / 32 transformer)")
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--heads", type=int, default=2)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--ffn", type=int, default=128)
+    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--vocab", type=int, default=20000)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
+    torch.backends.cuda.matmul.allow_tf32 = a.precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = a.precision == "tf32"
     if a.model == "cnn":
-        model, batch = Cnn(), 128
+        batch = a.batch or 128
+        model = Cnn().to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=0.002)
-        batches = [(torch.randn(batch, 1, 28, 28), None, torch.randint(0, 10, (batch,))) for _ in range(4)]
+        batches = [(torch.randn(batch, 1, 28, 28, device=dev), None, torch.randint(0, 10, (batch,), device=dev))
+                   for _ in range(4)]
         clip = None
     else:
-        model, batch = Transformer(), 32
+        batch = a.batch or 32
+        model = Transformer(a.vocab, a.seq, a.dim, a.heads, a.layers, a.ffn).to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
-        batches = [(torch.randint(0, 20000, (batch, 256)), torch.ones(batch, 256), torch.randint(0, 2, (batch,)))
-                   for _ in range(4)]
+        batches = [(torch.randint(0, a.vocab, (batch, a.seq), device=dev), torch.ones(batch, a.seq, device=dev),
+                    torch.randint(0, 2, (batch,), device=dev)) for _ in range(4)]
         clip = 1.0
+    forward = torch.compile(model) if a.compile else model
     model.train()
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if a.precision == "bf16" else \
+        (lambda: torch.autocast(dev.type, enabled=False))
+    warmup = a.warmup + (10 if a.compile else 0)
     steps, fwd, bwd, upd = [], 0.0, 0.0, 0.0
-    for step in range(a.warmup + a.steps):
+    for step in range(warmup + a.steps):
+        if step == warmup and cuda:
+            torch.cuda.reset_peak_memory_stats()
         x, mask, y = batches[step % len(batches)]
+        sync()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x, mask), y)
+        with autocast():
+            loss = F.cross_entropy(forward(x, mask), y)
         loss.item()
         t1 = time.perf_counter()
         loss.backward()
+        sync()
         t2 = time.perf_counter()
         if clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
+        sync()
         t3 = time.perf_counter()
-        if step >= a.warmup:
+        if step >= warmup:
             steps.append(t3 - t0)
             fwd, bwd, upd = fwd + t1 - t0, bwd + t2 - t1, upd + t3 - t2
     n, med = a.steps, statistics.median(steps)
-    r = {"peer": "pytorch " + torch.__version__, "model": a.model, "threads": torch.get_num_threads(),
+    r = {"peer": "pytorch " + torch.__version__ + (" compile" if a.compile else " eager"), "model": a.model,
+         "device": a.device, "precision": a.precision, "threads": torch.get_num_threads(),
          "batch_size": batch, "samples_per_second": batch / med,
          "step_ms": {"median": med * 1e3, "min": min(steps) * 1e3, "mean": sum(steps) * 1e3 / n},
          "phases_ms": {"forward": fwd * 1e3 / n, "backward": bwd * 1e3 / n, "optimizer": upd * 1e3 / n}}
+    if cuda:
+        r["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
     if a.json:
         print(json.dumps(r))
     else:
-        print(f"pytorch {torch.__version__} {a.model}: {r['samples_per_second']:.1f} samples/s, step ms median "
-              f"{med * 1e3:.2f}; forward {r['phases_ms']['forward']:.2f}, backward {r['phases_ms']['backward']:.2f}, "
-              f"optimizer {r['phases_ms']['optimizer']:.2f}")
+        print(f"{r['peer']} {a.model} {a.device} {a.precision}: {r['samples_per_second']:.1f} samples/s, step ms "
+              f"median {med * 1e3:.2f}; forward {r['phases_ms']['forward']:.2f}, backward "
+              f"{r['phases_ms']['backward']:.2f}, optimizer {r['phases_ms']['optimizer']:.2f}"
+              + (f"; peak GPU {r['peak_gpu_bytes'] / 2**20:.0f} MiB" if cuda else ""))
 
 
 if __name__ == "__main__":
