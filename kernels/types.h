@@ -33,6 +33,15 @@ struct ConvGeometry {
   i64 patch() const { return channels * kernel_h * kernel_w; }  // K of the GEMM view
 };
 
+// An inverted-dropout mask drawn inside a fused kernel: element i is kept (times scale) when
+// dropout_bits(seed, i) < keep_below (kernels/dropout_hash.h), as dropout_mask draws it.
+struct DropoutArgs {
+  bool enabled = false;
+  std::uint64_t seed = 0;
+  std::uint32_t keep_below = 0;
+  float scale = 1;
+};
+
 // Arguments of the optimizer updates. Every update first forms d = g * clip (+ weight_decay
 // * p where the decay is an L2 term).
 struct SgdArgs {
