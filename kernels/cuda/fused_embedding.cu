@@ -1,5 +1,6 @@
 // The text models' input: token row + position row, times the dropout mask, one thread per
-// element (kernel_list.inc: embedding_position_*). Mirrors kernels/cpu/fused_embedding.cpp.
+// element (kernel_list.inc: embedding_position_*); the forward keeps one byte per element of
+// the mask for the backward. Mirrors kernels/cpu/fused_embedding.cpp.
 #include "kernels/backend.h"
 #include "kernels/cuda/fused_common.cuh"
 #include "kernels/dropout_hash.h"
@@ -8,10 +9,6 @@ namespace roast {
 namespace kernels {
 namespace cuda {
 namespace {
-__device__ __forceinline__ float mask_at(const DropoutArgs& dropout, i64 k) {
-  return dropout_bits(dropout.seed, k) < dropout.keep_below ? dropout.scale : 0.0f;
-}
-
 __device__ __forceinline__ float row_value(const float* memory, const Mapping& map, i64 r, i64 d) {
   return (map.lambda * map.sign(r, d)) * memory[map.loc(r, d)];
 }
@@ -19,7 +16,8 @@ __device__ __forceinline__ float row_value(const float* memory, const Mapping& m
 // Element t = (i, d), i = b * length + pos; a bad id is recorded and its row left unwritten.
 __global__ void embedding_position_forward_kernel(const float* memory, Mapping tokens, Mapping positions,
                                                   const void* ids, int id_bytes, i64 length, i64 total,
-                                                  DropoutArgs dropout, float* y, unsigned long long* bad) {
+                                                  DropoutArgs dropout, float* y, std::uint8_t* keep,
+                                                  unsigned long long* bad) {
   const i64 dim = tokens.cols;
   for (i64 t = global_index(); t < total; t += grid_stride()) {
     const i64 i = t / dim, d = t % dim, r = id_at(ids, id_bytes, i);
@@ -29,13 +27,17 @@ __global__ void embedding_position_forward_kernel(const float* memory, Mapping t
     }
     float v = row_value(memory, tokens, r, d);
     v += row_value(memory, positions, i % length, d);
-    if (dropout.enabled) v *= mask_at(dropout, t);
+    if (dropout.enabled) {
+      const bool kept = dropout_bits(dropout.seed, t) < dropout.keep_below;
+      keep[t] = kept ? 1 : 0;
+      v *= kept ? dropout.scale : 0.0f;
+    }
     y[t] = v;
   }
 }
 
-__global__ void apply_mask_kernel(const float* gy, DropoutArgs dropout, float* gh, i64 total) {
-  for (i64 t = global_index(); t < total; t += grid_stride()) gh[t] = gy[t] * mask_at(dropout, t);
+__global__ void apply_mask_kernel(const float* gy, const std::uint8_t* keep, float scale, float* gh, i64 total) {
+  for (i64 t = global_index(); t < total; t += grid_stride()) gh[t] = gy[t] * (keep[t] ? scale : 0.0f);
 }
 
 // One thread per position element k = (pos, d): its gradient summed over the batch in order,
@@ -60,28 +62,30 @@ __global__ void position_grad_kernel(const float* gh, Mapping positions, i64 bat
 }  // namespace
 
 i64 embedding_position_forward(const float* memory, const Mapping& tokens, const Mapping& positions, const void* ids,
-                               int id_bytes, i64 batch, i64 length, const DropoutArgs& dropout, float* y) {
+                               int id_bytes, i64 batch, i64 length, const DropoutArgs& dropout, float* y,
+                               std::uint8_t* keep) {
   const i64 n_ids = batch * length, total = n_ids * tokens.cols;
   if (n_ids == 0) return -1;
   DeviceBuffer bad(sizeof(unsigned long long));
   check(cudaMemsetAsync(bad.as<void>(), 0xff, sizeof(unsigned long long), stream()), "embedding_position_forward");
   if (total > 0) {
     embedding_position_forward_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(
-        memory, tokens, positions, ids, id_bytes, length, total, dropout, y, bad.as<unsigned long long>());
+        memory, tokens, positions, ids, id_bytes, length, total, dropout, y, keep, bad.as<unsigned long long>());
     check_launch("embedding_position_forward");
   }
   return fetch_first(bad.as<unsigned long long>());
 }
 
 void embedding_position_backward(const float* gy, const Mapping& tokens, const Mapping& positions, const void* ids,
-                                 int id_bytes, i64 batch, i64 length, const DropoutArgs& dropout, float* gmemory,
-                                 bool deterministic) {
+                                 int id_bytes, i64 batch, i64 length, const DropoutArgs& dropout,
+                                 const std::uint8_t* keep, float* gmemory, bool deterministic) {
   const i64 dim = tokens.cols, per_sample = length * dim, total = batch * per_sample;
   if (total == 0) return;
   DeviceBuffer masked(dropout.enabled ? std::size_t(total) * sizeof(float) : 0);
   const float* gh = gy;
   if (dropout.enabled) {
-    apply_mask_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(gy, dropout, masked.as<float>(), total);
+    apply_mask_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(gy, keep, dropout.scale, masked.as<float>(),
+                                                                    total);
     check_launch("embedding_position_backward");
     gh = masked.as<float>();
   }

@@ -78,16 +78,24 @@ Tensor embedding_position_lookup(const Tensor& memory, const Mapping& tokens, co
   const Device dev = memory.device();
   const int id_bytes = int(dtype_size(ids.dtype()));
   Tensor y = Tensor::empty({batch, length, dim}, DType::f32, dev);
+  // The kept elements, one byte each, in an i32 tensor of a quarter of the count (tensors have
+  // no byte dtype).
+  Tensor keep = dropout.enabled ? Tensor::empty({(y.numel() + 3) / 4}, DType::i32, dev) : Tensor();
+  auto keep_bytes = [](Tensor k) {  // a handle: shares k's storage
+    return k.defined() ? reinterpret_cast<std::uint8_t*>(k.data<std::int32_t>()) : nullptr;
+  };
   const std::int64_t bad = ROAST_KERNEL(dev, embedding_position_forward, memory.data<float>(), tokens, positions,
-                                        id_pointer(ids), id_bytes, batch, length, dropout, y.data<float>());
+                                        id_pointer(ids), id_bytes, batch, length, dropout, y.data<float>(),
+                                        keep_bytes(keep));
   if (bad >= 0) fail_bad_id(name, ids, bad, tokens);
   return record(name, y, {memory, ids},
-                [tokens, positions, ids = ids.detach(), id_bytes, batch, length, dropout,
+                [tokens, positions, ids = ids.detach(), id_bytes, batch, length, dropout, keep, keep_bytes,
                  deterministic = numerics.deterministic](const Tensor& g, GradSink& sink) {
                   if (!sink.needs(0)) return;
                   Tensor grad = sink.buffer(0);  // in place: only the cells of the rows used are touched
                   ROAST_KERNEL(g.device(), embedding_position_backward, g.data<float>(), tokens, positions,
-                               id_pointer(ids), id_bytes, batch, length, dropout, grad.data<float>(), deterministic);
+                               id_pointer(ids), id_bytes, batch, length, dropout, keep_bytes(keep),
+                               grad.data<float>(), deterministic);
                 });
 }
 
