@@ -61,6 +61,16 @@ struct DropoutSeed {
   const std::uint64_t* step = nullptr;
 };
 
+// An inverted-dropout mask drawn inside a fused kernel: element i is kept (times scale) when
+// dropout_bits(dropout_seed(seed), i) < keep_below (kernels/dropout_hash.h), as dropout_mask
+// draws it.
+struct DropoutArgs {
+  bool enabled = false;
+  DropoutSeed seed;
+  std::uint32_t keep_below = 0;
+  float scale = 1;
+};
+
 // Arguments of the optimizer updates that are the same every step. Every update first forms
 // d = g * clip (+ weight_decay * p where the decay is an L2 term); lr, clip and Adam's bias
 // corrections come from the StepScalars.

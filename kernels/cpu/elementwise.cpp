@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/gelu.h"
 #include "kernels/dropout_hash.h"
 
 namespace roast {
@@ -11,11 +12,6 @@ namespace cpu {
 namespace {
 constexpr i64 kParallelMin = 1 << 15;  // below this, threads cost more than they save
 
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kGeluCoef = 0.044715f;
-
-// gelu, tanh approximation (as in BERT/GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
-// computed by gelu_array / gelu_grad_array below.
 inline float sigmoid(float x) { return x >= 0 ? 1.0f / (1.0f + std::exp(-x)) : std::exp(x) / (1.0f + std::exp(x)); }
 
 template <typename F>
@@ -36,19 +32,12 @@ void for_chunks(i64 n, F f) {
 using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
 using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
 
+// gelu, tanh form: kernels/cpu/gelu.h (shared with the fused bias + GELU kernels).
 void gelu_array(const float* x, float* y, i64 n) {
-  for_chunks(n, [&](i64 at, i64 m) {
-    const ConstArrayMap a(x + at, m);
-    ArrayMap(y + at, m) = 0.5f * a * (1.0f + (kSqrt2OverPi * (a + kGeluCoef * a.cube())).tanh());
-  });
+  for_chunks(n, [&](i64 at, i64 m) { gelu_block(x + at, y + at, m); });
 }
 void gelu_grad_array(const float* x, const float* gy, float* gx, i64 n) {
-  for_chunks(n, [&](i64 at, i64 m) {
-    const ConstArrayMap a(x + at, m), g(gy + at, m);
-    const Eigen::ArrayXf t = (kSqrt2OverPi * (a + kGeluCoef * a.cube())).tanh();
-    const auto du = kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * a.square());
-    ArrayMap(gx + at, m) = g * (0.5f * (1.0f + t) + 0.5f * a * (1.0f - t.square()) * du);
-  });
+  for_chunks(n, [&](i64 at, i64 m) { gelu_grad_block(x + at, gy + at, gx + at, m); });
 }
 }  // namespace
 

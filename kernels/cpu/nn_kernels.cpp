@@ -1,4 +1,5 @@
 #include "kernels/backend.h"
+#include "kernels/cpu/embedding_rows.h"
 
 #include <cmath>
 #include <algorithm>
@@ -242,34 +243,7 @@ void norm_affine_backward(const float* xhat, const float* gain, const float* gy,
     }
 }
 
-namespace {
-i64 embedding_id(const void* ids, int id_bytes, i64 i) {
-  return id_bytes == 8 ? i64(static_cast<const std::int64_t*>(ids)[i]) : i64(static_cast<const std::int32_t*>(ids)[i]);
-}
-
-// Calls f(d, cell, scale) for every element d of row r, where the virtual weight is
-// scale * memory[cell]. Chunks of tiled schemes (embeddings: one tile row) are walked as
-// contiguous runs.
-template <typename F>
-void for_embedding_row(const Mapping& map, i64 r, F f) {
-  const i64 dim = map.cols;
-  if (!map.tiled()) {
-    for (i64 d = 0; d < dim; ++d) f(d, map.loc(r, d), map.lambda * map.sign(r, d));
-    return;
-  }
-  const i64 z = map.tile_cols;
-  for (i64 c0 = 0; c0 < dim; c0 += z) {
-    const i64 start = map.tile_start(r, c0 / z);
-    const i64 n = std::min(z, dim - c0);
-    if (map.sign_mode == SignMode::element) {
-      for (i64 j = 0; j < n; ++j) f(c0 + j, start + j, map.lambda * map.sign(r, c0 + j));
-    } else {
-      const float scale = map.lambda * map.sign(r, c0);
-      for (i64 j = 0; j < n; ++j) f(c0 + j, start + j, scale);
-    }
-  }
-}
-}  // namespace
+// embedding_id and for_embedding_row: kernels/cpu/embedding_rows.h.
 
 i64 embedding_gather(const float* memory, const Mapping& map, const void* ids, int id_bytes, i64 n_ids, float* y) {
   for (i64 i = 0; i < n_ids; ++i) {

@@ -1,6 +1,7 @@
 // Element-wise kernels: grid-stride loops, one thread per element; sum_to's reduction of a
 // broadcast gradient. Formulas mirror kernels/cpu/elementwise.cpp.
 #include "kernels/backend.h"
+#include "kernels/cuda/gelu.cuh"
 #include "kernels/cuda/ops_common.cuh"
 #include "kernels/dropout_hash.h"
 
@@ -9,19 +10,7 @@ namespace kernels {
 namespace cuda {
 
 namespace {
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kGeluCoef = 0.044715f;
-
-__device__ __forceinline__ float gelu(float x) {
-  const float u = kSqrt2OverPi * (x + kGeluCoef * x * x * x);
-  return 0.5f * x * (1.0f + tanhf(u));
-}
-__device__ __forceinline__ float gelu_grad(float x) {
-  const float u = kSqrt2OverPi * (x + kGeluCoef * x * x * x);
-  const float t = tanhf(u);
-  const float du = kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * x * x);
-  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
-}
+// gelu and gelu_grad: kernels/cuda/gelu.cuh.
 __device__ __forceinline__ float sigmoid(float x) {
   return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
 }

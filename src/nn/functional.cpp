@@ -17,6 +17,14 @@ void require_image(const Tensor& x, const char* op) {
 }
 std::int64_t spatial(const Tensor& x) { return x.dim() == 4 ? x.size(2) * x.size(3) : 1; }
 
+// A per-column vector of an op over rows of x [..., n]: f32, n elements, on x's device.
+void require_row_vector(const Tensor& v, std::int64_t n, const Tensor& x, const char* op, const char* what) {
+  ops::require_f32(v, op, what);
+  ROAST_CHECK(v.numel() == n, op, ": ", what, " ", v.describe(), " must have ", n, " elements for input ",
+              x.describe());
+  ops::require_same_device(x, v, op);
+}
+
 void check_batch_norm_input(const Tensor& x) {
   ops::require_f32(x, "batch_norm");
   ROAST_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: needs [B, C] or [B, C, H, W], got ", x.describe());
@@ -165,10 +173,53 @@ Tensor normalize_affine(const char* name, const Tensor& x, std::int64_t outer, s
 }  // namespace
 
 Tensor layer_norm(const Tensor& x, float eps, const Tensor& gain, const Tensor& bias) {
-  ops::require_f32(x, "layer_norm");
-  ROAST_CHECK(x.dim() >= 1 && x.size(-1) > 0, "layer_norm: needs a non-empty last axis, got ", x.describe());
-  const std::int64_t n = x.size(-1);
-  return normalize_affine("layer_norm", x, x.numel() / n, 1, n, eps, false, nullptr, nullptr, gain, bias);
+  const char* name = "layer_norm";
+  ops::require_f32(x, name);
+  ROAST_CHECK(x.dim() >= 1 && x.size(-1) > 0, name, ": needs a non-empty last axis, got ", x.describe());
+  const std::int64_t n = x.size(-1), rows = x.numel() / n;
+  require_row_vector(gain, n, x, name, "gain");
+  require_row_vector(bias, n, x, name, "bias");
+  const Device dev = x.device();
+  Tensor y = Tensor::empty(x.shape(), DType::f32, dev);
+  Tensor mean = Tensor::empty({rows}, DType::f32, dev), rstd = Tensor::empty({rows}, DType::f32, dev);
+  ROAST_KERNEL(dev, layer_norm_forward, x.data<float>(), gain.data<float>(), bias.data<float>(), y.data<float>(),
+               mean.data<float>(), rstd.data<float>(), rows, n, eps);
+  // The backward recomputes xhat from x (kept by the graph anyway) and the row statistics.
+  return record(name, y, {x, gain, bias},
+                [x = x.detach(), gain = gain.detach(), mean, rstd, rows, n](const Tensor& g, GradSink& sink) {
+                  const Device dev = x.device();
+                  const bool input = sink.needs(0), affine = sink.needs(1) || sink.needs(2);
+                  Tensor gx = input ? Tensor::empty(x.shape(), DType::f32, dev) : Tensor();
+                  Tensor dgain = affine ? Tensor::empty(gain.shape(), DType::f32, dev) : Tensor();
+                  Tensor dbias = affine ? Tensor::empty(gain.shape(), DType::f32, dev) : Tensor();
+                  ROAST_KERNEL(dev, layer_norm_backward, x.data<float>(), g.data<float>(), gain.data<float>(),
+                               mean.data<float>(), rstd.data<float>(), input ? gx.data<float>() : nullptr,
+                               affine ? dgain.data<float>() : nullptr, affine ? dbias.data<float>() : nullptr, rows, n);
+                  if (sink.needs(1)) sink.accumulate(1, dgain);
+                  if (sink.needs(2)) sink.accumulate(2, dbias);
+                  if (input) sink.accumulate(0, gx);
+                });
+}
+
+Tensor bias_gelu(const Tensor& x, const Tensor& bias) {
+  const char* name = "bias_gelu";
+  ops::require_f32(x, name);
+  ROAST_CHECK(x.dim() >= 1 && x.size(-1) > 0, name, ": needs a non-empty last axis, got ", x.describe());
+  const std::int64_t n = x.size(-1), rows = x.numel() / n;
+  require_row_vector(bias, n, x, name, "bias");
+  Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
+  ROAST_KERNEL(x.device(), bias_gelu_forward, x.data<float>(), bias.data<float>(), y.data<float>(), rows, n);
+  // The backward recomputes x + bias from the saved x: no pre-activation tensor is stored.
+  return record(name, y, {x, bias}, [x = x.detach(), bias = bias.detach(), rows, n](const Tensor& g, GradSink& sink) {
+    const Device dev = x.device();
+    const bool input = sink.needs(0), wants_bias = sink.needs(1);
+    Tensor gx = input ? Tensor::empty(x.shape(), DType::f32, dev) : Tensor();
+    Tensor dbias = wants_bias ? Tensor::empty(bias.shape(), DType::f32, dev) : Tensor();
+    ROAST_KERNEL(dev, bias_gelu_backward, x.data<float>(), bias.data<float>(), g.data<float>(),
+                 input ? gx.data<float>() : nullptr, wants_bias ? dbias.data<float>() : nullptr, rows, n);
+    if (wants_bias) sink.accumulate(1, dbias);
+    if (input) sink.accumulate(0, gx);
+  });
 }
 
 Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* batch_var, const Tensor& gain,

@@ -56,6 +56,14 @@ Tensor Linear::forward(const Tensor& x, Context& ctx) const {
   return y;
 }
 
+Tensor Linear::forward_gelu(const Tensor& x, Context& ctx) const {
+  ROAST_CHECK(x.dim() >= 1 && x.size(-1) == in_, "Linear ", name(), ": expects inputs [..., ", in_, "], got ",
+              x.describe());
+  const Tensor y = roast_matmul(x, *ctx.memory, ctx.mapping(weight_), ctx.numerics);
+  if (!has_bias_) return gelu(y);
+  return bias_gelu(y, read_exact(*ctx.memory, ctx.mapping(bias_), {out_}));
+}
+
 Embedding::Embedding(std::string name, std::int64_t rows, std::int64_t dim, float init_std)
     : Module(std::move(name)), rows_(rows), dim_(dim), init_std_(init_std) {
   ROAST_CHECK(rows > 0 && dim > 0, "Embedding ", this->name(), ": sizes must be positive, got ", rows, " x ", dim);

@@ -2,6 +2,7 @@
 #include <map>
 
 #include "kernels/backend.h"
+#include "nn/embedding_op.h"
 #include "roast/nn/models.h"
 #include "roast/ops.h"
 
@@ -101,9 +102,14 @@ class Transformer final : public Model {
   }
   Tensor forward(const Batch& batch, Context& ctx) override {
     check_text(batch, input_, "transformer");
-    const std::int64_t b = batch.ids.size(0), t = batch.ids.size(1);
-    Tensor h = add(tokens_.forward(batch.ids, ctx), positions_.forward(position_ids(t, batch.ids.device()), ctx));
-    h = dropout(h, options_.dropout, ctx);
+    const std::int64_t b = batch.ids.size(0);
+    // Token + position rows and the dropout mask in one op; the seed is drawn where
+    // nn::dropout would draw it, so the masks of the whole pass are unchanged.
+    const float p = ctx.training ? options_.dropout : 0.0f;
+    const std::uint64_t salt = p > 0.0f ? ctx.next_dropout_salt() : 0;
+    Tensor h = embedding_position_lookup(ctx.memory->params(), ctx.mapping(tokens_.table()),
+                                         ctx.mapping(positions_.table()), batch.ids, p, salt, ctx.numerics,
+                                         ctx.step_seed);
     ctx.key_padding_mask = batch.mask;
     for (auto& block : blocks_) h = block->forward(h, ctx);
     ctx.key_padding_mask = Tensor();
@@ -113,20 +119,8 @@ class Transformer final : public Model {
   }
 
  private:
-  // 0, 1, ..., t - 1 as i32 on `device`; kept between batches, so the host copy happens once
-  // per sequence length, not once per step.
-  const Tensor& position_ids(std::int64_t t, Device device) {
-    if (!positions_cache_.defined() || positions_cache_.numel() != t || positions_cache_.device() != device) {
-      std::vector<std::int32_t> pos(static_cast<std::size_t>(t));
-      for (std::int64_t j = 0; j < t; ++j) pos[std::size_t(j)] = std::int32_t(j);
-      positions_cache_ = Tensor::from_vector(pos, {t}, device);
-    }
-    return positions_cache_;
-  }
-
   InputSpec input_;
   TransformerOptions options_;
-  Tensor positions_cache_;
   Embedding tokens_, positions_;
   std::vector<std::unique_ptr<TransformerBlock>> blocks_;
   LayerNorm final_norm_;

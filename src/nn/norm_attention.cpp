@@ -148,7 +148,7 @@ void TransformerBlock::declare(Planner& planner) {
 }
 
 Tensor TransformerBlock::forward(const Tensor& x, Context& ctx) const {
-  auto ffn = [&](const Tensor& y) { return ffn_out_.forward(gelu(ffn_in_.forward(y, ctx)), ctx); };
+  auto ffn = [&](const Tensor& y) { return ffn_out_.forward(ffn_in_.forward_gelu(y, ctx), ctx); };
   if (pre_norm_) {
     const Tensor h = add(x, nn::dropout(attention_.forward(norm1_.forward(x, ctx), ctx), dropout_, ctx));
     return add(h, nn::dropout(ffn(norm2_.forward(h, ctx)), dropout_, ctx));

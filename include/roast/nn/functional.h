@@ -23,10 +23,16 @@ Tensor layer_norm(const Tensor& x, float eps);
 Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* batch_var);
 
 // The same with a gain and bias ([n] for layer norm, [C] for batch norm) fused in:
-// y = xhat * gain + bias in one op (one pass forward, one backward).
+// y = xhat * gain + bias in one op. Layer norm runs as one kernel each way
+// (layer_norm_forward / _backward: statistics, normalisation and affine in one pass; the
+// gain and bias gradients summed over rows in a fixed order).
 Tensor layer_norm(const Tensor& x, float eps, const Tensor& gain, const Tensor& bias);
 Tensor batch_norm_train(const Tensor& x, float eps, Tensor* batch_mean, Tensor* batch_var, const Tensor& gain,
                         const Tensor& bias);
+
+// gelu(x + bias) for x [..., n] and bias [n] (GELU's tanh form, as roast::gelu), one op and one
+// kernel each way (bias_gelu_forward / _backward): a Linear's bias folded into its activation.
+Tensor bias_gelu(const Tensor& x, const Tensor& bias);
 
 // Batch norm (and an optional ReLU) of a convolution computed as a GEMM, in one op: rows
 // [B * H * W, C] (the GEMM's output, channels last) -> y [B, C, H, W], the layout change folded

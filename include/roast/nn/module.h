@@ -85,6 +85,8 @@ class Linear : public Module {
   Linear(std::string name, std::int64_t in, std::int64_t out, bool bias = true);
   void declare(Planner& planner) override;
   Tensor forward(const Tensor& x, Context& ctx) const;
+  // gelu(forward(x)) with the bias folded into the activation (nn::bias_gelu: one op).
+  Tensor forward_gelu(const Tensor& x, Context& ctx) const;
   std::int64_t in_features() const { return in_; }
   std::int64_t out_features() const { return out_; }
   std::uint32_t weight_id() const { return weight_.id; }
@@ -105,6 +107,7 @@ class Embedding : public Module {
   void declare(Planner& planner) override;
   Tensor forward(const Tensor& ids, Context& ctx) const;
   std::uint32_t table_id() const { return table_.id; }
+  const TensorRef& table() const { return table_; }  // for fused lookups (nn/embedding_op.h)
 
  private:
   std::int64_t rows_, dim_;
