@@ -1,7 +1,5 @@
-// GELU, tanh form (as in BERT / GPT-2), shared by Unary::gelu (elementwise.cpp) and the fused
-// bias + GELU kernels (fused_bias_gelu.cpp), so that both compute the identical function:
-//   gelu(x)  = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
-//   gelu'(x) = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+// GELU, tanh form (kernels/gelu_form.h), shared by Unary::gelu (elementwise.cpp) and the fused
+// bias + GELU kernels (fused_bias_gelu.cpp), so that both compute the identical function.
 // Eigen array forms: their tanh is vectorised (std::tanh is a scalar libm call, ~10x slower).
 #pragma once
 
@@ -9,12 +7,12 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/gelu_form.h"
+
 namespace roast {
 namespace kernels {
 namespace cpu {
 
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kGeluCoef = 0.044715f;
 constexpr std::int64_t kGeluBlock = 4096;  // floats per Eigen evaluation (the temporary's bound)
 
 // y = gelu(x) over m contiguous floats; y may be x.

@@ -77,6 +77,39 @@ __device__ __forceinline__ float dropout_factor(const Geometry& g, i64 index) {
   return dropout_bits(g.seed, index) < g.keep_below ? g.drop_scale : 0.0f;
 }
 
+// Two products of shared-memory tiles at once, over the (padded) head dim: for this thread's
+// rows ty * RM + r of A1 / A2 and columns tx + 8 c of B1 / B2 (rows of [.][LD] tiles),
+// p1[r][c] = <A1 row, B1 row> and p2[r][c] = <A2 row, B2 row>, summed in order of d.
+template <int DH, int RM, int CN, int LD>
+__device__ __forceinline__ void tile_products2(const float* A1, const float* B1, const float* A2, const float* B2,
+                                               int ty, int tx, float (&p1)[RM][CN], float (&p2)[RM][CN]) {
+#pragma unroll
+  for (int r = 0; r < RM; ++r)
+#pragma unroll
+    for (int c = 0; c < CN; ++c) p1[r][c] = p2[r][c] = 0.0f;
+#pragma unroll 4
+  for (int d = 0; d < DH; ++d) {
+    float a1[RM], a2[RM], b1[CN], b2[CN];
+#pragma unroll
+    for (int r = 0; r < RM; ++r) {
+      a1[r] = A1[(ty * RM + r) * LD + d];
+      a2[r] = A2[(ty * RM + r) * LD + d];
+    }
+#pragma unroll
+    for (int c = 0; c < CN; ++c) {
+      b1[c] = B1[(tx + 8 * c) * LD + d];
+      b2[c] = B2[(tx + 8 * c) * LD + d];
+    }
+#pragma unroll
+    for (int r = 0; r < RM; ++r)
+#pragma unroll
+      for (int c = 0; c < CN; ++c) {
+        p1[r][c] = fmaf(a1[r], b1[c], p1[r][c]);
+        p2[r][c] = fmaf(a2[r], b2[c], p2[r][c]);
+      }
+  }
+}
+
 // Max / sum over the 8 lanes that share a row (consecutive lanes, tx = lane % 8).
 __device__ __forceinline__ float row_max8(float x) {
   x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 4));
@@ -279,31 +312,7 @@ __global__ void __launch_bounds__(kThreads)
       }
       __syncthreads();
       float st[RM][CN], dpt[RM][CN];
-#pragma unroll
-      for (int r = 0; r < RM; ++r)
-#pragma unroll
-        for (int c = 0; c < CN; ++c) st[r][c] = dpt[r][c] = 0.0f;
-#pragma unroll 4
-      for (int d = 0; d < DH; ++d) {
-        float a[RM], av[RM], b[CN], bo[CN];
-#pragma unroll
-        for (int r = 0; r < RM; ++r) {
-          a[r] = Ks[(ty * RM + r) * LD + d];
-          av[r] = Vs[(ty * RM + r) * LD + d];
-        }
-#pragma unroll
-        for (int c = 0; c < CN; ++c) {
-          b[c] = Qs[(tx + 8 * c) * LD + d];
-          bo[c] = dOs[(tx + 8 * c) * LD + d];
-        }
-#pragma unroll
-        for (int r = 0; r < RM; ++r)
-#pragma unroll
-          for (int c = 0; c < CN; ++c) {
-            st[r][c] = fmaf(a[r], b[c], st[r][c]);
-            dpt[r][c] = fmaf(av[r], bo[c], dpt[r][c]);
-          }
-      }
+      tile_products2<DH, RM, CN, LD>(Ks, Qs, Vs, dOs, ty, tx, st, dpt);
 #pragma unroll
       for (int r = 0; r < RM; ++r) {
         const i64 key = c0 + ty * RM + r;
@@ -414,31 +423,7 @@ __global__ void __launch_bounds__(kThreads)
       load_tile<BK, DH>(Vs, g.v + base * dh, c0, T, dh);
       __syncthreads();
       float s[RM][CN], dp[RM][CN];
-#pragma unroll
-      for (int r = 0; r < RM; ++r)
-#pragma unroll
-        for (int c = 0; c < CN; ++c) s[r][c] = dp[r][c] = 0.0f;
-#pragma unroll 4
-      for (int d = 0; d < DH; ++d) {
-        float a[RM], ao[RM], b[CN], bv[CN];
-#pragma unroll
-        for (int r = 0; r < RM; ++r) {
-          a[r] = Qs[(ty * RM + r) * LD + d];
-          ao[r] = dOs[(ty * RM + r) * LD + d];
-        }
-#pragma unroll
-        for (int c = 0; c < CN; ++c) {
-          b[c] = Ks[(tx + 8 * c) * LD + d];
-          bv[c] = Vs[(tx + 8 * c) * LD + d];
-        }
-#pragma unroll
-        for (int r = 0; r < RM; ++r)
-#pragma unroll
-          for (int c = 0; c < CN; ++c) {
-            s[r][c] = fmaf(a[r], b[c], s[r][c]);
-            dp[r][c] = fmaf(ao[r], bv[c], dp[r][c]);
-          }
-      }
+      tile_products2<DH, RM, CN, LD>(Qs, Ks, dOs, Vs, ty, tx, s, dp);
 #pragma unroll
       for (int r = 0; r < RM; ++r) {
         const i64 row = r0 + ty * RM + r;

@@ -1,13 +1,12 @@
-// GELU, tanh form, on the device: the formula and constants of kernels/cpu/gelu.h, shared by
-// Unary::gelu (elementwise.cu) and the fused bias + GELU kernels (fused_bias_gelu.cu).
+// GELU, tanh form, on the device (kernels/gelu_form.h: the formula and constants the CPU uses),
+// shared by Unary::gelu (elementwise.cu) and the fused bias + GELU kernels (fused_bias_gelu.cu).
 #pragma once
+
+#include "kernels/gelu_form.h"
 
 namespace roast {
 namespace kernels {
 namespace cuda {
-
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kGeluCoef = 0.044715f;
 
 __device__ __forceinline__ float gelu(float x) {
   const float u = kSqrt2OverPi * (x + kGeluCoef * x * x * x);
