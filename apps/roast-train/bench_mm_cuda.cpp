@@ -110,7 +110,7 @@ double time_op(const Op& op, int iters) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / iters;
 }
 
-struct Contender {
+struct CudaContender {
   std::string scheme;
   double compression;
   i64 memory_floats;
@@ -138,7 +138,7 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, const std::string& p
   const auto has = [&opt](const std::string& x) {
     return std::find(opt.schemes.begin(), opt.schemes.end(), x) != opt.schemes.end();
   };
-  std::vector<Contender> contenders;
+  std::vector<CudaContender> contenders;
   const Tensor W = device_random(K * N, 3, dev), dW = Tensor::zeros({K * N}, DType::f32, dev);
   contenders.push_back({"dense", 1.0, K * N, dense_ops(s, W, dW), {}});
   if (has("dense_mm")) {  // the fused kernels on the identity mapping: the GEMM without hashing
@@ -174,7 +174,7 @@ void bench_shape(const MmOptions& opt, i64 M, i64 K, i64 N, const std::string& p
       for (std::size_t i = 0; i < contenders.size(); ++i) times[i].push_back(time_op(contenders[i].ops.at(op), iters[i]));
     const double dense_ms = median(times[0]);
     for (std::size_t i = 0; i < contenders.size(); ++i) {
-      const Contender& c = contenders[i];
+      const CudaContender& c = contenders[i];
       if (c.scheme == "dense" && !has("dense")) continue;
       Measurement m = measurement(M, K, N, c.memory_floats, c.compression, c.scheme, op, median(times[i]), dense_ms);
       m.device = dev.str();

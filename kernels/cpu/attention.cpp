@@ -1,6 +1,6 @@
 // Fused self-attention on the CPU (kernels/kernel_list.inc, section "attention").
 //
-// Forward: one task per (bh, block of kRowBlock query rows), OpenMP over the tasks. A task
+// Forward: one task per (bh, block of kAttentionRowBlock query rows), OpenMP over the tasks. A task
 // holds one block of scores at a time, [rows, kKeyBlock] (the T x T matrix never exists), and
 // runs the online softmax over the key blocks: S = Q_blk K_blk^T (Eigen), row maxima m and
 // sums l rescaled as new blocks raise the maximum, P = exp(S - m) with padded keys exactly 0,
@@ -28,10 +28,10 @@ using Mat = Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
 using ConstMat = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
 using RowArray = Eigen::Map<Eigen::Array<float, 1, Eigen::Dynamic>>;
 
-constexpr i64 kRowBlock = 64;           // query rows per forward task / backward block
+constexpr i64 kAttentionRowBlock = 64;           // query rows per forward task / backward block
 constexpr i64 kKeyBlock = 256;          // keys per forward score block
 constexpr i64 kBackwardKeyBlock = 128;  // keys per backward block
-constexpr i64 kParallelMin = 1 << 16;   // BH * T * T below this: one thread
+constexpr i64 kAttentionParallelMin = 1 << 16;   // BH * T * T below this: one thread
 
 constexpr std::uint32_t kNoDropout = 1u << 24;  // dropout_bits are 24 bits: all below
 
@@ -77,23 +77,23 @@ void attention_forward(const float* q, const float* k, const float* v, const flo
   const i64 bh_count = batch * heads;
   if (bh_count == 0 || T == 0) return;
   const std::vector<char> dead = dead_sequences(key_mask, batch, T);
-  const i64 row_blocks = (T + kRowBlock - 1) / kRowBlock;
+  const i64 row_blocks = (T + kAttentionRowBlock - 1) / kAttentionRowBlock;
   const i64 key_block = std::min(T, kKeyBlock);
   const bool dropout = keep_below < kNoDropout;
   const i64 n_tasks = bh_count * row_blocks;
-#pragma omp parallel for schedule(dynamic, 1) if (bh_count * T * T >= kParallelMin)
+#pragma omp parallel for schedule(dynamic, 1) if (bh_count * T * T >= kAttentionParallelMin)
   for (i64 task = 0; task < n_tasks; ++task) {
     thread_local std::vector<float> buffer;
-    const i64 bh = task / row_blocks, r0 = (task % row_blocks) * kRowBlock;
-    const i64 rows = std::min(kRowBlock, T - r0);
+    const i64 bh = task / row_blocks, r0 = (task % row_blocks) * kAttentionRowBlock;
+    const i64 rows = std::min(kAttentionRowBlock, T - r0);
     const i64 b = bh / heads;
     const bool is_dead = dead[std::size_t(b)] != 0;
     const float* mask_row = (key_mask != nullptr && !is_dead) ? key_mask + b * T : nullptr;
-    float* S_data = scratch(buffer, std::size_t(kRowBlock * key_block + 3 * kRowBlock + key_block));
-    float* m = S_data + kRowBlock * key_block;  // running row maxima
-    float* l = m + kRowBlock;                    // running row sums (before dropout)
-    float* alpha = l + kRowBlock;
-    float* bias = alpha + kRowBlock;
+    float* S_data = scratch(buffer, std::size_t(kAttentionRowBlock * key_block + 3 * kAttentionRowBlock + key_block));
+    float* m = S_data + kAttentionRowBlock * key_block;  // running row maxima
+    float* l = m + kAttentionRowBlock;                    // running row sums (before dropout)
+    float* alpha = l + kAttentionRowBlock;
+    float* bias = alpha + kAttentionRowBlock;
     const i64 base = bh * T;
     const ConstMat Q = rows_of(q, base + r0, rows, dh);
     Mat O = rows_of(out, base + r0, rows, dh);
@@ -144,13 +144,13 @@ void attention_backward(const float* q, const float* k, const float* v, const fl
   const std::vector<char> dead = dead_sequences(key_mask, batch, T);
   const i64 key_block = std::min(T, kBackwardKeyBlock);
   const bool dropout = keep_below < kNoDropout;
-#pragma omp parallel for schedule(dynamic, 1) if (bh_count * T * T >= kParallelMin)
+#pragma omp parallel for schedule(dynamic, 1) if (bh_count * T * T >= kAttentionParallelMin)
   for (i64 bh = 0; bh < bh_count; ++bh) {
     thread_local std::vector<float> buffer;
     const i64 b = bh / heads, base = bh * T;
     const bool is_dead = dead[std::size_t(b)] != 0;
     const float* mask_row = (key_mask != nullptr && !is_dead) ? key_mask + b * T : nullptr;
-    const std::size_t block = std::size_t(kRowBlock * key_block);
+    const std::size_t block = std::size_t(kAttentionRowBlock * key_block);
     float* P_data = scratch(buffer, 3 * block + std::size_t(T + key_block));
     float* dP_data = P_data + block;
     float* Pd_data = dP_data + block;  // P z (dropout applied)
@@ -166,8 +166,8 @@ void attention_backward(const float* q, const float* k, const float* v, const fl
       const i64 cols = std::min(key_block, T - c0);
       if (mask_row != nullptr && !key_bias(mask_row, c0, cols, bias)) continue;  // P = 0 on the block
       const ConstMat K = rows_of(k, base + c0, cols, dh), V = rows_of(v, base + c0, cols, dh);
-      for (i64 r0 = 0; r0 < T; r0 += kRowBlock) {
-        const i64 rows = std::min(kRowBlock, T - r0);
+      for (i64 r0 = 0; r0 < T; r0 += kAttentionRowBlock) {
+        const i64 rows = std::min(kAttentionRowBlock, T - r0);
         const ConstMat Q = rows_of(q, base + r0, rows, dh), dO = rows_of(gout, base + r0, rows, dh);
         Mat P(P_data, rows, cols, Eigen::OuterStride<>(key_block));
         Mat dP(dP_data, rows, cols, Eigen::OuterStride<>(key_block));

@@ -10,13 +10,13 @@ namespace roast {
 namespace kernels {
 namespace cpu {
 namespace {
-constexpr i64 kParallelMin = 1 << 15;  // below this, threads cost more than they save
+constexpr i64 kElementwiseParallelMin = 1 << 15;  // below this, threads cost more than they save
 
 inline float sigmoid(float x) { return x >= 0 ? 1.0f / (1.0f + std::exp(-x)) : std::exp(x) / (1.0f + std::exp(x)); }
 
 template <typename F>
 void for_each(i64 n, F f) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (n >= kElementwiseParallelMin)
   for (i64 i = 0; i < n; ++i) f(i);
 }
 
@@ -26,7 +26,7 @@ constexpr i64 kChunk = 4096;
 template <typename F>
 void for_chunks(i64 n, F f) {
   const i64 n_chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (n >= kElementwiseParallelMin)
   for (i64 c = 0; c < n_chunks; ++c) f(c * kChunk, std::min(kChunk, n - c * kChunk));
 }
 using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
@@ -81,7 +81,7 @@ void binary_loop(const float* a, const float* b, float* out, const Broadcast& bc
   const i64 inner = bc.rank ? bc.out_shape[last] : 1;
   const i64 sa = bc.rank ? bc.a_stride[last] : 0, sb = bc.rank ? bc.b_stride[last] : 0;
   const i64 rows = n / inner;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (n >= kElementwiseParallelMin)
   for (i64 row = 0; row < rows; ++row) {
     // Offsets of this row's first element in a and b, from its multi-index.
     i64 rest = row, oa = 0, ob = 0;

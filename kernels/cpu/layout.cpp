@@ -9,7 +9,7 @@ namespace roast {
 namespace kernels {
 namespace cpu {
 namespace {
-constexpr i64 kParallelMin = 1 << 14;
+constexpr i64 kLayoutParallelMin = 1 << 14;
 i64 id_at(const void* ids, int bytes, i64 i) {
   return bytes == 8 ? i64(static_cast<const std::int64_t*>(ids)[i]) : i64(static_cast<const std::int32_t*>(ids)[i]);
 }
@@ -29,7 +29,7 @@ void permute(const float* x, float* y, int rank, const i64* x_shape, const int* 
   const i64 inner = rank ? y_shape[rank - 1] : 1;
   const i64 inner_stride = rank ? src_stride[rank - 1] : 1;
   const i64 rows = inner ? n / inner : 0;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (n >= kLayoutParallelMin)
   for (i64 row = 0; row < rows; ++row) {
     i64 rest = row, src = 0;
     for (int d = rank - 2; d >= 0; --d) {
@@ -42,13 +42,13 @@ void permute(const float* x, float* y, int rank, const i64* x_shape, const int* 
 }
 
 void slice_copy(const float* x, float* y, i64 outer, i64 n_src, i64 inner, i64 start, i64 n_dst) {
-#pragma omp parallel for schedule(static) if (outer * n_dst * inner >= kParallelMin)
+#pragma omp parallel for schedule(static) if (outer * n_dst * inner >= kLayoutParallelMin)
   for (i64 o = 0; o < outer; ++o)
     std::memcpy(y + o * n_dst * inner, x + (o * n_src + start) * inner, std::size_t(n_dst * inner) * sizeof(float));
 }
 
 void slice_scatter_add(const float* gy, float* gx, i64 outer, i64 n_src, i64 inner, i64 start, i64 n_dst) {
-#pragma omp parallel for schedule(static) if (outer * n_dst * inner >= kParallelMin)
+#pragma omp parallel for schedule(static) if (outer * n_dst * inner >= kLayoutParallelMin)
   for (i64 o = 0; o < outer; ++o) {
     float* dst = gx + (o * n_src + start) * inner;
     const float* src = gy + o * n_dst * inner;
@@ -61,7 +61,7 @@ i64 gather_rows(const float* table, i64 rows, i64 d, const void* ids, int id_byt
     const i64 r = id_at(ids, id_bytes, i);
     if (r < 0 || r >= rows) return i;
   }
-#pragma omp parallel for schedule(static) if (n_ids * d >= kParallelMin)
+#pragma omp parallel for schedule(static) if (n_ids * d >= kLayoutParallelMin)
   for (i64 i = 0; i < n_ids; ++i)
     std::memcpy(y + i * d, table + id_at(ids, id_bytes, i) * d, std::size_t(d) * sizeof(float));
   return -1;
@@ -70,7 +70,7 @@ i64 gather_rows(const float* table, i64 rows, i64 d, const void* ids, int id_byt
 void scatter_add_rows(const float* gy, i64 d, const void* ids, int id_bytes, i64 n_ids, float* gtable, bool) {
   // Each thread owns the table rows r with r % n_threads == its id, and walks ids in order:
   // no races, and the sum order per row is fixed (deterministic for any thread count).
-#pragma omp parallel if (n_ids * d >= kParallelMin)
+#pragma omp parallel if (n_ids * d >= kLayoutParallelMin)
   {
 #ifdef _OPENMP
     const int tid = omp_get_thread_num();

@@ -6,17 +6,17 @@ namespace roast {
 namespace kernels {
 namespace cpu {
 namespace {
-constexpr i64 kParallelMin = 1 << 14;  // below this, threads cost more than they save
+constexpr i64 kOptimParallelMin = 1 << 14;  // below this, threads cost more than they save
 }
 
 void optim_scale_grad(float* g, const float* s, i64 n) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (n >= kOptimParallelMin)
   for (i64 i = 0; i < n; ++i) g[i] = s[i] > 0 ? g[i] / s[i] : 0.0f;
 }
 
 void optim_grad_norm(const float* g, i64 n, float max_norm, StepScalars* step) {
   double total = 0.0;
-#pragma omp parallel for reduction(+ : total) schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for reduction(+ : total) schedule(static) if (n >= kOptimParallelMin)
   for (i64 i = 0; i < n; ++i) total += double(g[i]) * double(g[i]);
   step->squared_norm = total;
   const double norm = std::sqrt(total);
@@ -25,7 +25,7 @@ void optim_grad_norm(const float* g, i64 n, float max_norm, StepScalars* step) {
 
 void optim_sgd(float* p, const float* g, float* v, i64 n, const SgdArgs& a, const StepScalars* step) {
   const float lr = step->lr, clip = step->clip;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (n >= kOptimParallelMin)
   for (i64 i = 0; i < n; ++i) {
     float d = g[i] * clip + a.weight_decay * p[i];
     if (v != nullptr) {
@@ -38,7 +38,7 @@ void optim_sgd(float* p, const float* g, float* v, i64 n, const SgdArgs& a, cons
 
 void optim_adagrad(float* p, const float* g, float* s, i64 n, const AdagradArgs& a, const StepScalars* step) {
   const float lr = step->lr, clip = step->clip;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (n >= kOptimParallelMin)
   for (i64 i = 0; i < n; ++i) {
     const float d = g[i] * clip + a.weight_decay * p[i];
     s[i] += d * d;
@@ -48,7 +48,7 @@ void optim_adagrad(float* p, const float* g, float* s, i64 n, const AdagradArgs&
 
 void optim_adam(float* p, const float* g, float* m1, float* m2, i64 n, const AdamArgs& a, const StepScalars* step) {
   const float lr = step->lr, clip = step->clip, step_size = step->step_size, inv_sqrt_bc2 = step->inv_sqrt_bc2;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (n >= kOptimParallelMin)
   for (i64 i = 0; i < n; ++i) {
     float d = g[i] * clip;
     if (a.decoupled) p[i] -= lr * a.weight_decay * p[i];

@@ -10,7 +10,7 @@ namespace roast {
 namespace kernels {
 namespace cpu {
 namespace {
-constexpr i64 kParallelMin = 1 << 14;
+constexpr i64 kReduceParallelMin = 1 << 14;
 
 template <typename Label>
 i64 label_at(const void* labels, i64 i) {
@@ -22,7 +22,7 @@ i64 label_at(const void* labels, int bytes, i64 i) {
 }  // namespace
 
 void reduce_sum(const float* x, float* y, i64 outer, i64 n, i64 inner, float scale) {
-#pragma omp parallel for schedule(static) if (outer * n * inner >= kParallelMin)
+#pragma omp parallel for schedule(static) if (outer * n * inner >= kReduceParallelMin)
   for (i64 o = 0; o < outer; ++o) {
     float* yo = y + o * inner;
     for (i64 i = 0; i < inner; ++i) yo[i] = 0.0f;
@@ -35,7 +35,7 @@ void reduce_sum(const float* x, float* y, i64 outer, i64 n, i64 inner, float sca
 }
 
 void reduce_sum_backward(const float* gy, float* gx, i64 outer, i64 n, i64 inner, float scale) {
-#pragma omp parallel for schedule(static) if (outer * n * inner >= kParallelMin)
+#pragma omp parallel for schedule(static) if (outer * n * inner >= kReduceParallelMin)
   for (i64 o = 0; o < outer; ++o)
     for (i64 j = 0; j < n; ++j) {
       float* gr = gx + (o * n + j) * inner;
@@ -46,7 +46,7 @@ void reduce_sum_backward(const float* gy, float* gx, i64 outer, i64 n, i64 inner
 
 void softmax_rows(const float* x, float* y, i64 rows, i64 n, bool log) {
   // One vectorised exp per element (Eigen's), summed in double.
-#pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (rows * n >= kReduceParallelMin)
   for (i64 r = 0; r < rows; ++r) {
     const Eigen::Map<const Eigen::ArrayXf> xr(x + r * n, n);
     Eigen::Map<Eigen::ArrayXf> yr(y + r * n, n);
@@ -62,7 +62,7 @@ void softmax_rows(const float* x, float* y, i64 rows, i64 n, bool log) {
 }
 
 void softmax_rows_backward(const float* y, const float* gy, float* gx, i64 rows, i64 n, bool log) {
-#pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (rows * n >= kReduceParallelMin)
   for (i64 r = 0; r < rows; ++r) {
     const float* yr = y + r * n;
     const float* gr = gy + r * n;
@@ -83,7 +83,7 @@ namespace {
 // largest logit is the label's.
 void cross_entropy_rows(const float* logits, const void* labels, int label_bytes, i64 rows, i64 n, float smoothing,
                         float* probs, double* per_row, double* correct) {
-#pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (rows * n >= kReduceParallelMin)
   for (i64 r = 0; r < rows; ++r) {
     const float* xr = logits + r * n;
     float* pr = probs + r * n;
@@ -151,7 +151,7 @@ void cross_entropy_backward(const float* probs, const void* labels, int label_by
                             float smoothing, const float* grad_loss, float* glogits) {
   const float scale = grad_loss[0] / float(rows);
   const float off = smoothing / float(n);
-#pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (rows * n >= kReduceParallelMin)
   for (i64 r = 0; r < rows; ++r) {
     const float* pr = probs + r * n;
     float* gr = glogits + r * n;
