@@ -25,19 +25,7 @@ namespace {
 // A learnable 10-class IDX set (as in test_cli.cpp): class c lights a 4x4 block at a
 // class-specific place, over noise.
 void write_split(const TempDir& dir, const std::string& prefix, int n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  data_fixtures::Bytes images(std::size_t(n) * 784);
-  data_fixtures::Bytes labels(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    const int c = i % 10;
-    labels[std::size_t(i)] = std::uint8_t(c);
-    for (int p = 0; p < 784; ++p) images[std::size_t(i) * 784 + std::size_t(p)] = std::uint8_t(rng() % 60);
-    for (int y = 0; y < 4; ++y)
-      for (int x = 0; x < 4; ++x)
-        images[std::size_t(i) * 784 + std::size_t((4 + (c / 5) * 12 + y) * 28 + 2 + (c % 5) * 5 + x)] = 250;
-  }
-  data_fixtures::write_bytes(dir.file(prefix + "-images-idx3-ubyte"), data_fixtures::idx_file({std::uint32_t(n), 28, 28}, images));
-  data_fixtures::write_bytes(dir.file(prefix + "-labels-idx1-ubyte"), data_fixtures::idx_file({std::uint32_t(n)}, labels));
+  data_fixtures::write_learnable_idx(dir.file(prefix), n, seed);
 }
 
 struct TinyRuns {

@@ -87,6 +87,25 @@ inline Bytes random_bytes(std::size_t n, std::uint32_t seed, int max_value = 255
   return out;
 }
 
+// A learnable 10-class IDX set of n 28 x 28 images: class c lights a 4 x 4 block at a
+// class-specific place, over noise below 60. Writes PREFIX-images-idx3-ubyte and
+// PREFIX-labels-idx1-ubyte (prefix: a path without the suffixes, e.g. dir/train).
+inline void write_learnable_idx(const std::string& prefix, int n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  Bytes images(std::size_t(n) * 784);
+  Bytes labels(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const int c = i % 10;
+    labels[std::size_t(i)] = std::uint8_t(c);
+    for (int p = 0; p < 784; ++p) images[std::size_t(i) * 784 + std::size_t(p)] = std::uint8_t(rng() % 60);
+    for (int y = 0; y < 4; ++y)
+      for (int x = 0; x < 4; ++x)
+        images[std::size_t(i) * 784 + std::size_t((4 + (c / 5) * 12 + y) * 28 + 2 + (c % 5) * 5 + x)] = 250;
+  }
+  write_bytes(prefix + "-images-idx3-ubyte", idx_file({std::uint32_t(n), 28, 28}, images));
+  write_bytes(prefix + "-labels-idx1-ubyte", idx_file({std::uint32_t(n)}, labels));
+}
+
 // Where the real-data tests look for files fetched by scripts/fetch_data.sh.
 inline std::string repo_data_path(const std::string& relative) {
   return std::string(ROAST_SOURCE_DIR) + "/data/" + relative;
