@@ -4,7 +4,11 @@
 # graphs), memcheck on the new kernels, the one-rank NCCL equivalence, and `bench train`
 # with and without CUDA graphs beside the PyTorch peers (bench/peers/torch_train.py).
 #
-#   scripts/gpu_check.sh [LOG_DIR]
+#   scripts/gpu_check.sh [LOG_DIR] [STAGE...]
+#
+# Stages (all by default, in this order): build tests memcheck nccl quickstart bench profile peers.
+# The build stage always runs (it is incremental); split the rest over calls that must each end
+# within a time limit, e.g. `gpu_check.sh out tests memcheck nccl` then `gpu_check.sh out bench peers`.
 #
 # Environment: ROAST_CMAKE_ARGS (extra configure arguments, e.g. -DCMAKE_PREFIX_PATH=... where
 # the packages of scripts/setup.sh live elsewhere), FASHION_MNIST_DIR (default
@@ -14,6 +18,9 @@
 set -u
 cd "$(dirname "$0")/.."
 log_dir="${1:-gpu-check}"
+shift || true
+stages="${*:-tests memcheck nccl quickstart bench profile peers}"
+want() { [[ " $stages " == *" $1 "* ]]; }
 mkdir -p "$log_dir"
 build="${BUILD_DIR:-build-gpu}"
 fm="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
@@ -32,13 +39,16 @@ cmake --build "$build" -j"$(nproc)" > "$log_dir/build.log" 2>&1 || { grep -B2 -A
 T="$build/tests/roast_tests"
 R="$build/apps/roast-train"
 
+if want tests; then
 stage "[cuda] tests"
 timeout 300 "$T" "[cuda]" 2>&1 | tail -25
-stage "memcheck: fused kernels and step state"
-if command -v compute-sanitizer >/dev/null; then
+fi
+if want memcheck && command -v compute-sanitizer >/dev/null; then
+  stage "memcheck: fused kernels and step state"
   timeout 240 compute-sanitizer --tool memcheck "$T" "[cuda][fused],[cuda][step_state],[cuda][attention]" 2>&1 | tail -4
 fi
 
+if want nccl; then
 stage "NCCL: one rank gives the losses of a run without it"
 S="--set device=cuda --set deterministic=true --set train.max_steps=200 --set train.eval_every=20 --set data.path=$fm --quiet"
 rm -rf /tmp/gpu_plain /tmp/gpu_nccl
@@ -51,6 +61,8 @@ else
 fi
 timeout 60 mpirun --allow-run-as-root -np 1 "$R" bench allreduce --floats 42174 --device cuda --comm nccl
 
+fi
+if want quickstart; then
 stage "quick start on the GPU, CUDA graphs off and on"
 for g in false true; do
   timeout 180 /usr/bin/time -f "graphs=$g: %e s wall, %M KB peak RSS" "$R" train --config configs/quickstart.json \
@@ -58,6 +70,8 @@ for g in false true; do
   python3 -c "import json,sys;s=json.load(open('/tmp/qs_gpu_$g/summary.json'));print({k:s.get(k) for k in ('test_accuracy','samples_per_second','cuda_graph_replays')})"
 done
 
+fi
+if want bench; then
 stage "bench train: roast (graphs off / on) and the PyTorch peers, same run"
 TX128="--set data.seq_len=128 --set model.dim=128 --set model.heads=4 --set model.ffn_dim=256 --set train.batch_size=64"
 BERT="--set data.seq_len=128 --set model.dim=768 --set model.heads=12 --set model.ffn_dim=3072 --set model.layers=4"
@@ -75,10 +89,14 @@ done
 for g in false true; do
   $B --config configs/imdb/transformer-base.json $BERT --set precision=tf32 --set train.cuda_graphs=$g 2>&1 | sed -n 2,4p | sed "s/^/[bert roast10 tf32 graphs=$g] /"
 done
+fi
+if want profile; then
 stage "bench train: where a transformer step goes (profiled, uncaptured)"
 timeout 90 "$R" bench train --synthetic --steps 20 --warmup 5 --config configs/imdb/transformer-base.json \
   --set device=cuda --set precision=tf32 --set train.cuda_graphs=false 2>&1 | head -30
-if [ "${SKIP_PEERS:-0}" != 1 ]; then
+fi
+if want peers && [ "${SKIP_PEERS:-0}" != 1 ]; then
+  stage "PyTorch peers, same shapes"
   P="timeout 150 python3 bench/peers/torch_train.py --device cuda --steps 30 --warmup 10"
   for prec in fp32 tf32; do
     $P --model cnn --precision $prec
