@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct ReproduceOptions {
+  std::string import_from;
   std::string suite, configs_dir = "configs", out_dir = "runs/reproduce", suites_dir = "configs/suites", device;
   std::vector<std::string> overrides;
   bool resume = false, list = false;
@@ -98,6 +99,9 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--set", o->overrides, "Override a key in every run, e.g. --set train.epochs=1");
   cmd->add_option("--budget-minutes", o->budget_minutes, "Suite files: start no new point after this many minutes");
   cmd->add_option("--max-seeds", o->max_seeds, "Suite files: run only the first N seeds (a later call can add the rest)");
+  cmd->add_option("--import", o->import_from,
+                  "Suite files: a results.json of an earlier sitting (e.g. docs/results/SUITE/results.json); its finished "
+                  "points with an unchanged config are kept, not run again");
   cmd->add_flag("--dry-run", o->dry_run, "Suite files: plan and list the points (dense-smaller widths included), run nothing");
   cmd->add_flag("--resume", o->resume, "Continue runs that have a last.ckpt (suite files always skip finished points and resume stopped ones)");
   cmd->callback([o, cmd] {
@@ -114,6 +118,7 @@ void add_reproduce_command(CLI::App& app) {
       r.budget_minutes = o->budget_minutes;
       r.max_seeds = o->max_seeds;
       r.dry_run = o->dry_run;
+      r.import_from = o->import_from;
       const int code = run_experiment_suite(load_suite(file), r);
       if (code != 0) throw CLI::RuntimeError(code);
       return;

@@ -49,6 +49,9 @@ struct RunnerOptions {
   double budget_minutes = 0;  // 0: no limit; else start no new point after this long
   std::size_t max_seeds = 0;  // 0: every seed of the suite; else only the first max_seeds
   bool dry_run = false;       // plan and print the points (dense-smaller widths included), run nothing
+  // results.json of an earlier sitting (e.g. the committed docs/results/SUITE/results.json):
+  // its finished points whose config is unchanged count as done and are not run again.
+  std::string import_from;
 };
 
 // Runs (or resumes) every point and writes the results; returns the exit code (0, or 3 when

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "config/json_reader.h"
+#include "data/file_io.h"
 #include "roast/checkpoint.h"
 #include "roast/error.h"
 #include "roast/trainer.h"
@@ -263,6 +264,55 @@ struct Aggregate {
 
 std::string pct(double v) { return fmt("%.2f", 100.0 * v); }
 
+// Fingerprint of a point's resolved config: an imported point counts as done only if its
+// config is the one this suite would run now.
+std::string config_hash(const nlohmann::json& config) {
+  const std::string text = config.dump();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)data::detail::fnv1a(text.data(), text.size()));
+  return buf;
+}
+
+// Validation accuracy per evaluation, [[epoch, accuracy], ...], from a run's metrics.jsonl;
+// kept in the point's record so that results.json alone redraws the training curves.
+nlohmann::json read_curve(const std::string& run_dir) {
+  nlohmann::json curve = nlohmann::json::array();
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      const nlohmann::json m = nlohmann::json::parse(line);
+      curve.push_back({m.at("epoch").get<double>(), m.at("val_accuracy").get<double>()});
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  return curve;
+}
+
+// The finished points of an earlier results.json, by id; bad input names the file and the fix.
+std::map<std::string, nlohmann::json> imported_points(const std::string& file, const Suite& suite) {
+  std::map<std::string, nlohmann::json> out;
+  if (file.empty()) return out;
+  std::ifstream in(file);
+  if (!in) fail("reproduce --import: cannot read ", file, "; pass the results.json of an earlier sitting of suite ", suite.name);
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    fail("reproduce --import: ", file, " is not JSON (", e.what(), "); pass a results.json written by reproduce");
+  }
+  if (!doc.is_object() || !doc.contains("points") || !doc["points"].is_array())
+    fail("reproduce --import: ", file, " has no \"points\" array; pass a results.json written by reproduce");
+  if (doc.value("suite", "") != suite.name)
+    fail("reproduce --import: ", file, " holds suite \"", doc.value("suite", ""), "\", not \"", suite.name,
+         "\"; pass that suite's results.json");
+  for (const nlohmann::json& r : doc["points"])
+    if (r.is_object() && r.value("status", "") == "done" && r.contains("id") && r.contains("test_accuracy") &&
+        r.contains("memory_floats"))
+      out[r["id"].get<std::string>()] = r;
+  return out;
+}
+
 // Writes results.json, results.md and the SVG plots from the points' records.
 void write_results(const Suite& suite, const RunnerOptions& opt, const std::vector<Point>& points,
                    const std::vector<nlohmann::json>& records, const std::string& command) {
@@ -373,17 +423,11 @@ void write_results(const Suite& suite, const RunnerOptions& opt, const std::vect
   std::vector<PlotSeries> curves;
   for (const SeriesSpec& s : suite.series) {
     PlotSeries c{s.name, {}, false};
-    for (const Point& p : points) {
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      const Point& p = points[i];
       if (p.series != s.name || p.seed != suite.seeds.front() || (p.x_label != at && !(p.kind == "dense" && by_memory))) continue;
-      std::ifstream in(p.run_dir + "/metrics.jsonl");
-      std::string line;
-      while (std::getline(in, line)) {
-        try {
-          const nlohmann::json m = nlohmann::json::parse(line);
-          c.points.push_back({m.at("epoch").get<double>(), 100 * m.at("val_accuracy").get<double>(), 0});
-        } catch (const nlohmann::json::exception&) {
-        }
-      }
+      for (const nlohmann::json& e : records[i].value("curve", nlohmann::json::array()))
+        c.points.push_back({e[0].get<double>(), 100 * e[1].get<double>(), 0});
     }
     if (s.kind == "dense" && by_memory) c.name += " (1x)";
     curves.push_back(c);
@@ -442,11 +486,27 @@ int run_experiment_suite(const Suite& suite_in, const RunnerOptions& options) {
     records[i] = {{"id", points[i].id}, {"series", points[i].series}, {"x", points[i].x_label},
                   {"x_value", points[i].x_value}, {"seed", points[i].seed}, {"run_dir", points[i].run_dir},
                   {"status", "pending"}};
+  const std::map<std::string, nlohmann::json> earlier = imported_points(opt.import_from, suite);
   const auto started = std::chrono::steady_clock::now();
-  std::size_t n_skipped = 0, n_run = 0;
+  std::size_t n_skipped = 0, n_run = 0, n_imported = 0;
   for (std::size_t i = 0; i < points.size(); ++i) {
     const Point& p = points[i];
     const std::string summary = p.run_dir + "/summary.json";
+    records[i]["config_hash"] = config_hash(p.config);
+    const auto from = earlier.find(p.id);
+    if (!fs::exists(summary) && from != earlier.end()) {
+      // Records written before config hashes were kept carry none and are taken by id.
+      if (from->second.value("config_hash", records[i]["config_hash"].get<std::string>()) == records[i]["config_hash"]) {
+        records[i] = from->second;
+        records[i]["run_dir"] = p.run_dir;
+        records[i]["config_hash"] = config_hash(p.config);
+        ++n_imported;
+        write_results(suite, opt, points, records, command);
+        continue;
+      }
+      std::fprintf(stderr, "reproduce: %s: its config changed since %s was written; running it again\n", p.id.c_str(),
+                   opt.import_from.c_str());
+    }
     if (!fs::exists(summary)) {
       const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() / 60;
       if (opt.budget_minutes > 0 && minutes >= opt.budget_minutes) continue;  // stays pending
@@ -475,13 +535,14 @@ int run_experiment_suite(const Suite& suite_in, const RunnerOptions& options) {
                               "train_seconds", "samples_per_second", "steps"})
         if (s.contains(key)) records[i][key] = s[key];
       if (!p.narrowed.is_null()) records[i]["widths"] = p.narrowed;
+      records[i]["curve"] = read_curve(p.run_dir);
     }
     write_results(suite, opt, points, records, command);
   }
   std::size_t n_pending = 0;
   for (const nlohmann::json& r : records) n_pending += r["status"] == "pending";
-  std::fprintf(stderr, "suite %s: %zu points run now, %zu already finished, %zu pending; results in %s/results.md\n",
-               suite.name.c_str(), n_run, n_skipped, n_pending, opt.out_dir.c_str());
+  std::fprintf(stderr, "suite %s: %zu points run now, %zu already finished, %zu imported, %zu pending; results in %s/results.md\n",
+               suite.name.c_str(), n_run, n_skipped, n_imported, n_pending, opt.out_dir.c_str());
   std::ifstream md(opt.out_dir + "/results.md");
   std::printf("%s", std::string(std::istreambuf_iterator<char>(md), {}).c_str());
   if (suite.check_max_drop && n_pending == 0) return check_shape(suite, opt);

@@ -56,6 +56,33 @@ TEST_CASE("reproduce: a suite file runs, plots, and skips finished points", "[cl
   CHECK(second.code == 0);
   CHECK(second.output.find("0 points run now, 8 already finished") != std::string::npos);
 
+  // A later sitting without the run folders (a fresh clone) continues from the committed
+  // results.json: every finished point is imported with its accuracy and training curve.
+  const std::string fresh = f.out("fresh");
+  const auto imported = run("reproduce " + suite + " --out " + fresh + " --import " + out + "/results.json");
+  INFO(imported.output);
+  CHECK(imported.code == 0);
+  CHECK(imported.output.find("0 points run now, 0 already finished, 8 imported") != std::string::npos);
+  std::ifstream in2(fresh + "/results.json");
+  const nlohmann::json again = nlohmann::json::parse(in2);
+  REQUIRE(again["points"].size() == results["points"].size());
+  for (std::size_t i = 0; i < again["points"].size(); ++i) {
+    CHECK(again["points"][i]["test_accuracy"] == results["points"][i]["test_accuracy"]);
+    CHECK(again["points"][i]["curve"] == results["points"][i]["curve"]);
+  }
+  CHECK(!results["points"][0]["curve"].empty());
+  // A changed config is run again, not imported.
+  const auto changed = run("reproduce " + suite + " --out " + f.out("changed") + " --import " + out +
+                           "/results.json --set optimizer.lr=0.02");
+  INFO(changed.output);
+  CHECK(changed.output.find("config changed since") != std::string::npos);
+  CHECK(changed.output.find("8 points run now, 0 already finished, 0 imported") != std::string::npos);
+  // An import of another suite's results is bad input.
+  std::ofstream(f.out("other.json")) << R"({"suite": "other", "points": []})";
+  const auto wrong = run("reproduce " + suite + " --out " + fresh + " --import " + f.out("other.json"));
+  CHECK(wrong.code == 2);
+  CHECK(wrong.output.find("holds suite \"other\"") != std::string::npos);
+
   // Bad input: exit 2, a message naming the suite, the key and the fix; the runs stay.
   const auto bad = [&](const std::string& name, nlohmann::json s, const std::vector<std::string>& fragments) {
     const auto r = run("reproduce " + write_suite(f, name, s) + " --out " + out);
