@@ -5,63 +5,97 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace roast {
 namespace kernels {
 namespace cpu {
 
-// The output positions ox whose input column ox * stride - padding + j lies in [0, width).
-static void valid_range(i64 j, const ConvGeometry& g, i64 ow, i64* lo, i64* hi) {
-  const i64 first = g.padding - j;  // smallest ox * stride that lands inside
-  *lo = first <= 0 ? 0 : (first + g.stride - 1) / g.stride;
-  const i64 last = g.width - 1 + g.padding - j;  // largest ox * stride that lands inside
-  *hi = last < 0 ? 0 : std::min(ow, last / g.stride + 1);
-  if (*lo > *hi) *lo = *hi;
+namespace {
+// The convolution kernels go image by image through a zero-padded copy of a chunk of the
+// image's channels (per-thread scratch, small enough for L1/L2): no bounds checks in the
+// inner loops. Parallel over (image, channel chunk) pairs, each owning its part of cols' rows
+// (im2col) or of gx (col2im_add).
+struct ConvChunks {
+  i64 padded_h, padded_w, plane, per_chunk, n_chunks;
+  explicit ConvChunks(const ConvGeometry& g)
+      : padded_h(g.height + 2 * g.padding), padded_w(g.width + 2 * g.padding), plane(padded_h * padded_w),
+        per_chunk(std::max<i64>(1, std::min<i64>(g.channels, (16 << 10) / plane))),
+        n_chunks((g.channels + per_chunk - 1) / per_chunk) {}
+};
+
+// Per-thread scratch of n floats and 8 more (the 4-wide copies below read one float past a
+// row), reused across calls: no allocation in steady state.
+float* padded_scratch(i64 n) {
+  thread_local std::vector<float> scratch;
+  if (scratch.size() < std::size_t(n + 8)) scratch.assign(std::size_t(n + 8), 0.0f);
+  return scratch.data();
 }
+}  // namespace
 
 void im2col(const float* x, float* cols, const ConvGeometry& g) {
-  const i64 oh = g.out_h(), ow = g.out_w(), K = g.patch();
-  // One output row (b, oy) at a time: its OW x K block is written column by column, with
-  // the bounds worked out once per (c, i, j) instead of per element.
+  const i64 oh = g.out_h(), ow = g.out_w(), K = g.patch(), kh = g.kernel_h, kw = g.kernel_w, s = g.stride;
+  const ConvChunks ch(g);
 #pragma omp parallel for collapse(2) schedule(static)
   for (i64 b = 0; b < g.batch; ++b)
-    for (i64 oy = 0; oy < oh; ++oy) {
-      float* block = cols + (b * oh + oy) * ow * K;
-      for (i64 c = 0; c < g.channels; ++c)
-        for (i64 i = 0; i < g.kernel_h; ++i) {
-          const i64 y = oy * g.stride - g.padding + i;
-          const bool row_inside = y >= 0 && y < g.height;
-          const float* src = row_inside ? x + ((b * g.channels + c) * g.height + y) * g.width : x;
-          for (i64 j = 0; j < g.kernel_w; ++j) {
-            const i64 k = (c * g.kernel_h + i) * g.kernel_w + j;
-            i64 lo = 0, hi = 0;
-            if (row_inside) valid_range(j, g, ow, &lo, &hi);
-            for (i64 ox = 0; ox < lo; ++ox) block[ox * K + k] = 0.0f;
-            for (i64 ox = lo; ox < hi; ++ox) block[ox * K + k] = src[ox * g.stride - g.padding + j];
-            for (i64 ox = hi; ox < ow; ++ox) block[ox * K + k] = 0.0f;
+    for (i64 chunk = 0; chunk < ch.n_chunks; ++chunk) {
+      const i64 c0 = chunk * ch.per_chunk, nc = std::min(ch.per_chunk, g.channels - c0);
+      float* pad = padded_scratch(nc * ch.plane);
+      std::fill(pad, pad + nc * ch.plane, 0.0f);
+      for (i64 c = 0; c < nc; ++c)
+        for (i64 y = 0; y < g.height; ++y)
+          std::copy_n(x + ((b * g.channels + c0 + c) * g.height + y) * g.width, g.width,
+                      pad + (c * ch.padded_h + y + g.padding) * ch.padded_w + g.padding);
+      const i64 n_segments = nc * kh;  // kw floats each, one per (c, i)
+      for (i64 oy = 0; oy < oh; ++oy)
+        for (i64 ox = 0; ox < ow; ++ox) {
+          float* row = cols + ((b * oh + oy) * ow + ox) * K + c0 * kh * kw;
+          const float* src = pad + oy * s * ch.padded_w + ox * s;
+          if (kw == 3) {
+            // 4 floats per 3-float segment: the 4th is overwritten by the next segment; the
+            // chunk's last segment is copied exactly (the next float belongs to another chunk).
+            for (i64 seg = 0; seg + 1 < n_segments; ++seg) {
+              const float* from = src + (seg / kh * ch.padded_h + seg % kh) * ch.padded_w;
+              float* to = row + seg * 3;
+              to[0] = from[0], to[1] = from[1], to[2] = from[2], to[3] = from[3];
+            }
+            const i64 last = n_segments - 1;
+            const float* from = src + (last / kh * ch.padded_h + last % kh) * ch.padded_w;
+            std::copy_n(from, 3, row + last * 3);
+          } else {
+            for (i64 seg = 0; seg < n_segments; ++seg)
+              std::copy_n(src + (seg / kh * ch.padded_h + seg % kh) * ch.padded_w, kw, row + seg * kw);
           }
         }
     }
 }
 
 void col2im_add(const float* gcols, float* gx, const ConvGeometry& g) {
-  const i64 oh = g.out_h(), ow = g.out_w(), K = g.patch();
-  // Parallel over (batch, channel) planes: each thread owns whole planes of gx.
+  const i64 oh = g.out_h(), ow = g.out_w(), K = g.patch(), kh = g.kernel_h, kw = g.kernel_w, s = g.stride;
+  const ConvChunks ch(g);
 #pragma omp parallel for collapse(2) schedule(static)
   for (i64 b = 0; b < g.batch; ++b)
-    for (i64 c = 0; c < g.channels; ++c) {
-      float* plane = gx + (b * g.channels + c) * g.height * g.width;
+    for (i64 chunk = 0; chunk < ch.n_chunks; ++chunk) {
+      const i64 c0 = chunk * ch.per_chunk, nc = std::min(ch.per_chunk, g.channels - c0);
+      float* pad = padded_scratch(nc * ch.plane);
+      std::fill(pad, pad + nc * ch.plane, 0.0f);
+      // Output positions in order: each padded pixel sums its windows in (oy, ox) order.
       for (i64 oy = 0; oy < oh; ++oy)
         for (i64 ox = 0; ox < ow; ++ox) {
-          const float* row = gcols + ((b * oh + oy) * ow + ox) * K + c * g.kernel_h * g.kernel_w;
-          for (i64 i = 0; i < g.kernel_h; ++i) {
-            const i64 y = oy * g.stride - g.padding + i;
-            if (y < 0 || y >= g.height) continue;
-            for (i64 j = 0; j < g.kernel_w; ++j) {
-              const i64 xx = ox * g.stride - g.padding + j;
-              if (xx >= 0 && xx < g.width) plane[y * g.width + xx] += row[i * g.kernel_w + j];
+          const float* row = gcols + ((b * oh + oy) * ow + ox) * K + c0 * kh * kw;
+          float* dst = pad + oy * s * ch.padded_w + ox * s;
+          for (i64 c = 0; c < nc; ++c)
+            for (i64 i = 0; i < kh; ++i) {
+              float* to = dst + (c * ch.padded_h + i) * ch.padded_w;
+              const float* from = row + (c * kh + i) * kw;
+              for (i64 j = 0; j < kw; ++j) to[j] += from[j];
             }
-          }
+        }
+      for (i64 c = 0; c < nc; ++c)
+        for (i64 y = 0; y < g.height; ++y) {
+          const float* from = pad + (c * ch.padded_h + y + g.padding) * ch.padded_w + g.padding;
+          float* to = gx + ((b * g.channels + c0 + c) * g.height + y) * g.width;
+          for (i64 xx = 0; xx < g.width; ++xx) to[xx] += from[xx];
         }
     }
 }
