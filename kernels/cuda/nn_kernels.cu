@@ -41,7 +41,7 @@ __global__ void col2im_kernel(const float* gcols, float* gx, ConvGeometry g, i64
     const i64 oy_hi = min64(oh - 1, (y + g.padding) / g.stride);
     const i64 ox_lo = max64(0, ceil_div(xx + g.padding - g.kernel_w + 1, g.stride));
     const i64 ox_hi = min64(ow - 1, (xx + g.padding) / g.stride);
-    float acc = argmax == nullptr ? gx[t] : 0.0f;  // max pooling overwrites gx, average pooling adds
+    float acc = gx[t];
     for (i64 oy = oy_lo; oy <= oy_hi; ++oy) {
       const i64 i = y + g.padding - oy * g.stride;
       for (i64 ox = ox_lo; ox <= ox_hi; ++ox) {
