@@ -88,7 +88,7 @@ __global__ void pool_backward_kernel(const float* gy, const std::uint8_t* argmax
     const i64 p = t / (h * w), off = t % (h * w), y = off / w, xx = off % w;
     const i64 oy_lo = max64(0, ceil_div(y - k + 1, s)), oy_hi = min64(oh - 1, y / s);
     const i64 ox_lo = max64(0, ceil_div(xx - k + 1, s)), ox_hi = min64(ow - 1, xx / s);
-    float acc = gx[t];
+    float acc = argmax == nullptr ? gx[t] : 0.0f;  // max pooling overwrites gx, average pooling adds
     for (i64 oy = oy_lo; oy <= oy_hi; ++oy)
       for (i64 ox = ox_lo; ox <= ox_hi; ++ox) {
         const i64 o = (p * oh + oy) * ow + ox;

@@ -73,7 +73,7 @@ Tensor pool(const char* name, const Tensor& x, std::int64_t k, std::int64_t s, b
   auto* at = reinterpret_cast<std::uint8_t*>(argmax.data<std::int32_t>());
   ROAST_KERNEL(dev, max_pool, x.data<float>(), y.data<float>(), at, planes, h, w, k, s);
   return record(name, y, {x}, [xs = x.shape(), argmax, planes, h, w, k, s](const Tensor& g, GradSink& sink) {
-    Tensor gx = Tensor::zeros(xs, DType::f32, g.device());
+    Tensor gx = Tensor::empty(xs, DType::f32, g.device());  // the kernel writes every value
     const auto* at = reinterpret_cast<const std::uint8_t*>(argmax.data<std::int32_t>());
     ROAST_KERNEL(g.device(), max_pool_backward, g.data<float>(), at, gx.data<float>(), planes, h, w, k, s);
     sink.accumulate(0, gx);
