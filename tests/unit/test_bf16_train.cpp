@@ -12,7 +12,10 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <vector>
 
+#include "roast/config.h"
+#include "roast/tensor.h"
 #include "roast/trainer.h"
 #include "support/catch.h"
 #include "test_data_fixtures.h"
@@ -59,22 +62,33 @@ void write_texts(const TempDir& dir) {
   write(test, 100);
 }
 
+// Trains `model` on `data` in `precision`; `patch` (a JSON merge patch) changes other keys,
+// `tag` names the run folder.
 TrainSummary train_with(const TempDir& dir, const std::string& name, const nlohmann::json& data,
-                        const nlohmann::json& model, const std::string& precision) {
-  const nlohmann::json config = {{"name", name},
-                                 {"seed", 4},
-                                 {"precision", precision},
-                                 {"data", data},
-                                 {"model", model},
-                                 {"memory", {{"scheme", "roast"}, {"compression", 10}}},
-                                 {"optimizer", {{"name", "adam"}, {"lr", 0.002}}},
-                                 {"train", {{"epochs", 3}, {"batch_size", 32}}}};
+                        const nlohmann::json& model, const std::string& precision,
+                        const nlohmann::json& patch = nlohmann::json::object(), const std::string& tag = "") {
+  nlohmann::json config = {{"name", name},
+                           {"seed", 4},
+                           {"precision", precision},
+                           {"data", data},
+                           {"model", model},
+                           {"memory", {{"scheme", "roast"}, {"compression", 10}}},
+                           {"optimizer", {{"name", "adam"}, {"lr", 0.002}}},
+                           {"train", {{"epochs", 3}, {"batch_size", 32}}}};
+  config.merge_patch(patch);
   std::ofstream(dir.file(name + ".json")) << config.dump(2);
   TrainOptions o;
   o.config_path = dir.file(name + ".json");
-  o.out_dir = dir.file(name + "-" + precision);
+  o.out_dir = dir.file(name + "-" + precision + tag);
   o.progress = false;
   return roast::train(o);
+}
+
+std::vector<nlohmann::json> metrics_of(const TrainSummary& s) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(s.run_dir + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
 }
 
 void check_close_runs(const TrainSummary& fp32, const TrainSummary& bf16) {
@@ -112,4 +126,51 @@ TEST_CASE("bf16 train: a transformer ends as in fp32", "[bf16][train]") {
   const TrainSummary bf16 = train_with(dir, "transformer", data, model, "bf16");
   CHECK(fp32.test_accuracy > 0.6);
   check_close_runs(fp32, bf16);
+}
+
+// On a GPU: bf16 training ends as the CPU's emulation does, and a bf16 step captured into a
+// CUDA graph computes what the uncaptured step computes (deterministic: identical metrics).
+TEST_CASE("cuda bf16 train: the GPU ends as the CPU emulation; captured steps equal uncaptured ones",
+          "[cuda][bf16][train]") {
+  if (!cuda_available()) {
+    WARN("skipped: no CUDA device (build has CUDA: " << ROAST_WITH_CUDA << ")");
+    return;
+  }
+  TempDir dir;
+  write_noisy_idx(dir.file("train"), 500, 1);
+  write_noisy_idx(dir.file("t10k"), 1000, 2);
+  write_texts(dir);
+  struct Case {
+    const char* name;
+    nlohmann::json data, model;
+  };
+  const Case cases[] = {
+      {"cnn", {{"dataset", "mnist"}, {"path", dir.path()}, {"validation_fraction", 0.2}},
+       {{"type", "cnn"}, {"stages", {{{"channels", 32}, {"convs", 1}}, {{"channels", 64}, {"convs", 1}}}},
+        {"batch_norm", true}, {"hidden", 128}}},
+      {"transformer",
+       {{"dataset", "tsv"}, {"path", dir.path()}, {"seq_len", 12}, {"min_frequency", 1}, {"validation_fraction", 0.2}},
+       {{"type", "transformer"}, {"dim", 32}, {"heads", 4}, {"layers", 2}, {"ffn_dim", 64}, {"dropout", 0.1}}}};
+  for (const Case& c : cases) {
+    INFO(c.name);
+    const nlohmann::json evals = {{"train", {{"eval_every", 5}}}};  // the same best checkpoint rule on both
+    const TrainSummary cpu = train_with(dir, c.name, c.data, c.model, "bf16", evals, "-cpu");
+    const nlohmann::json gpu = {{"device", "cuda"}, {"deterministic", true}, {"train", {{"eval_every", 5}}}};
+    nlohmann::json graphs_off = gpu, graphs_on = gpu;
+    graphs_off["train"]["cuda_graphs"] = false;
+    graphs_on["train"]["cuda_graphs"] = true;
+    const TrainSummary plain = train_with(dir, c.name, c.data, c.model, "bf16", graphs_off, "-cuda");
+    const TrainSummary graphs = train_with(dir, c.name, c.data, c.model, "bf16", graphs_on, "-graphs");
+    check_close_runs(cpu, plain);
+    CHECK(plain.cuda_graph_replays == 0);
+    CHECK(graphs.cuda_graph_replays > 0);
+    const std::vector<nlohmann::json> a = metrics_of(plain), b = metrics_of(graphs);
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      INFO("evaluation " << i);
+      CHECK(b[i]["train_loss"].get<double>() == a[i]["train_loss"].get<double>());
+      CHECK(b[i]["val_loss"].get<double>() == a[i]["val_loss"].get<double>());
+    }
+    CHECK(graphs.test_accuracy == plain.test_accuracy);
+  }
 }
