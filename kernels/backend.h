@@ -39,6 +39,7 @@ namespace cuda {
 int device_count();                    // 0 when no GPU (or no driver, or no backend) is present
 void check_device(int index);          // throws roast::Error when the device does not exist
 void set_current_device(int index);    // the calling thread's device (cudaSetDevice)
+int compute_capability(int index);     // 10 * major + minor (80: Ampere A100, 90: Hopper)
 // Stream-ordered device memory on the current device (freed blocks are reused without a
 // device synchronisation).
 void* device_malloc(std::size_t n_bytes);

@@ -12,6 +12,10 @@ namespace cuda {
 int device_count() { return 0; }
 void check_device(int index) { no_cuda_kernel(("device cuda:" + std::to_string(index)).c_str()); }
 void set_current_device(int index) { check_device(index); }
+int compute_capability(int index) {
+  check_device(index);
+  return 0;
+}
 void* device_malloc(std::size_t) { no_cuda_kernel("allocating on cuda"); }
 void device_free(void*) {}
 void copy(void*, bool, const void*, bool, std::size_t) { no_cuda_kernel("copying to or from cuda"); }

@@ -44,8 +44,8 @@ stage "[cuda] tests"
 timeout 300 "$T" "[cuda]" 2>&1 | tail -25
 fi
 if want memcheck && command -v compute-sanitizer >/dev/null; then
-  stage "memcheck: fused kernels and step state"
-  timeout 240 compute-sanitizer --tool memcheck "$T" "[cuda][fused],[cuda][step_state],[cuda][attention]" 2>&1 | tail -4
+  stage "memcheck: fused kernels, step state, bf16 products"
+  timeout 240 compute-sanitizer --tool memcheck "$T" "[cuda][fused],[cuda][step_state],[cuda][attention],[cuda][bf16]~[train]" 2>&1 | tail -4
 fi
 
 if want nccl; then

@@ -327,9 +327,11 @@ void add_bench_command(CLI::App& app) {
         return d == "cpu" || d.rfind("cuda", 0) == 0 ? std::string() : "must be cpu, cuda or cuda:N, got '" + d + "'";
       })
       ->capture_default_str();
-  mm->add_option("--precision", opt->precision, "CUDA: fp32, tf32 (each measured against cuBLAS in that precision)")
+  mm->add_option("--precision", opt->precision,
+                 "CUDA: fp32, tf32, bf16 (each measured against cuBLAS in that precision; bf16's dense baseline "
+                 "converts both fp32 operands, as the engine's bf16 GEMM does)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"fp32", "tf32"}))
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
   mm->add_flag("--deterministic", opt->deterministic,
                "CUDA: bitwise-reproducible mode (config key `deterministic`); the CPU is always deterministic");

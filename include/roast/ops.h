@@ -15,7 +15,8 @@ namespace roast {
 
 // a [M, K] x b [K, N] -> [M, N]; a [B, M, K] x b [B, K, N] -> [B, M, N];
 // a [..., M, K] x b [K, N] -> [..., M, N] (b shared across the leading dims).
-// numerics.precision chooses fp32 or TF32 products on CUDA (forward and backward alike).
+// numerics.precision chooses fp32 or TF32 products on CUDA, or bf16 operands with fp32
+// accumulation on both devices (forward and backward alike; roast/backend.h).
 Tensor matmul(const Tensor& a, const Tensor& b, const Numerics& numerics = {});
 
 Tensor add(const Tensor& a, const Tensor& b);

@@ -8,7 +8,8 @@
 // Backward: dx = lambda * dy * W^T (delivered with accumulate), and the memory gradient
 // dM[loc(k, n)] += lambda * sign(k, n) * (x^T dy)[k, n], added in place into the memory's
 // gradient buffer (GradSink::buffer): no m-sized temporary per call. W is never
-// materialised. numerics (precision, deterministic, matmul path) apply on CUDA devices.
+// materialised. numerics (precision, deterministic, matmul path) apply on CUDA devices,
+// and precision bf16 on the CPU too (emulated: operands rounded as they are packed).
 // Throws roast::Error on a bad dtype, device, shape or a mapping the kernels cannot serve.
 #pragma once
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/backend.h"
+#include "kernels/bf16.h"
 #include "kernels/cpu/gelu.h"
 #include "kernels/dropout_hash.h"
 
@@ -108,6 +109,10 @@ void binary(Binary op, const float* a, const float* b, float* out, const Broadca
 
 void affine(const float* a, float* out, i64 n, float alpha, float beta) {
   for_each(n, [&](i64 i) { out[i] = a[i] * alpha + beta; });
+}
+
+void round_to_bf16(const float* x, float* y, i64 n) {
+  for_each(n, [&](i64 i) { y[i] = bf16_round(x[i]); });
 }
 
 void power(const float* a, float* out, i64 n, float p) {

@@ -13,13 +13,15 @@ namespace cpu {
 
 using rmm::i64;
 
-void roast_mm_backward_input(const Mapping& map, const Numerics&, MappingCache*, const float* memory, const float* dY, i64 M, float* dX) {
+void roast_mm_backward_input(const Mapping& map, const Numerics& numerics, MappingCache*, const float* memory,
+                             const float* dY, i64 M, float* dX) {
   roast_mm_check(map, "roast_mm_backward_input");
   if (M <= 0) return;
+  const bool bf16 = numerics.precision == Precision::bf16;
   const bool tiled = map.tiled();
   // Depth (N) in whole tile columns, output width (K) in whole tile rows.
   const rmm::Blocking blk = rmm::choose_blocking(tiled ? map.tile_cols : 1, tiled ? map.tile_rows : 1);
-  if (M <= rmm::kSmallRows) {
+  if (M <= rmm::kSmallRows && !bf16) {  // bf16 always packs (the packers round)
     const i64 n_blocks = rmm::ceil_div(map.rows, blk.nc);
 #pragma omp parallel for schedule(static)
     for (i64 b = 0; b < n_blocks; ++b)
@@ -28,8 +30,8 @@ void roast_mm_backward_input(const Mapping& map, const Numerics&, MappingCache*,
                                 std::min(map.rows, (b + 1) * blk.nc));
     return;
   }
-  const rmm::PackWt pack(map, memory);
-  rmm::gemm_parallel(rmm::OperandA{dY, map.cols, false}, pack, M, map.rows, map.cols, blk, dX, map.rows);
+  const rmm::PackWt pack(map, memory, bf16);
+  rmm::gemm_parallel(rmm::OperandA{dY, map.cols, false, bf16}, pack, M, map.rows, map.cols, blk, dX, map.rows);
 }
 
 void roast_mm_backward(const Mapping& map, const Numerics& numerics, MappingCache* cache, const float* memory,

@@ -100,15 +100,23 @@ void backward_memory_small(const Mapping& map, const float* X, const float* dY, 
 
 }  // namespace
 
-void roast_mm_backward_memory(const Mapping& map, const Numerics&, MappingCache*, const float* X, const float* dY, i64 M, float* dM) {
+void roast_mm_backward_memory(const Mapping& map, const Numerics& numerics, MappingCache*, const float* X,
+                              const float* dY, i64 M, float* dM) {
   roast_mm_check(map, "roast_mm_backward_memory");
   if (M <= 0) return;
+  // bf16: X and dY rounded (lambda * sign multiplies the fp32 product, as on CUDA).
+  const bool bf16 = numerics.precision == Precision::bf16;
   if (M <= rmm::kSmallRows && map.scheme != Scheme::hashednet) {
-    backward_memory_small(map, X, dY, M, dM);
+    // Few rows, read directly: rounded copies (M * (K + N) floats).
+    if (bf16)
+      backward_memory_small(map, rmm::bf16_copy(rmm::kSlotBf16X, X, M * map.rows),
+                            rmm::bf16_copy(rmm::kSlotBf16Y, dY, M * map.cols), M, dM);
+    else
+      backward_memory_small(map, X, dY, M, dM);
     return;
   }
   if (map.tiled()) {
-    rmm::backward_memory_tiled(map, X, dY, M, dM);
+    rmm::backward_memory_tiled(map, X, dY, M, dM, bf16);
     return;
   }
   const i64 K = map.rows, N = map.cols;
@@ -118,8 +126,8 @@ void roast_mm_backward_memory(const Mapping& map, const Numerics&, MappingCache*
   const i64 n_unit_cols = rmm::ceil_div(N, un), n_units = rmm::ceil_div(K, uk) * n_unit_cols;
   // The unit GEMM: rows k, columns n, depth M; columns in one panel of the unit's width.
   const rmm::Blocking gemm_blk{unit_blk.mc, rmm::choose_blocking(1, 1).kc, un};
-  const rmm::OperandA xt{X, K, true};
-  const rmm::PackDense dy(dY, N);
+  const rmm::OperandA xt{X, K, true, bf16};
+  const rmm::PackDense dy(dY, N, bf16);
   const auto unit_of = [&](i64 index) {
     const i64 k0 = index / n_unit_cols * uk, n0 = index % n_unit_cols * un;
     return Unit{k0, std::min(K, k0 + uk), n0, std::min(N, n0 + un), un};

@@ -34,9 +34,9 @@ struct TileGemm {
 
 // Packs X^T for the rows [tr * bk, ...) of every tile row tr: block pc of tile row tr
 // starts at xt + tr * xt_per_tile_row() + rows_padded * pc (strips of kc x kMR inside).
-void pack_xt(const Mapping& map, const float* X, const TileGemm& g, float* xt) {
+void pack_xt(const Mapping& map, const float* X, const TileGemm& g, bool bf16, float* xt) {
   const i64 K = map.rows, bk = map.tile_rows, n_tile_rows = map.n_tile_rows();
-  const OperandA xt_op{X, K, true};
+  const OperandA xt_op{X, K, true, bf16};
 #pragma omp for schedule(static)
   for (i64 tr = 0; tr < n_tile_rows; ++tr) {
     const i64 rows = std::min(bk, K - tr * bk);
@@ -72,7 +72,7 @@ void tile_product(const TileGemm& g, const float* xt_tile, const float* dy_packe
 
 }  // namespace
 
-void backward_memory_tiled(const Mapping& map, const float* X, const float* dY, i64 M, float* dM) {
+void backward_memory_tiled(const Mapping& map, const float* X, const float* dY, i64 M, float* dM, bool bf16) {
   const i64 K = map.rows, N = map.cols, bk = map.tile_rows, bn = map.tile_cols;
   const TileGemm g{M, choose_blocking(1, 1).kc, round_up(bk, kMR), round_up(bn, kNR)};
   float* xt = thread_floats(kSlotStage, map.n_tile_rows() * g.xt_per_tile_row());  // the caller's, shared
@@ -80,13 +80,13 @@ void backward_memory_tiled(const Mapping& map, const float* X, const float* dY, 
 
 #pragma omp parallel
   {
-    pack_xt(map, X, g, xt);  // ends with the implicit barrier of its omp for
+    pack_xt(map, X, g, bf16, xt);  // ends with the implicit barrier of its omp for
     const i64 n_threads = omp_get_num_threads(), t = omp_get_thread_num();
     const CellRange slice{map.region_base + map.region_size * t / n_threads,
                           map.region_base + map.region_size * (t + 1) / n_threads};
     float* dy_packed = thread_floats(kSlotPackB, g.cols_padded * M);
     float* Gt = thread_floats(kSlotUnit, g.rows_padded * g.cols_padded);
-    const PackDense dy_op(dY, N);
+    const PackDense dy_op(dY, N, bf16);
     for (i64 tc = 0; tc < n_tile_cols; ++tc) {
       const i64 n0 = tc * bn, n_cols = std::min(bn, N - n0);
       bool packed = false;

@@ -17,10 +17,6 @@ namespace cpu {
 
 using rmm::i64;
 
-namespace {
-
-}  // namespace
-
 void roast_mm_check(const Mapping& map, const char* op) {
   ROAST_CHECK(map.kind == TensorKind::matrix, op, ": the mapping must describe a matrix");
   ROAST_CHECK(map.rows >= 1 && map.cols >= 1, op, ": the weight must be at least 1 x 1, got ", map.rows, " x ",
@@ -36,12 +32,15 @@ void roast_mm_check(const Mapping& map, const char* op) {
               " cells, got ", map.region_size);
 }
 
-void roast_mm_forward(const Mapping& map, const Numerics&, MappingCache*, const float* memory, const float* X, i64 M, float* Y) {
+void roast_mm_forward(const Mapping& map, const Numerics& numerics, MappingCache*, const float* memory, const float* X,
+                      i64 M, float* Y) {
   roast_mm_check(map, "roast_mm_forward");
   if (M <= 0) return;
+  const bool bf16 = numerics.precision == Precision::bf16;
   const i64 width_unit = map.tiled() ? map.tile_cols : 1;
   const rmm::Blocking blk = rmm::choose_blocking(map.tiled() ? map.tile_rows : 1, width_unit);
-  if (M <= rmm::kSmallRows) {
+  // bf16 always packs (the packers round); the unpacked single-row passes are fp32 only.
+  if (M <= rmm::kSmallRows && !bf16) {
     const i64 n_panels = rmm::ceil_div(map.cols, blk.nc);
 #pragma omp parallel for schedule(static)
     for (i64 p = 0; p < n_panels; ++p)
@@ -49,8 +48,8 @@ void roast_mm_forward(const Mapping& map, const Numerics&, MappingCache*, const 
         rmm::row_forward(map, memory, X + m * map.rows, Y + m * map.cols, p * blk.nc, std::min(map.cols, (p + 1) * blk.nc));
     return;
   }
-  const rmm::PackW pack(map, memory);
-  rmm::gemm_parallel(rmm::OperandA{X, map.rows, false}, pack, M, map.cols, map.rows, blk, Y, map.cols);
+  const rmm::PackW pack(map, memory, bf16);
+  rmm::gemm_parallel(rmm::OperandA{X, map.rows, false, bf16}, pack, M, map.cols, map.rows, blk, Y, map.cols);
 }
 
 // The CPU has one path, the fused kernels, and nothing to time.

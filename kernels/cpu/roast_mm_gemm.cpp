@@ -15,6 +15,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/bf16.h"
 #include "kernels/cpu/roast_mm_internal.h"
 
 namespace roast {
@@ -140,6 +141,7 @@ void pack_a(const OperandA& A, i64 i0, i64 mc, i64 p0, i64 kc, float* Ap) {
       for (i64 p = 0; p < kc; ++p) strip[p * kMR + r] = src[p];
     }
   }
+  if (A.bf16) bf16_round_n(Ap, Ap, round_up(mc, kMR) * kc);
 }
 
 void gemm_block(const OperandA& A, const PackB& B, i64 depth, i64 i0, i64 i1, i64 j0, i64 j1, const Blocking& blk,

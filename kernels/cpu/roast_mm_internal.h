@@ -1,5 +1,10 @@
 // Internals of ROAST-MM (kernels/cpu/roast_mm*.cpp): runs of W, packing, the GEMM engine.
 //
+// Precision::bf16 is emulated at packing time: the packers and pack_a round what they packed
+// to bfloat16 (a pass over the packed block, outside the micro-kernel's loop; flags false in
+// fp32, so the fp32 path is unchanged), and the micro-kernel accumulates in fp32. The weight
+// is rounded after lambda * sign is folded in: bf16(lambda * sign * memory[loc]).
+//
 // A "run" is a piece of one row of W whose cells are consecutive in the memory: one row of
 // one tile (roast, roast_local), one row segment of a block (dense, exact), or, for
 // hashednet, a row segment gathered cell by cell into scratch. Every kernel walks W as runs
@@ -31,7 +36,7 @@ inline i64 ceil_div(i64 x, i64 by) { return (x + by - 1) / by; }
 
 // Per-thread scratch, 64-byte aligned, grown on demand and kept for the thread's lifetime
 // (OpenMP threads persist, so steady-state calls allocate nothing). One buffer per slot.
-enum Slot : int { kSlotPackB, kSlotPackA, kSlotRun, kSlotUnit, kSlotCells, kSlotStage, kNumSlots };
+enum Slot : int { kSlotPackB, kSlotPackA, kSlotRun, kSlotUnit, kSlotCells, kSlotStage, kSlotBf16X, kSlotBf16Y, kNumSlots };
 void* thread_bytes(Slot slot, std::size_t n_bytes);
 inline float* thread_floats(Slot slot, i64 n) { return static_cast<float*>(thread_bytes(slot, std::size_t(n) * 4)); }
 
@@ -137,8 +142,9 @@ void micro_kernel(i64 kc, const float* Ap, const float* Bp, float* C, i64 ldc, b
 // sum_j a[j] * b[j] * (signs ? signs[j] : scale), in 8 lanes.
 float dot_scaled(const float* a, const float* b, const float* signs, float scale, i64 len);
 
-// dM for tiled mappings and M > kSmallRows (roast_mm_backward_memory_tiles.cpp).
-void backward_memory_tiled(const Mapping& map, const float* X, const float* dY, i64 M, float* dM);
+// dM for tiled mappings and M > kSmallRows (roast_mm_backward_memory_tiles.cpp); with bf16,
+// X and dY rounded to bfloat16 as they are packed.
+void backward_memory_tiled(const Mapping& map, const float* X, const float* dY, i64 M, float* dM, bool bf16);
 
 // Single-row kernels (roast_mm_rowvec.cpp), for M <= kSmallRows, one row at a time:
 // y[n0 : n1] = x * W[:, n0 : n1] (lambda included; y overwritten there);
@@ -151,11 +157,12 @@ void row_backward_memory(const Mapping& map, const float* x, const float* dy, fl
 
 // Packs op(A)[i0 : i0 + mc, p0 : p0 + kc] into kMR-row strips: Ap[s][p][r] (strip s,
 // depth p, row r), rows past `rows` zero. A is row-major with leading dim lda; with
-// a_trans, op(A) = A^T (A is depth x rows).
+// a_trans, op(A) = A^T (A is depth x rows); with bf16, the packed values are rounded.
 struct OperandA {
   const float* a;
   i64 lda;
   bool trans;
+  bool bf16 = false;
 };
 void pack_a(const OperandA& A, i64 i0, i64 mc, i64 p0, i64 kc, float* Ap);
 
@@ -167,36 +174,46 @@ class PackB {
   virtual ~PackB() = default;
   virtual void pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const = 0;
 };
+// Every packer takes a bf16 flag: when set, the packed block is rounded to bfloat16.
 // B = lambda * sign .* W (depth = K, width = N).
 class PackW : public PackB {
  public:
-  PackW(const Mapping& map, const float* memory) : map_(map), memory_(memory) {}
+  PackW(const Mapping& map, const float* memory, bool bf16 = false) : map_(map), memory_(memory), bf16_(bf16) {}
   void pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const override;
 
  private:
   const Mapping& map_;
   const float* memory_;
+  bool bf16_;
 };
 // B = (lambda * sign .* W)^T (depth = N, width = K).
 class PackWt : public PackB {
  public:
-  PackWt(const Mapping& map, const float* memory) : map_(map), memory_(memory) {}
+  PackWt(const Mapping& map, const float* memory, bool bf16 = false) : map_(map), memory_(memory), bf16_(bf16) {}
   void pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const override;
 
  private:
   const Mapping& map_;
   const float* memory_;
+  bool bf16_;
 };
 // B = a dense row-major matrix with leading dim ldb.
 class PackDense : public PackB {
  public:
-  PackDense(const float* b, i64 ldb) : b_(b), ldb_(ldb) {}
+  PackDense(const float* b, i64 ldb, bool bf16 = false) : b_(b), ldb_(ldb), bf16_(bf16) {}
   void pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const override;
 
  private:
   const float* b_;
   i64 ldb_;
+  bool bf16_;
 };
+
+// Rounds a packed B block of width nc and depth kc (its whole strips) to bfloat16.
+void round_packed_b(i64 kc, i64 nc, float* Bp);
+// x[0 : n] rounded to bfloat16 into the calling thread's scratch `slot` (kSlotBf16X or
+// kSlotBf16Y): operands of the kernels that read X or dY directly instead of packing them.
+const float* bf16_copy(Slot slot, const float* x, i64 n);
 
 // C[i0 : i1, j0 : j1] = op(A)[i0 : i1, :] * B[:, j0 : j1] over depth [0, depth), on the
 // calling thread. C points at element (i0, j0) and has leading dim ldc. j0 should be a

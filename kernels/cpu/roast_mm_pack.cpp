@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/bf16.h"
 #include "kernels/cpu/roast_mm_internal.h"
 
 namespace roast {
@@ -66,6 +67,14 @@ float dot_scaled(const float* a, const float* b, const float* signs, float scale
   float tail = 0.0f;
   for (; j < len; ++j) tail += a[j] * b[j] * (signs ? signs[j] : scale);
   return sum + tail;
+}
+
+void round_packed_b(i64 kc, i64 nc, float* Bp) { bf16_round_n(Bp, Bp, ceil_div(nc, kNR) * kc * kNR); }
+
+const float* bf16_copy(Slot slot, const float* x, i64 n) {
+  float* out = thread_floats(slot, n);
+  bf16_round_n(x, out, n);
+  return out;
 }
 
 namespace {
@@ -147,6 +156,7 @@ void PackW::pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const {
   zero_padding(kc, nc, Bp);
   for_each_run(map_, memory_, p0, p0 + kc, j0, j0 + nc, true,
                [&](const Run& r) { put_run_as_row(r, r.k - p0, r.n - j0, kc, Bp); });
+  if (bf16_) round_packed_b(kc, nc, Bp);
 }
 
 // B = W^T[p0 : p0 + kc, j0 : j0 + nc]: depth runs over columns n of W, width over rows k.
@@ -163,6 +173,7 @@ void PackWt::pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const {
     }
   });
   transpose_into_strips(S, nc, kc, Bp);
+  if (bf16_) round_packed_b(kc, nc, Bp);
 }
 
 void PackDense::pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const {
@@ -176,6 +187,7 @@ void PackDense::pack(i64 p0, i64 kc, i64 j0, i64 nc, float* Bp) const {
       for (i64 c = n; c < kNR; ++c) dst[c] = 0.0f;
     }
   }
+  if (bf16_) round_packed_b(kc, nc, Bp);
 }
 
 }  // namespace rmm

@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/bf16.cuh"
 #include "kernels/cuda/ops_common.cuh"
 #include "roast/backend.h"
 #include "roast/error.h"
@@ -41,11 +42,24 @@ bool scale_only(i64 M, i64 N, i64 K, float beta, float* C, i64 ldc, i64 c_step, 
   }
   return true;
 }
+
+// Precision::bf16: both operands converted to compact bf16 copies (as stored: op(A) is M x K,
+// so A is M x K or, transposed, K x M), then cuBLAS with fp32 accumulation and output.
+void gemm_via_bf16(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda, i64 a_step,
+                   const float* B, i64 ldb, i64 b_step, float beta, float* C, i64 ldc, i64 c_step, i64 batch) {
+  require_bf16("gemm");
+  const Bf16Operand a(A, batch, a_step, trans_a ? K : M, trans_a ? M : K, lda);
+  const Bf16Operand b(B, batch, b_step, trans_b ? N : K, trans_b ? K : N, ldb);
+  gemm_bf16(trans_a, trans_b, M, N, K, alpha, a.data(), a.ld(), a.step(), b.data(), b.ld(), b.step(), beta, C, ldc,
+            c_step, batch);
+}
 }  // namespace
 
 void gemm(Precision precision, bool trans_a, bool trans_b, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda, const float* B,
           i64 ldb, float beta, float* C, i64 ldc) {
   if (scale_only(M, N, K, beta, C, ldc, 0, 1)) return;
+  if (precision == Precision::bf16)
+    return gemm_via_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   check_blas(cublasGemmEx(blas(), op_b, op_a, as_int(N, "N"), as_int(M, "M"), as_int(K, "K"), &alpha, B, CUDA_R_32F,
@@ -58,6 +72,9 @@ void gemm_strided_batched(Precision precision, bool trans_a, bool trans_b, i64 M
                           i64 a_step, const float* B, i64 ldb, i64 b_step, float beta, float* C, i64 ldc, i64 c_step,
                           i64 batch) {
   if (scale_only(M, N, K, beta, C, ldc, c_step, batch)) return;
+  if (precision == Precision::bf16)
+    return gemm_via_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, a_step, B, ldb, b_step, beta, C, ldc, c_step,
+                         batch);
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   check_blas(cublasGemmStridedBatchedEx(blas(), op_b, op_a, as_int(N, "N"), as_int(M, "M"), as_int(K, "K"), &alpha,

@@ -8,7 +8,9 @@
 //                the MappingCache of the memory that owns the mapping). Small products (M <=
 //                32) run GEMV-style kernels (roast_mm_small*.cu).
 //   materialize  W = lambda * sign .* M[loc] is built (kernel), then cuBLAS; dM builds dW =
-//                X^T dY with cuBLAS and scatters it back.
+//                X^T dY with cuBLAS and scatters it back. Under Precision::bf16 every product
+//                takes this path (materialized_bf16: W built in bf16, X or dY converted, cuBLAS
+//                with fp32 accumulation; dW in fp32, scattered as in fp32).
 // numerics.matmul_path picks one; auto_select times both once per shape on each device and
 // keeps the faster in the device context (with numerics.deterministic a fixed rule instead,
 // since a timing-based choice could differ between runs). dM accumulates with atomics unless
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/bf16.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/ops_common.cuh"
 #include "kernels/cuda/roast_mm_device.cuh"
@@ -170,15 +173,20 @@ bool identity_layout(const Mapping& map) {
          (map.sign_mode != SignMode::element || map.scheme == Scheme::exact);
 }
 
+// A built weight's element: fp32, or rounded to bf16 (round to nearest even) for bf16 products.
+__device__ __forceinline__ void store_weight(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store_weight(bf16_t* p, float v) { *p = __float2bfloat16_rn(v); }
+
 // Rows k0 + blockIdx.y of W, threads along n: no 64-bit division per element, and a warp's
-// reads are runs of one tile row.
-__global__ void materialize_view_kernel(WeightView w, const float* __restrict__ memory, float* __restrict__ W,
+// reads are runs of one tile row. Out: float, or bf16_t (the fp32 value, then rounded).
+template <class Out>
+__global__ void materialize_view_kernel(WeightView w, const float* __restrict__ memory, Out* __restrict__ W,
                                         std::int64_t k0) {
   const std::int64_t k = k0 + blockIdx.y;
-  float* row = W + k * w.cols;
+  Out* row = W + k * w.cols;
   for (std::int64_t n = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; n < w.cols;
        n += std::int64_t(gridDim.x) * blockDim.x)
-    row[n] = w.lambda * w.load(memory, std::uint32_t(k), std::uint32_t(n));
+    store_weight(row + n, w.lambda * w.load(memory, std::uint32_t(k), std::uint32_t(n)));
 }
 
 // Four consecutive columns per thread (they share a tile when the tile width is a multiple
@@ -205,12 +213,13 @@ __global__ void materialize_view4_kernel(WeightView w, const float* __restrict__
   }
 }
 
-__global__ void materialize_hashed_kernel(Mapping map, const float* __restrict__ memory, float* __restrict__ W) {
+template <class Out>
+__global__ void materialize_hashed_kernel(Mapping map, const float* __restrict__ memory, Out* __restrict__ W) {
   const std::int64_t total = map.rows * map.cols;
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
        i += std::int64_t(gridDim.x) * blockDim.x) {
     const std::int64_t k = i / map.cols, n = i - k * map.cols;
-    W[i] = map.lambda * map.sign(k, n) * __ldg(memory + map.loc(k, n));
+    store_weight(W + i, map.lambda * map.sign(k, n) * __ldg(memory + map.loc(k, n)));
   }
 }
 
@@ -470,6 +479,44 @@ void materialized(int pass, const Call& c, const float* a, const float* b, std::
   else gemm(p, false, true, M, K, N, alpha, b, N, W, N, 0.0f, out, K);
 }
 
+// W[K, N] = bf16(lambda * sign(k, n) * memory[loc(k, n)]): the fp32 weight, rounded once.
+void materialize_bf16(const Mapping& map, MappingCache& cache, const float* memory, bf16_t* W) {
+  if (rmm::has_view(map)) {
+    launch_rows(materialize_view_kernel<bf16_t>, rmm::view_of(map, cache), memory, W);
+  } else {
+    const std::int64_t n = map.rows * map.cols;
+    materialize_hashed_kernel<bf16_t><<<blocks_for(n), 256, 0, stream()>>>(map, memory, W);
+  }
+  check_launch("roast_mm materialize (bf16)");
+}
+
+// The materialize path in bf16 (Precision::bf16), same passes and operands as materialized:
+// the layer's weight is built in bf16 in scratch (transient, one layer at a time), X or dY is
+// converted, and cuBLAS multiplies with fp32 accumulation and output. dM: dW = X^T dY from
+// bf16 copies, in fp32, then the fp32 scatter of roast_mm_accumulate_dense (lambda * sign
+// applied in fp32, deterministic or atomic as numerics says).
+void materialized_bf16(int pass, const Call& c, const float* a, const float* b, std::int64_t M, float* out) {
+  require_bf16("roast_mm");
+  const Mapping& map = c.map;
+  const std::int64_t K = map.rows, N = map.cols;
+  if (pass == 2) {
+    const Bf16Operand x(a, 1, 0, M, K, K), dy(b, 1, 0, M, N, N);
+    DeviceBuffer dW(std::size_t(K * N) * sizeof(float));
+    gemm_bf16(true, false, K, N, M, 1.0f, x.data(), K, 0, dy.data(), N, 0, 0.0f, dW.as<float>(), N, 0, 1);
+    roast_mm_accumulate_dense(map, c.numerics, &c.cache, dW.as<float>(), out);
+    return;
+  }
+  DeviceBuffer W(std::size_t(K * N) * sizeof(bf16_t));
+  materialize_bf16(map, c.cache, a, W.as<bf16_t>());
+  if (pass == 0) {  // Y[M, N] = X[M, K] W[K, N]
+    const Bf16Operand x(b, 1, 0, M, K, K);
+    gemm_bf16(false, false, M, N, K, 1.0f, x.data(), K, 0, W.as<bf16_t>(), N, 0, 0.0f, out, N, 0, 1);
+  } else {  // dX[M, K] = dY[M, N] W^T
+    const Bf16Operand dy(b, 1, 0, M, N, N);
+    gemm_bf16(false, true, M, K, N, 1.0f, dy.data(), N, 0, W.as<bf16_t>(), N, 0, 0.0f, out, K, 0, 1);
+  }
+}
+
 // Three warm runs of `work` back to back, as training runs them (the host queues the next
 // launches while the GPU works), timed on the GPU: ms per run.
 template <class Work>
@@ -552,6 +599,8 @@ bool deterministic_choice(int pass, const Call& c, std::int64_t M) {
 
 void run(int pass, const Call& c, const float* a, const float* b, std::int64_t M, float* out) {
   if (M <= 0) return;
+  // The fused kernels have no bf16 form: bf16 products always materialise.
+  if (c.numerics.precision == Precision::bf16) return materialized_bf16(pass, c, a, b, M, out);
   const bool deterministic = c.numerics.deterministic;
   // Deterministic dM sums per cell in a fixed order, which needs the dense gradient.
   bool use_fused = rmm::has_view(c.map) && !(pass == 2 && deterministic);
@@ -636,13 +685,13 @@ void roast_mm_backward(const Mapping& map, const Numerics& numerics, MappingCach
 void roast_mm_materialize(const Mapping& map, MappingCache* cache, const float* memory, float* W) {
   const std::int64_t n = map.rows * map.cols;
   if (!rmm::has_view(map)) {
-    materialize_hashed_kernel<<<blocks_for(n), 256, 0, stream()>>>(map, memory, W);
+    materialize_hashed_kernel<float><<<blocks_for(n), 256, 0, stream()>>>(map, memory, W);
   } else {
     CacheOrLocal c(cache);
     const WeightView w = rmm::view_of(map, c.cache);
     const bool by4 = w.cols % 4 == 0 && w.tile_cols % 4 == 0 && reinterpret_cast<std::uintptr_t>(W) % 16 == 0;
     if (by4) launch_rows(materialize_view4_kernel, w, memory, W, 4);
-    else launch_rows(materialize_view_kernel, w, memory, W);
+    else launch_rows(materialize_view_kernel<float>, w, memory, W);
   }
   check_launch("roast_mm materialize");
 }
@@ -668,6 +717,7 @@ void roast_mm_accumulate_dense(const Mapping& map, const Numerics& numerics, Map
 void roast_mm_forget_paths() { context().forget_path_choices(); }
 
 const char* roast_mm_selected_path(const Mapping& map, const Numerics& numerics, std::int64_t M, int pass) {
+  if (numerics.precision == Precision::bf16) return "materialize";
   if (!rmm::has_view(map) || (pass == 2 && numerics.deterministic)) return "materialize";
   if (numerics.matmul_path != MatmulPath::auto_select)
     return numerics.matmul_path == MatmulPath::fused ? "fused" : "materialize";

@@ -144,6 +144,12 @@ void check_device(int index) {
 
 void set_current_device(int index) { check(cudaSetDevice(index), "cudaSetDevice"); }
 
+int compute_capability(int index) {
+  check_device(index);
+  return 10 * attribute(cudaDevAttrComputeCapabilityMajor, index, "cudaDeviceGetAttribute (compute capability)") +
+         attribute(cudaDevAttrComputeCapabilityMinor, index, "cudaDeviceGetAttribute (compute capability)");
+}
+
 // ---- the private memory pools of captured steps ------------------------------------------
 // A captured step's kernels use fixed addresses at every replay, so the blocks they use must
 // stay theirs between replays. While a step is captured, device_malloc serves from the graph's

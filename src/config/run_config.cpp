@@ -161,7 +161,7 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& sour
   } catch (const std::exception&) {  // roast::Error, or std::out_of_range for a huge N
     root.bad("device", "must be \"cpu\", \"cuda\" or \"cuda:N\", got \"" + c.device + "\"", "\"device\": \"cpu\"");
   }
-  c.precision = one_of(root, "precision", c.precision, {"fp32", "tf32"});
+  c.precision = one_of(root, "precision", c.precision, {"fp32", "tf32", "bf16"});
   c.deterministic = root.get<bool>("deterministic", c.deterministic);
   c.threads = int_in_range(root, "threads", c.threads, 0, limits::kMaxThreads);
   c.data = parse_data(root.object("data"));

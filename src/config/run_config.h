@@ -50,7 +50,7 @@ struct RunConfig {
   std::string name = "run";
   std::uint64_t seed = 1;
   std::string device = "cpu";      // cpu | cuda | cuda:N (checked against the machine by training_device)
-  std::string precision = "fp32";  // fp32 | tf32: roast::set_precision for the run (CUDA only)
+  std::string precision = "fp32";  // fp32 | tf32 | bf16: numerics_of(config).precision (roast/backend.h)
   bool deterministic = false;      // roast::set_deterministic for the run (CUDA only)
   std::int64_t threads = 0;  // OpenMP threads; 0 = all cores
   DataConfig data;

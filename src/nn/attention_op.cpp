@@ -38,6 +38,14 @@ Heads check_inputs(const char* name, const Tensor& q, const Tensor& k, const Ten
   }
   return h;
 }
+
+// x rounded to bfloat16 (Precision::bf16: the operands of attention's products), a new
+// tensor outside the tape: the gradient reaches x as if the rounding were the identity.
+Tensor rounded_to_bf16(const Tensor& x) {
+  Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
+  ROAST_KERNEL(x.device(), round_to_bf16, x.data<float>(), y.data<float>(), x.numel());
+  return y;
+}
 }  // namespace
 
 Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask, float dropout_p,
@@ -71,10 +79,16 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   Tensor lse = Tensor::empty({h.batch * h.heads, h.T}, DType::f32, dev);
   const Tensor mask = key_mask.defined() ? key_mask.detach() : Tensor();
   const float* mask_data = mask.defined() ? mask.data<float>() : nullptr;
-  ROAST_KERNEL(dev, attention_forward, q.data<float>(), k.data<float>(), v.data<float>(), mask_data,
+  // bf16: the fused kernels (fp32 FMA) read q, k and v rounded to bfloat16, so that q k^T and
+  // P v are products of bf16 operands accumulated in fp32; the backward recomputes from the
+  // same rounded values and hands its gradients to the unrounded inputs.
+  const bool bf16 = numerics.precision == Precision::bf16;
+  const Tensor qo = bf16 ? rounded_to_bf16(q) : q.detach(), ko = bf16 ? rounded_to_bf16(k) : k.detach(),
+               vo = bf16 ? rounded_to_bf16(v) : v.detach();
+  ROAST_KERNEL(dev, attention_forward, qo.data<float>(), ko.data<float>(), vo.data<float>(), mask_data,
                out.data<float>(), lse.data<float>(), h.batch, h.heads, h.T, h.dh, keep_below, scale, seed);
   return record(name, out, {q, k, v},
-                [q = q.detach(), k = k.detach(), v = v.detach(), mask, out_saved = out.detach(), lse, h, keep_below,
+                [q = qo, k = ko, v = vo, mask, out_saved = out.detach(), lse, h, keep_below,
                  scale, seed](const Tensor& g, GradSink& sink) {
                   if (!sink.needs(0) && !sink.needs(1) && !sink.needs(2)) return;
                   const Device dev = q.device();

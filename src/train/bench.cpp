@@ -59,6 +59,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o) {
   ROAST_CHECK(o.steps > 0 && o.warmup >= 0, "bench train: --steps must be positive and --warmup non-negative");
   Session s = open_config(o.config_path, o.overrides);
   s.device = usable_device(s.config.device, o.config_path + ": `device`", "\"device\": \"cpu\" in the config, or --set device=cpu");
+  check_precision(s.device, s.config.precision, o.config_path);
 #ifdef _OPENMP
   if (s.config.threads > 0) omp_set_num_threads(int(s.config.threads));
   const int threads = omp_get_max_threads();

@@ -76,6 +76,20 @@ Device device_or_cpu(const std::string& text) {
   return Device::cpu();
 }
 
+std::string precision_unsupported(const std::string& precision, int compute_capability, const std::string& device_name) {
+  if (precision != "bf16" || compute_capability >= 80) return "";
+  return "`precision` \"bf16\" needs a GPU of compute capability 8.0 or later (bf16 tensor cores: A100, H100, "
+         "RTX 30 series and newer), but " + device_name + " has " + std::to_string(compute_capability / 10) + "." +
+         std::to_string(compute_capability % 10);
+}
+
+void check_precision(const Device& device, const std::string& precision, const std::string& where, const std::string& fix) {
+  if (device.is_cpu()) return;
+  const std::string why =
+      precision_unsupported(precision, kernels::cuda::compute_capability(device.index), "cuda:" + std::to_string(device.index));
+  if (!why.empty()) fail(where, ": ", why, ". ", fix);
+}
+
 Numerics numerics_of(const RunConfig& config) {
   Numerics n;
   n.precision = parse_precision(config.precision);

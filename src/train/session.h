@@ -47,6 +47,18 @@ Device usable_device(const std::string& text, const std::string& where, const st
 // The device `text` names when this machine has it, else the CPU (loading a checkpoint
 // trained on a GPU on a machine without one).
 Device device_or_cpu(const std::string& text);
+// The fix of a run's config: another precision, or another GPU.
+inline const char* const kPrecisionFix =
+    "Use \"precision\": \"fp32\" or \"tf32\" (--set precision=fp32), or run on such a GPU";
+// Refuses a `precision` the device cannot compute: "bf16" on a CUDA device of compute
+// capability below 8.0 (no bf16 tensor cores) throws roast::Error "<where>: <why>. <fix>",
+// naming the key (exit code 2 in roast-train). The CPU takes every precision (it emulates
+// bf16). Call after usable_device, before any data is read.
+void check_precision(const Device& device, const std::string& precision, const std::string& where,
+                     const std::string& fix = kPrecisionFix);
+// Why `precision` cannot run on a device of `compute_capability` (10 * major + minor) named
+// `device_name`, or "" when it can (what check_precision says; testable without a GPU).
+std::string precision_unsupported(const std::string& precision, int compute_capability, const std::string& device_name);
 // The numeric options of the config's products (keys precision, deterministic): every
 // forward context of the session carries them (nn::Context::numerics).
 Numerics numerics_of(const RunConfig& config);

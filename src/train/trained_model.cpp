@@ -32,6 +32,8 @@ TrainedModel TrainedModel::load(const std::string& path, const std::string& devi
   s.config = parse_run_config(h["config"], s.source, &s.resolved);
   s.device = device.empty() ? device_or_cpu(s.config.device)
                             : usable_device(device, "--device (loading " + path + ")", "--device cpu");
+  check_precision(s.device, s.config.precision, path + " (its config)",
+                  "Evaluate on the CPU (--device cpu), which emulates bf16, or on such a GPU");
   const nlohmann::json& in = h["input"];
   nn::InputSpec input;
   input.text = in.at("text"), input.channels = in.at("channels"), input.height = in.at("height");

@@ -451,6 +451,7 @@ TrainSummary train(const TrainOptions& options) {
     }
     s.device = usable_device(device, options.config_path + ": `device`",
                              "\"device\": \"cpu\" in the config, or --set device=cpu");
+    check_precision(s.device, s.config.precision, options.config_path);
     if (multi && s.config.train.batch_size < comm.size())
       fail(options.config_path, ": `train.batch_size` ", s.config.train.batch_size, " is the global batch, shared by the ",
            comm.size(), " ranks: every rank needs at least one sample of it. Launch at most ", s.config.train.batch_size,
