@@ -44,6 +44,12 @@ int compute_capability(int index);     // 10 * major + minor (80: Ampere A100, 9
 // device synchronisation).
 void* device_malloc(std::size_t n_bytes);
 void device_free(void* ptr);
+// Peak device memory held through device_malloc on the current device since the last
+// reset_device_peak: the stream-ordered pool's high-water mark of bytes in use, plus every
+// block of the private pools of live captured steps (held for the graph's life). The
+// counterpart of torch.cuda.max_memory_allocated (benchmarks); 0 without CUDA.
+std::size_t device_peak_bytes();
+void reset_device_peak();
 void copy(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t n_bytes);
 void memset_zero(void* dst, std::size_t n_bytes);
 // Waits until every kernel and copy issued so far has finished (benchmarks, timing).

@@ -18,6 +18,8 @@ int compute_capability(int index) {
 }
 void* device_malloc(std::size_t) { no_cuda_kernel("allocating on cuda"); }
 void device_free(void*) {}
+std::size_t device_peak_bytes() { return 0; }
+void reset_device_peak() {}
 void copy(void*, bool, const void*, bool, std::size_t) { no_cuda_kernel("copying to or from cuda"); }
 void memset_zero(void*, std::size_t) { no_cuda_kernel("zero-filling on cuda"); }
 void synchronize() {}

@@ -28,7 +28,11 @@ void print_table(const nlohmann::json& r) {
   const auto& al = r["allocations"];
   std::printf("allocations per step: %.1f fresh, %.1f reused; peak live %.1f MB\n", al["fresh_per_step"].get<double>(),
               al["reused_per_step"].get<double>(), al["peak_live_mb"].get<double>());
+  if (r.contains("peak_gpu_mb"))
+    std::printf("peak GPU memory over the timed steps: %.1f MiB (tensors; captured steps' pools counted whole)\n",
+                r["peak_gpu_mb"].get<double>());
   if (!r.contains("families_ms")) return;
+  std::printf("kernel launches per step (uncaptured): %.0f\n", r["kernel_launches_per_step"].get<double>());
   std::printf("%-14s %9s %6s\n", "family", "ms/step", "share");
   const double step = st["mean"].get<double>();
   for (const auto& f : r["families_ms"].items())

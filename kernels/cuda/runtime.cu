@@ -262,6 +262,31 @@ void* device_malloc(std::size_t n_bytes) {
   return ptr;
 }
 
+namespace {
+cudaMemPool_t default_pool() {
+  cudaMemPool_t pool = nullptr;
+  check(cudaDeviceGetDefaultMemPool(&pool, context().device()), "cudaDeviceGetDefaultMemPool");
+  return pool;
+}
+}  // namespace
+
+std::size_t device_peak_bytes() {
+  std::uint64_t used_high = 0;
+  check(cudaMemPoolGetAttribute(default_pool(), cudaMemPoolAttrUsedMemHigh, &used_high),
+        "cudaMemPoolGetAttribute (used high)");
+  const int device = context().device();
+  std::size_t graph_bytes = 0;
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  for (const auto& entry : g_pool_of)
+    if (entry.second->device == device) graph_bytes += entry.second->owned.at(entry.first);
+  return std::size_t(used_high) + graph_bytes;
+}
+
+void reset_device_peak() {
+  std::uint64_t zero = 0;
+  check(cudaMemPoolSetAttribute(default_pool(), cudaMemPoolAttrUsedMemHigh, &zero), "cudaMemPoolSetAttribute (used high)");
+}
+
 void device_free(void* ptr) {
   if (ptr == nullptr || pool_free(ptr)) return;
   if (t_capture != nullptr) {  // a block from before the capture: freeing it must not be recorded

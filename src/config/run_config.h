@@ -40,9 +40,9 @@ struct TrainConfig {
   std::int64_t max_steps = 0;         // stop after this many steps (0: no limit)
   // CUDA: capture the training step once as a CUDA graph and replay it while the batch shape
   // repeats (docs/gpu.md). Ignored on the CPU. cuda_graphs_explicit: the config said so (then a
-  // step that cannot be captured is an error instead of a warning and a fallback). Off by
-  // default until the capture has passed its GPU check (docs/gpu.md, "Status").
-  bool cuda_graphs = false;
+  // step that cannot be captured is an error instead of a warning and a fallback). On by
+  // default since the capture passed its GPU check (docs/gpu.md, "Status").
+  bool cuda_graphs = true;
   bool cuda_graphs_explicit = false;
 };
 

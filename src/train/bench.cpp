@@ -118,6 +118,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o) {
       kernels::profile::reset();
       kernels::profile::set_enabled(profile);
       before = alloc.counters();
+      if (!s.device.is_cpu()) kernels::cuda::reset_device_peak();
     }
     const nn::Batch batch = next_batch(step);
     const float lr = scheduled_lr(s.config.schedule, s.config.optimizer.lr, step, total);
@@ -166,8 +167,9 @@ nlohmann::json bench_train(const BenchTrainOptions& o) {
   for (double v : step_s) sum_s += v;
   std::map<std::string, double> families;
   nlohmann::json kernels_json = nlohmann::json::array();
-  double in_kernels = 0;
+  double in_kernels = 0, launches = 0;
   for (const kernels::profile::Record& r : kernels::profile::records()) {
+    launches += double(r.calls) / n;
     families[r.family] += r.seconds * 1e3 / n;
     in_kernels += r.seconds;
     kernels_json.push_back({{"kernel", r.kernel}, {"family", r.family}, {"ms_per_step", r.seconds * 1e3 / n},
@@ -191,6 +193,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o) {
        {{"fresh_per_step", double(after.fresh - before.fresh) / n},
         {"reused_per_step", double(after.reused - before.reused) / n},
         {"peak_live_mb", double(after.peak_live_bytes) / (1 << 20)}}}};
+  if (!s.device.is_cpu()) result["peak_gpu_mb"] = double(kernels::cuda::device_peak_bytes()) / (1 << 20);
   if (!graphs) result["phases_ms"] = {{"forward", fwd_s * 1e3 / n}, {"backward", bwd_s * 1e3 / n}, {"optimizer", opt_s * 1e3 / n}};
   if (o.profile && !profile)
     result["profile_note"] = "no per-kernel profile with CUDA graphs: --set train.cuda_graphs=false to time each kernel";
@@ -198,6 +201,7 @@ nlohmann::json bench_train(const BenchTrainOptions& o) {
     result["families_ms"] = families;
     result["kernels"] = kernels_json;
     result["other_ms"] = (sum_s - in_kernels) * 1e3 / n;
+    result["kernel_launches_per_step"] = launches;
   }
   return result;
 }

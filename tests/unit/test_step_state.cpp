@@ -367,7 +367,7 @@ TEST_CASE("step state: a CPU run reads its metrics at log points; train.cuda_gra
   }
   CHECK(lines >= 2);
   const nlohmann::json resolved = nlohmann::json::parse(std::ifstream(s.run_dir + "/resolved_config.json"));
-  CHECK(resolved["train"]["cuda_graphs"] == false);  // off until checked on a GPU (docs/gpu.md)
+  CHECK(resolved["train"]["cuda_graphs"] == true);  // on by default (checked on a GPU: docs/gpu.md)
   o.overrides = {"train.cuda_graphs=\"yes\""};
   o.out_dir = runs.dir.file("cpu-bad");
   CHECK_THROWS_WITH(roast::train(o), ROAST_CONTAINS("train.cuda_graphs"));
