@@ -1,6 +1,7 @@
 // Element-wise kernels: grid-stride loops, one thread per element; sum_to's reduction of a
 // broadcast gradient. Formulas mirror kernels/cpu/elementwise.cpp.
 #include "kernels/backend.h"
+#include "kernels/cuda/fused_common.cuh"
 #include "kernels/cuda/gelu.cuh"
 #include "kernels/cuda/ops_common.cuh"
 #include "kernels/dropout_hash.h"
@@ -140,6 +141,21 @@ __global__ void sum_to_thread_kernel(const float* g, float* r, SumToGeometry s, 
   }
 }
 
+// Leading dims reduced, trailing dims kept (a bias gradient: g [rows, cols] -> r [cols]).
+// Block (p, q): rows [p * kSumRowsPerPart, +kSumRowsPerPart), one column per thread from
+// q * blockDim.x, reads coalesced along the row; the column sums go to partials[p], which
+// sum_partials adds in order (deterministic).
+constexpr i64 kSumRowsPerPart = 32;
+__global__ void sum_rows_parts_kernel(const float* g, float* partials, i64 rows, i64 cols) {
+  const i64 row0 = i64(blockIdx.x) * kSumRowsPerPart;
+  const i64 row1 = row0 + kSumRowsPerPart < rows ? row0 + kSumRowsPerPart : rows;
+  const i64 c = i64(blockIdx.y) * blockDim.x + threadIdx.x;
+  if (c >= cols) return;
+  float total = 0.0f;
+  for (i64 r = row0; r < row1; ++r) total += g[r * cols + c];
+  partials[i64(blockIdx.x) * cols + c] = total;
+}
+
 // Few outputs: one block per output, threads striding over its reduced elements.
 __global__ void sum_to_block_kernel(const float* g, float* r, SumToGeometry s) {
   const i64 base = kept_offset(s, blockIdx.x);
@@ -205,6 +221,26 @@ void sum_to(const float* g, float* r, int rank, const i64* g_shape, const i64* r
     stride *= g_shape[d];
     s.kept[d] = r_stride[d] != 0;
     if (!s.kept[d]) s.reduced *= g_shape[d];
+  }
+  // Reduced dims first, kept dims after them: a row-blocked sum with coalesced reads.
+  int first_kept = rank;
+  for (int d = 0; d < rank; ++d)
+    if (s.kept[d]) {
+      first_kept = d;
+      break;
+    }
+  bool leading_reduced = first_kept > 0;
+  for (int d = first_kept; d < rank; ++d) leading_reduced = leading_reduced && s.kept[d];
+  if (leading_reduced && s.reduced >= 64) {
+    const i64 rows = s.reduced, cols = r_numel;
+    const i64 n_parts = (rows + kSumRowsPerPart - 1) / kSumRowsPerPart;
+    const int threads = cols >= kThreads ? kThreads : int((cols + 31) / 32 * 32);
+    DeviceBuffer partials(std::size_t(n_parts * cols) * sizeof(float));
+    const dim3 grid(unsigned(n_parts), unsigned((cols + threads - 1) / threads));
+    sum_rows_parts_kernel<<<grid, threads, 0, stream()>>>(g, partials.as<float>(), rows, cols);
+    check_launch("sum_to");
+    sum_partials(partials.as<float>(), n_parts, cols, cols, r);
+    return;
   }
   if (r_numel >= 1024 || s.reduced < 64) {
     sum_to_thread_kernel<<<blocks_for(r_numel), kThreads, 0, stream()>>>(g, r, s, r_numel);

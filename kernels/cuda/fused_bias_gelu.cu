@@ -20,23 +20,24 @@ __global__ void bias_gelu_backward_kernel(const float* x, const float* bias, con
   for (i64 t = global_index(); t < total; t += grid_stride()) gx[t] = gy[t] * gelu_grad(x[t] + bias[t % n]);
 }
 
-// Block p: rows [p * kRowsPerPart, +kRowsPerPart), threads over columns; gz into gx (when
-// not null) and the block's column sums into partials[p].
+// Block (p, q): rows [p * kRowsPerPart, +kRowsPerPart), one column per thread from
+// q * blockDim.x (enough blocks to fill the GPU: a wide layer has rows/32 x n/256 of them);
+// gz into gx (when not null) and the rows' column sums into partials[p].
 __global__ void bias_gelu_backward_parts_kernel(const float* x, const float* bias, const float* gy, float* gx,
                                                 float* partials, i64 rows, i64 n) {
   const i64 row0 = i64(blockIdx.x) * kRowsPerPart;
   const i64 row1 = row0 + kRowsPerPart < rows ? row0 + kRowsPerPart : rows;
-  for (i64 c = threadIdx.x; c < n; c += blockDim.x) {
-    const float b = bias[c];
-    float total = 0.0f;
-    for (i64 r = row0; r < row1; ++r) {
-      const i64 at = r * n + c;
-      const float gz = gy[at] * gelu_grad(x[at] + b);
-      if (gx != nullptr) gx[at] = gz;
-      total += gz;
-    }
-    partials[i64(blockIdx.x) * n + c] = total;
+  const i64 c = i64(blockIdx.y) * blockDim.x + threadIdx.x;
+  if (c >= n) return;
+  const float b = bias[c];
+  float total = 0.0f;
+  for (i64 r = row0; r < row1; ++r) {
+    const i64 at = r * n + c;
+    const float gz = gy[at] * gelu_grad(x[at] + b);
+    if (gx != nullptr) gx[at] = gz;
+    total += gz;
   }
+  partials[i64(blockIdx.x) * n + c] = total;
 }
 }  // namespace
 
@@ -64,8 +65,8 @@ void bias_gelu_backward(const float* x, const float* bias, const float* gy, floa
   const i64 n_parts = (rows + kRowsPerPart - 1) / kRowsPerPart;
   DeviceBuffer partials(std::size_t(n_parts * n) * sizeof(float));
   const int threads = n >= kThreads ? kThreads : int((n + 31) / 32 * 32);
-  bias_gelu_backward_parts_kernel<<<unsigned(n_parts), threads, 0, stream()>>>(x, bias, gy, gx, partials.as<float>(),
-                                                                               rows, n);
+  const dim3 grid(unsigned(n_parts), unsigned((n + threads - 1) / threads));
+  bias_gelu_backward_parts_kernel<<<grid, threads, 0, stream()>>>(x, bias, gy, gx, partials.as<float>(), rows, n);
   check_launch("bias_gelu_backward");
   sum_partials(partials.as<float>(), n_parts, n, n, dbias);
 }

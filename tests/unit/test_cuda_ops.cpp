@@ -96,7 +96,10 @@ TEST_CASE("cuda ops: broadcasting binary ops match the CPU", "[cuda][ops]") {
   if (!gpu_or_skip()) return;
   const std::vector<std::pair<Shape, Shape>> pairs = {
       {{3, 4}, {3, 4}}, {{3, 4}, {4}},       {{2, 3, 4}, {3, 1}}, {{1, 4}, {5, 1}},
-      {{2, 1, 4}, {1, 3, 1}}, {{6, 5}, {1}}, {{8, 3000}, {3000}}, {{7, 300}, {1}}};
+      {{2, 1, 4}, {1, 3, 1}}, {{6, 5}, {1}}, {{8, 3000}, {3000}}, {{7, 300}, {1}},
+      // bias-like gradients through sum_to's row-blocked path (>= 64 rows reduced): few and
+      // many columns, several leading dims, a ragged last block of rows
+      {{300, 70}, {70}}, {{130, 2000}, {2000}}, {{4, 50, 30}, {30}}, {{3, 33, 5}, {1, 5}}};
   std::uint64_t seed = 10;
   for (const auto& p : pairs) {
     const Tensor a = randn(p.first, seed++), b = randn(p.second, seed++), bpos = positive(p.second, seed++);
