@@ -27,6 +27,8 @@
 #include "roast/plan.h"
 #include "roast/tensor.h"
 #include "support/catch.h"
+#include "support/threads.h"
+#include "support/close.h"
 #include "support/mapping_fixture.h"
 #include "train/session.h"
 
@@ -57,25 +59,7 @@ std::vector<float> rounded(const std::vector<float>& v) {
   return out;
 }
 
-// max |got - want| / max(max |want|, 1e-6) must be below tol; prints the first mismatches.
-void check_close(const std::string& what, const std::vector<float>& got, const std::vector<double>& want, double tol) {
-  REQUIRE(got.size() == want.size());
-  double scale = 1e-6, max_diff = 0.0;
-  for (double v : want) scale = std::max(scale, std::abs(v));
-  std::ostringstream mismatches;
-  int n_shown = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double d = std::abs(double(got[i]) - want[i]);
-    max_diff = std::max(max_diff, d);
-    if (d > tol * scale && n_shown < 5) {
-      mismatches << "  [" << i << "] got " << got[i] << " want " << want[i] << "\n";
-      ++n_shown;
-    }
-  }
-  INFO(what << ": max |diff| " << max_diff << ", scale " << scale << ", relative " << max_diff / scale << "\n"
-            << mismatches.str());
-  CHECK(max_diff / scale < tol);
-}
+using test_support::check_close;
 
 std::vector<double> as_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
 
@@ -85,14 +69,7 @@ Numerics bf16_numerics() {
   return n;
 }
 
-class ThreadCount {
- public:
-  explicit ThreadCount(int n) : previous_(omp_get_max_threads()) { omp_set_num_threads(n); }
-  ~ThreadCount() { omp_set_num_threads(previous_); }
-
- private:
-  int previous_;
-};
+using test_support::ThreadCount;
 
 // The products of one ROAST-MM case in double: Y = X W, dX = dY W^T, dM = dM0 + lambda * sign
 // * X^T dY at loc, with W[k, n] = w(lambda * sign * memory[loc]) and X, dY passed through `x`

@@ -21,6 +21,7 @@
 #include "roast/ops.h"
 #include "roast/tensor.h"
 #include "support/catch.h"
+#include "support/threads.h"
 #include "support/gradcheck.h"
 
 using namespace roast;
@@ -93,14 +94,7 @@ void check_identical(const Run& a, const Run& b) {
   }
 }
 
-class ThreadCount {
- public:
-  explicit ThreadCount(int n) : previous_(omp_get_max_threads()) { omp_set_num_threads(n); }
-  ~ThreadCount() { omp_set_num_threads(previous_); }
-
- private:
-  int previous_;
-};
+using test_support::ThreadCount;
 
 // Runs f with 1 and with 2 OpenMP threads: the results must be bitwise identical.
 void check_thread_determinism(const Fn& f, const std::vector<Tensor>& inputs) {

@@ -15,6 +15,8 @@
 #include "roast/error.h"
 #include "roast/plan.h"
 #include "support/catch.h"
+#include "support/threads.h"
+#include "support/close.h"
 #include "support/mapping_fixture.h"
 
 using namespace roast;
@@ -35,26 +37,7 @@ std::vector<double> reference_w(const Mapping& map, const std::vector<float>& me
   return w;
 }
 
-// max |got - want| / max(max |want|, 1e-6) must be below tol; prints the first mismatches.
-void check_close(const std::string& what, const std::vector<float>& got, const std::vector<double>& want,
-                 double tol = 1e-5) {
-  REQUIRE(got.size() == want.size());
-  double scale = 1e-6, max_diff = 0.0;
-  for (double v : want) scale = std::max(scale, std::abs(v));
-  std::ostringstream mismatches;
-  int n_shown = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double d = std::abs(double(got[i]) - want[i]);
-    max_diff = std::max(max_diff, d);
-    if (d > tol * scale && n_shown < 5) {
-      mismatches << "  [" << i << "] got " << got[i] << " want " << want[i] << "\n";
-      ++n_shown;
-    }
-  }
-  INFO(what << ": max |diff| " << max_diff << ", scale " << scale << ", relative " << max_diff / scale << "\n"
-            << mismatches.str());
-  CHECK(max_diff / scale < tol);
-}
+using test_support::check_close;
 
 struct Shape3 {
   i64 M, K, N;
@@ -116,14 +99,7 @@ const std::vector<Shape3> kShapes = {
     {13, 130, 90, 20, 24}, {3, 75, 300, 16, 128},  {1, 96, 200, 32, 64},
 };
 
-class ThreadCount {
- public:
-  explicit ThreadCount(int n) : previous_(omp_get_max_threads()) { omp_set_num_threads(n); }
-  ~ThreadCount() { omp_set_num_threads(previous_); }
-
- private:
-  int previous_;
-};
+using test_support::ThreadCount;
 
 }  // namespace
 
