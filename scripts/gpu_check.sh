@@ -11,7 +11,7 @@
 # within a time limit, e.g. `gpu_check.sh out tests memcheck nccl` then `gpu_check.sh out bench peers`.
 #
 # Environment: ROAST_CMAKE_ARGS (extra configure arguments, e.g. -DCMAKE_PREFIX_PATH=... where
-# the packages of scripts/setup.sh live elsewhere), FASHION_MNIST_DIR (default
+# the packages of scripts/setup.sh live elsewhere: scripts/bundle_deps.sh), FASHION_MNIST_DIR (default
 # /usr/share/datasets/fashion-mnist), BUILD_DIR (default build-gpu), SKIP_PEERS=1.
 # Needs a GPU, nvcc, cmake, ninja; mpirun for the NCCL check; python3 with torch for peers.
 # Each stage is bounded by `timeout`; a stage that fails is reported and the next one runs.
