@@ -188,6 +188,27 @@ TEST_CASE("bf16: a GPU without bf16 is refused naming `precision` and the fix", 
   CHECK_NOTHROW(check_precision(Device::cpu(), "bf16", "test.json"));  // the CPU emulates bf16
 }
 
+// One case's mapping and random operands (the same seeds on every device and precision).
+struct MmInputs {
+  Mapping map;
+  std::vector<float> memory, X, dY, dM0;
+  std::string name;  // scheme/sign and shape
+};
+MmInputs mm_inputs(std::size_t ci) {
+  const MmCase& c = kMmCases[ci];
+  MmInputs in;
+  in.map = make_mapping(c.scheme, c.sign, c.K, c.N, c.bk, c.bn, 40 + ci);
+  const i64 n_cells = in.map.region_base + in.map.region_size + 7;
+  in.memory = random_vector(n_cells, 100 + ci);
+  in.X = random_vector(c.M * c.K, 200 + ci);
+  in.dY = random_vector(c.M * c.N, 300 + ci);
+  in.dM0 = random_vector(n_cells, 400 + ci);
+  std::ostringstream name;
+  name << scheme_name(c.scheme) << "/" << sign_mode_name(c.sign) << " M" << c.M << " K" << c.K << " N" << c.N;
+  in.name = name.str();
+  return in;
+}
+
 TEST_CASE("bf16: CPU ROAST-MM equals products of bf16-rounded operands, near fp32", "[bf16][roast_mm]") {
   const auto identity = [](float v) { return double(v); };
   const auto to_bf16 = [](float v) { return double(bf16_round(v)); };
@@ -195,12 +216,11 @@ TEST_CASE("bf16: CPU ROAST-MM equals products of bf16-rounded operands, near fp3
     ThreadCount tc(threads);
     for (std::size_t ci = 0; ci < kMmCases.size(); ++ci) {
       const MmCase& c = kMmCases[ci];
-      const Mapping map = make_mapping(c.scheme, c.sign, c.K, c.N, c.bk, c.bn, 40 + ci);
-      const i64 n_cells = map.region_base + map.region_size + 7;
-      const std::vector<float> memory = random_vector(n_cells, 100 + ci), X = random_vector(c.M * c.K, 200 + ci),
-                               dY = random_vector(c.M * c.N, 300 + ci), dM0 = random_vector(n_cells, 400 + ci);
+      const MmInputs in = mm_inputs(ci);
+      const Mapping& map = in.map;
+      const std::vector<float>&memory = in.memory, &X = in.X, &dY = in.dY, &dM0 = in.dM0;
       std::ostringstream name;
-      name << scheme_name(c.scheme) << "/" << sign_mode_name(c.sign) << " M" << c.M << " K" << c.K << " N" << c.N
+      name << in.name
            << " tile " << c.bk << "x" << c.bn << " threads " << threads;
       const Products want_bf16 = reference(map, memory, X, dY, dM0, c.M, to_bf16, to_bf16);
       const Products want_fp32 = reference(map, memory, X, dY, dM0, c.M, identity, identity);
@@ -213,7 +233,7 @@ TEST_CASE("bf16: CPU ROAST-MM equals products of bf16-rounded operands, near fp3
       check_close(name.str() + " forward (bf16 reference)", Y, want_bf16.Y, 1e-5);
       check_close(name.str() + " backward_input (bf16 reference)", dX, want_bf16.dX, 1e-5);
       check_close(name.str() + " backward_memory (bf16 reference)", dM, want_bf16.dM, 1e-5);
-      for (i64 cell = n_cells - 7; cell < n_cells; ++cell) CHECK(dM[std::size_t(cell)] == dM0[std::size_t(cell)]);
+      for (i64 cell = i64(dM0.size()) - 7; cell < i64(dM0.size()); ++cell) CHECK(dM[std::size_t(cell)] == dM0[std::size_t(cell)]);
       check_close(name.str() + " forward (fp32)", Y, want_fp32.Y, 1e-2);
       check_close(name.str() + " backward_input (fp32)", dX, want_fp32.dX, 1e-2);
       check_close(name.str() + " backward_memory (fp32)", dM, want_fp32.dM, 1e-2);
@@ -312,12 +332,11 @@ TEST_CASE("cuda bf16: ROAST-MM, dense GEMMs and attention equal the CPU emulatio
   for (bool deterministic : {false, true})
     for (std::size_t ci = 0; ci < kMmCases.size(); ++ci) {
       const MmCase& c = kMmCases[ci];
-      const Mapping map = make_mapping(c.scheme, c.sign, c.K, c.N, c.bk, c.bn, 40 + ci);
-      const i64 n_cells = map.region_base + map.region_size + 7;
-      const std::vector<float> memory = random_vector(n_cells, 100 + ci), X = random_vector(c.M * c.K, 200 + ci),
-                               dY = random_vector(c.M * c.N, 300 + ci), dM0 = random_vector(n_cells, 400 + ci);
+      const MmInputs in = mm_inputs(ci);
+      const Mapping& map = in.map;
+      const std::vector<float>&memory = in.memory, &X = in.X, &dY = in.dY, &dM0 = in.dM0;
       std::ostringstream name;
-      name << scheme_name(c.scheme) << "/" << sign_mode_name(c.sign) << " M" << c.M << " K" << c.K << " N" << c.N
+      name << in.name
            << (deterministic ? " deterministic" : "");
       Numerics nx = bf16_numerics();
       nx.deterministic = deterministic;

@@ -22,10 +22,11 @@ struct Geometry {
   std::int64_t ow() const { return (w + 2 * padding - kw) / stride + 1; }
 };
 
-// cols[(b, oy, ox), (c, i, j)] = x[b, c, oy * s - p + i, ox * s - p + j] or 0 outside.
-std::vector<float> im2col_reference(const std::vector<float>& x, const Geometry& g) {
+// Calls visit(col, pixel) for every (window element, image pixel) pair that im2col copies:
+// cols[(b, oy, ox), (c, i, j)] reads x[b, c, oy * s - p + i, ox * s - p + j] when inside.
+template <class Visit>
+void for_each_window_pixel(const Geometry& g, Visit visit) {
   const std::int64_t K = g.c * g.kh * g.kw;
-  std::vector<float> cols(std::size_t(g.b * g.oh() * g.ow() * K), 0.0f);
   for (std::int64_t b = 0; b < g.b; ++b)
     for (std::int64_t oy = 0; oy < g.oh(); ++oy)
       for (std::int64_t ox = 0; ox < g.ow(); ++ox)
@@ -34,27 +35,22 @@ std::vector<float> im2col_reference(const std::vector<float>& x, const Geometry&
             for (std::int64_t j = 0; j < g.kw; ++j) {
               const std::int64_t y = oy * g.stride - g.padding + i, xx = ox * g.stride - g.padding + j;
               if (y < 0 || y >= g.h || xx < 0 || xx >= g.w) continue;
-              cols[std::size_t(((b * g.oh() + oy) * g.ow() + ox) * K + (c * g.kh + i) * g.kw + j)] =
-                  x[std::size_t(((b * g.c + c) * g.h + y) * g.w + xx)];
+              visit(std::size_t(((b * g.oh() + oy) * g.ow() + ox) * K + (c * g.kh + i) * g.kw + j),
+                    std::size_t(((b * g.c + c) * g.h + y) * g.w + xx));
             }
+}
+
+// cols: the window elements, 0 outside the image.
+std::vector<float> im2col_reference(const std::vector<float>& x, const Geometry& g) {
+  std::vector<float> cols(std::size_t(g.b * g.oh() * g.ow() * g.c * g.kh * g.kw), 0.0f);
+  for_each_window_pixel(g, [&](std::size_t col, std::size_t pixel) { cols[col] = x[pixel]; });
   return cols;
 }
 
 // The adjoint: gx[b, c, y, x] = sum of gcols over the windows that read it (double).
 std::vector<float> col2im_reference(const std::vector<float>& gcols, const Geometry& g) {
-  const std::int64_t K = g.c * g.kh * g.kw;
   std::vector<double> gx(std::size_t(g.b * g.c * g.h * g.w), 0.0);
-  for (std::int64_t b = 0; b < g.b; ++b)
-    for (std::int64_t oy = 0; oy < g.oh(); ++oy)
-      for (std::int64_t ox = 0; ox < g.ow(); ++ox)
-        for (std::int64_t c = 0; c < g.c; ++c)
-          for (std::int64_t i = 0; i < g.kh; ++i)
-            for (std::int64_t j = 0; j < g.kw; ++j) {
-              const std::int64_t y = oy * g.stride - g.padding + i, xx = ox * g.stride - g.padding + j;
-              if (y < 0 || y >= g.h || xx < 0 || xx >= g.w) continue;
-              gx[std::size_t(((b * g.c + c) * g.h + y) * g.w + xx)] +=
-                  gcols[std::size_t(((b * g.oh() + oy) * g.ow() + ox) * K + (c * g.kh + i) * g.kw + j)];
-            }
+  for_each_window_pixel(g, [&](std::size_t col, std::size_t pixel) { gx[pixel] += gcols[col]; });
   return std::vector<float>(gx.begin(), gx.end());
 }
 
