@@ -354,3 +354,28 @@ TEST_CASE("extreme compression: small tensors hashed, compression over hashed te
   CHECK(hp.mapping("small").region_size >= 1);
   CHECK(hp.mapping("big").region_size + hp.mapping("small").region_size == hp.n_floats() - hp.n_exact_floats());
 }
+
+TEST_CASE("fold: tile_fit auto gives the shared region at least 32 tiles below 1x; strict keeps the tile",
+          "[memory][fold]") {
+  Planner p;
+  p.matrix("conv", 288, 64);
+  p.matrix("fc", 3136, 256);
+  MemoryConfig c;
+  c.placement = Placement::fold;
+  c.compression = 100;  // about 8,200 hashed cells: 4 tiles of 32 x 64
+  const MemoryPlan fold = p.finalize(c);
+  const std::int64_t region = fold.n_floats() - fold.n_exact_floats();
+  const std::int64_t tile = std::int64_t(fold.tile_rows()) * fold.tile_cols();
+  CHECK(region >= 32 * tile);
+  CHECK(region < 64 * tile);  // halved no further than needed (one halving more would pass 64)
+  // The hash keeps the configured tile (it fits), and so does the fold under tile_fit strict.
+  MemoryConfig hash = c;
+  hash.placement = Placement::hash;
+  CHECK(p.finalize(hash).tile_rows() * p.finalize(hash).tile_cols() == 32 * 64);
+  MemoryConfig strict = c;
+  strict.tile_fit_auto = false;
+  CHECK(p.finalize(strict).tile_rows() * p.finalize(strict).tile_cols() == 32 * 64);
+  // At 1x the fold is the identity whatever the tile: it is left as configured.
+  c.compression = 1;
+  CHECK(p.finalize(c).tile_rows() * p.finalize(c).tile_cols() == 32 * 64);
+}
