@@ -197,12 +197,11 @@ MemoryPlan Planner::finalize(const MemoryConfig& config) const {
   std::int64_t need_hashed = hashed_need(config, units, specs_, hashed, n_hashed, &worst);
   // memory.tile_fit auto: halve the tile (its larger side; cols on ties) and the embedding
   // chunk until the hashed part holds them, and the shared region of roast at least 16 tiles.
-  // The fold of roast's shared region wants at least kFoldMinUnits of them (docs/roast.md:
-  // with a few tiles in the region each tile overlaps the same few others element by element,
-  // and the fold lost 2.1 points to the hash at 2.4 tiles but tied it at 77).
-  constexpr std::int64_t kFoldMinUnits = 32;
+  // A folded shared region is held to 16 tiles even when one fits (docs/roast.md, "The fold's
+  // tile rule": with a few tiles in the region each overlaps the same few others element by
+  // element; the fold lost 2.1 points to the hash at 2.4 tiles and tied it at 38 and 77).
   const bool fold_shared = config.scheme == Scheme::roast && config.placement == Placement::fold;
-  const std::int64_t want = config.scheme == Scheme::roast ? (fold_shared ? kFoldMinUnits : 16) : 1;
+  const std::int64_t want = config.scheme == Scheme::roast ? 16 : 1;
   if (config.tile_fit_auto && !dense && config.scheme != Scheme::hashednet && !hashed.empty() &&
       budget >= n_exact &&
       (budget - n_exact < need_hashed || (fold_shared && budget < n_virtual && budget - n_exact < i128(need_hashed) * want))) {
