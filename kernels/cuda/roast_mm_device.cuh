@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/mapping_cache.cuh"
 #include "kernels/types.h"
 #include "roast/hash.h"
 #include "roast/mapping.h"
@@ -72,6 +73,26 @@ struct WeightView {
     return s * __ldg(memory + c);
   }
 };
+
+// The table entry of tile (tr, tc): on the device for the view's table, on the host for the
+// owned order of deterministic dM.
+__host__ __device__ inline TileInfo tile_info(const Mapping& map, std::int64_t tr, std::int64_t tc, bool dense,
+                                       bool signed_tiles) {
+  TileInfo t;
+  t.start = dense ? map.region_base + tr * map.cols : map.tile_start(tr, tc);
+  t.sign_hash = signed_tiles ? map.tile_sign_hash(tr, tc) : 0;
+  return t;
+}
+
+// The cache key of a mapping's array of `kind` (0 tile table, 1 owned order) in its MappingCache.
+MappingCache::Key key_of(const Mapping& m, int kind);
+
+// The deterministic memory gradient from a dense dW (roast_mm_owned.cu): dM[cell] += the sum
+// of lambda * sign * dW over the cell's weights in a fixed order. accumulate_owned: owner
+// computes for tiled mappings (false when the mapping has no view or too many tiles);
+// accumulate_deterministic: a sort by cell, for any mapping.
+bool accumulate_owned(const Mapping& map, MappingCache& cache, const float* dW, float* dM);
+void accumulate_deterministic(const Mapping& map, const float* dW, float* dM);
 
 // True when the fused kernels can serve the mapping (a tiled view exists and dimensions fit
 // the 32-bit index math).
