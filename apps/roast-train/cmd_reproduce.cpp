@@ -25,7 +25,7 @@ struct ReproduceOptions {
   bool resume = false, list = false;
   bool out_given = false;
   double budget_minutes = 0;
-  std::size_t max_seeds = 0;
+  std::size_t max_seeds = 0, jobs = 1;
   bool dry_run = false;
 };
 
@@ -99,6 +99,10 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--set", o->overrides, "Override a key in every run, e.g. --set train.epochs=1");
   cmd->add_option("--budget-minutes", o->budget_minutes, "Suite files: start no new point after this many minutes");
   cmd->add_option("--max-seeds", o->max_seeds, "Suite files: run only the first N seeds (a later call can add the rest)");
+  cmd->add_option("--jobs", o->jobs,
+                  "Suite files: train N points at once, each in its own process with its output in RUN_DIR/train.log "
+                  "(the cores are split among them; small models share one GPU)")
+      ->check(CLI::Range(1, 64));
   cmd->add_option("--import", o->import_from,
                   "Suite files: a results.json of an earlier sitting (e.g. docs/results/SUITE/results.json); its finished "
                   "points with an unchanged config are kept, not run again");
@@ -117,12 +121,15 @@ void add_reproduce_command(CLI::App& app) {
       r.overrides = o->overrides;
       r.budget_minutes = o->budget_minutes;
       r.max_seeds = o->max_seeds;
+      r.jobs = o->jobs;
       r.dry_run = o->dry_run;
       r.import_from = o->import_from;
       const int code = run_experiment_suite(load_suite(file), r);
       if (code != 0) throw CLI::RuntimeError(code);
       return;
     }
+    if (o->jobs > 1) fail("reproduce --jobs: only suite files (configs/suites/) run points at once; ", o->suite,
+                          " is a folder of configs. Drop --jobs");
     if (!o->device.empty()) o->overrides.push_back("device=" + o->device);
     run_suite(*o);
   });

@@ -48,6 +48,7 @@ struct RunnerOptions {
   std::vector<std::string> overrides;
   double budget_minutes = 0;  // 0: no limit; else start no new point after this long
   std::size_t max_seeds = 0;  // 0: every seed of the suite; else only the first max_seeds
+  std::size_t jobs = 1;       // points trained at once; above 1 each in a child process (train.log)
   bool dry_run = false;       // plan and print the points (dense-smaller widths included), run nothing
   // results.json of an earlier sitting (e.g. the committed docs/results/SUITE/results.json):
   // its finished points whose config is unchanged count as done and are not run again.

@@ -4,12 +4,15 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
+#include "child_process.h"
 #include "config/json_reader.h"
 #include "data/file_io.h"
 #include "roast/checkpoint.h"
@@ -489,12 +492,33 @@ int run_experiment_suite(const Suite& suite_in, const RunnerOptions& options) {
   const std::map<std::string, nlohmann::json> earlier = imported_points(opt.import_from, suite);
   const auto started = std::chrono::steady_clock::now();
   std::size_t n_skipped = 0, n_run = 0, n_imported = 0;
-  for (std::size_t i = 0; i < points.size(); ++i) {
+  // A point's record from its run folder (summary.json, metrics.jsonl), then the results.
+  const auto collect = [&](std::size_t i) {
     const Point& p = points[i];
     const std::string summary = p.run_dir + "/summary.json";
+    if (fs::exists(summary)) {
+      std::ifstream in(summary);
+      const nlohmann::json s = nlohmann::json::parse(in);
+      records[i]["status"] = "done";
+      for (const char* key : {"test_accuracy", "val_accuracy", "memory_floats", "virtual_params", "compression",
+                              "train_seconds", "samples_per_second", "steps"})
+        if (s.contains(key)) records[i][key] = s[key];
+      if (!p.narrowed.is_null()) records[i]["widths"] = p.narrowed;
+      records[i]["curve"] = read_curve(p.run_dir);
+    }
+    write_results(suite, opt, points, records, command);
+  };
+  std::vector<std::size_t> to_run;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const Point& p = points[i];
     records[i]["config_hash"] = config_hash(p.config);
+    if (fs::exists(p.run_dir + "/summary.json")) {
+      ++n_skipped;
+      collect(i);
+      continue;
+    }
     const auto from = earlier.find(p.id);
-    if (!fs::exists(summary) && from != earlier.end()) {
+    if (from != earlier.end()) {
       // Records written before config hashes were kept carry none and are taken by id.
       if (from->second.value("config_hash", records[i]["config_hash"].get<std::string>()) == records[i]["config_hash"]) {
         records[i] = from->second;
@@ -507,37 +531,63 @@ int run_experiment_suite(const Suite& suite_in, const RunnerOptions& options) {
       std::fprintf(stderr, "reproduce: %s: its config changed since %s was written; running it again\n", p.id.c_str(),
                    opt.import_from.c_str());
     }
-    if (!fs::exists(summary)) {
-      const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() / 60;
-      if (opt.budget_minutes > 0 && minutes >= opt.budget_minutes) continue;  // stays pending
+    to_run.push_back(i);
+  }
+  const auto budget_left = [&] {
+    const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() / 60;
+    return opt.budget_minutes <= 0 || minutes < opt.budget_minutes;
+  };
+  const auto failed = [&](std::size_t i, const std::string& why) {
+    std::fprintf(stderr, "error: %s: %s\n", points[i].id.c_str(), why.c_str());
+    records[i]["status"] = "error";
+    records[i]["error"] = why;
+  };
+  // Every point trains in this process (--jobs 1) or in a child process of its own, with
+  // its output in RUN_DIR/train.log and the threads split among the children.
+  std::map<std::string, std::string> child_env;
+  if (std::getenv("OMP_NUM_THREADS") == nullptr && opt.jobs > 1)
+    child_env["OMP_NUM_THREADS"] = std::to_string(std::max(1u, std::thread::hardware_concurrency() / unsigned(opt.jobs)));
+  std::map<pid_t, std::size_t> running;
+  std::size_t next = 0;
+  while (true) {
+    while (next < to_run.size() && running.size() < opt.jobs && budget_left()) {
+      const std::size_t i = to_run[next++];
+      const Point& p = points[i];
       write_file_atomic(p.config_file, p.config.dump(2) + "\n");
+      const bool resume = fs::exists(p.run_dir + "/last.ckpt");
+      std::fprintf(stderr, "== [%zu/%zu] %s%s\n", i + 1, points.size(), p.id.c_str(), resume ? " (resuming)" : "");
+      if (opt.jobs > 1) {
+        fs::create_directories(p.run_dir);
+        std::vector<std::string> args{"train", "--config", p.config_file, "--out", p.run_dir, "--quiet"};
+        if (resume) args.push_back("--resume");
+        running[start_self(args, p.run_dir + "/train.log", child_env)] = i;
+        continue;
+      }
       TrainOptions t;
       t.config_path = p.config_file;
       t.out_dir = p.run_dir;
-      t.resume = fs::exists(p.run_dir + "/last.ckpt");
-      std::fprintf(stderr, "== [%zu/%zu] %s%s\n", i + 1, points.size(), p.id.c_str(), t.resume ? " (resuming)" : "");
+      t.resume = resume;
       try {
         train(t);
         ++n_run;
       } catch (const Error& e) {  // one failed point (e.g. absent data) does not stop the suite
-        std::fprintf(stderr, "error: %s: %s\n", p.id.c_str(), e.what());
-        records[i]["status"] = "error";
-        records[i]["error"] = e.what();
+        failed(i, e.what());
       }
-    } else {
-      ++n_skipped;
+      collect(i);
     }
-    if (fs::exists(summary)) {
-      std::ifstream in(summary);
-      const nlohmann::json s = nlohmann::json::parse(in);
-      records[i]["status"] = "done";
-      for (const char* key : {"test_accuracy", "val_accuracy", "memory_floats", "virtual_params", "compression",
-                              "train_seconds", "samples_per_second", "steps"})
-        if (s.contains(key)) records[i][key] = s[key];
-      if (!p.narrowed.is_null()) records[i]["widths"] = p.narrowed;
-      records[i]["curve"] = read_curve(p.run_dir);
-    }
-    write_results(suite, opt, points, records, command);
+    if (running.empty()) break;  // everything ran, or the budget is spent
+    const ChildExit done = wait_any_child();
+    const auto it = running.find(done.pid);
+    if (it == running.end()) continue;
+    const std::size_t i = it->second;
+    running.erase(it);
+    const std::string log = points[i].run_dir + "/train.log";
+    if (done.code == 0) ++n_run;
+    else failed(i, "exit " + std::to_string(done.code) + ": " + last_error_line(log) + " (log " + log + ")");
+    collect(i);
+    if (records[i]["status"] == "done")
+      std::fprintf(stderr, "   %s: test accuracy %.2f%% (%zu running)\n", points[i].id.c_str(),
+                   100 * records[i]["test_accuracy"].get<double>(), running.size());
   }
   std::size_t n_pending = 0;
   for (const nlohmann::json& r : records) n_pending += r["status"] == "pending";

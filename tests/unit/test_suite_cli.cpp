@@ -109,6 +109,43 @@ TEST_CASE("reproduce: a suite file runs, plots, and skips finished points", "[cl
   bad("not-integer", s, {"`dense_smaller.widths`", "data.validation_fraction"});
 }
 
+TEST_CASE("reproduce --jobs trains points in child processes with the results of one process", "[cli][suite]") {
+  Fixture f("suite_jobs");
+  nlohmann::json s = good_suite();
+  s["series"] = {"dense", "roast", "roast-fold", {{"name", "broken"}, {"like", "roast"}, {"set", {{"train.batch_size", 0}}}}};
+  s.erase("check");
+  const std::string suite = write_suite(f, "jobs-suite", s);
+  // One thread per process either way, so that both runs compute the same numbers.
+  const auto one = run("reproduce " + suite + " --out " + f.out("one"), "OMP_NUM_THREADS=1");
+  INFO(one.output);
+  REQUIRE(one.code == 0);
+  const auto three = run("reproduce " + suite + " --jobs 3 --out " + f.out("three"), "OMP_NUM_THREADS=1");
+  INFO(three.output);
+  REQUIRE(three.code == 0);
+  CHECK(three.output.find("5 points run now") != std::string::npos);
+  const nlohmann::json a = nlohmann::json::parse(cli_support::read_file(f.out("one") + "/results.json"));
+  const nlohmann::json b = nlohmann::json::parse(cli_support::read_file(f.out("three") + "/results.json"));
+  REQUIRE(a["points"].size() == 7);
+  REQUIRE(b["points"].size() == 7);
+  for (std::size_t i = 0; i < a["points"].size(); ++i) {
+    const nlohmann::json &pa = a["points"][i], &pb = b["points"][i];
+    INFO(pa["id"]);
+    CHECK(pa["status"] == pb["status"]);
+    if (pa["series"] == "broken") {  // a failed point is reported with its error in both forms
+      CHECK(pa["status"] == "error");
+      CHECK(pb["error"].get<std::string>().find("batch_size") != std::string::npos);
+      CHECK(pb["error"].get<std::string>().find("train.log") != std::string::npos);
+      continue;
+    }
+    CHECK(pb["status"] == "done");
+    CHECK(pa["test_accuracy"] == pb["test_accuracy"]);
+    CHECK(pa["curve"] == pb["curve"]);
+    CHECK(fs::exists(pb["run_dir"].get<std::string>() + "/train.log"));
+  }
+  // --jobs applies to suite files only, and N must be at least 1.
+  CHECK(run("reproduce " + suite + " --jobs 0 --out " + f.out("zero")).code == 2);
+}
+
 TEST_CASE("reproduce --list shows the shipped suites with their estimates", "[cli][suite]") {
   const auto r = run(std::string("reproduce --list --suites ") + ROAST_SOURCE_DIR + "/configs/suites");
   INFO(r.output);
