@@ -6,7 +6,7 @@
 #
 #   scripts/gpu_check.sh [LOG_DIR] [STAGE...]
 #
-# Stages (all by default, in this order): build tests memcheck nccl quickstart bench profile peers.
+# Stages (all by default, in this order): build tests memcheck nccl quickstart bench profile bert peers.
 # The build stage always runs (it is incremental); split the rest over calls that must each end
 # within a time limit, e.g. `gpu_check.sh out tests memcheck nccl` then `gpu_check.sh out bench peers`.
 #
@@ -19,7 +19,7 @@ set -u
 cd "$(dirname "$0")/.."
 log_dir="${1:-gpu-check}"
 shift || true
-stages="${*:-tests memcheck nccl quickstart bench profile peers}"
+stages="${*:-tests memcheck nccl quickstart bench profile bert peers}"
 want() { [[ " $stages " == *" $1 "* ]]; }
 mkdir -p "$log_dir"
 build="${BUILD_DIR:-build-gpu}"
@@ -95,6 +95,18 @@ if want profile; then
 stage "bench train: where a transformer step goes (profiled, uncaptured)"
 timeout 90 "$R" bench train --synthetic --steps 20 --warmup 5 --config configs/imdb/transformer-base.json \
   --set device=cuda --set precision=tf32 --set train.cuda_graphs=false 2>&1 | head -30
+fi
+if want bert; then
+  stage "BERT-base shape, ROAST 10x against the dense PyTorch peer (eager, compile), TF32 and bf16, same call"
+  BERT="--set data.seq_len=128 --set model.dim=768 --set model.heads=12 --set model.ffn_dim=3072 --set model.layers=4"
+  for prec in tf32 bf16; do
+    timeout 90 "$R" bench train --synthetic --steps 30 --warmup 10 --set device=cuda --no-profile \
+      --config configs/imdb/transformer-base.json $BERT --set precision=$prec 2>&1 | sed -n 2,4p | sed "s/^/[bert roast10 $prec] /"
+    for c in "" --compile; do
+      timeout 200 python3 bench/peers/torch_train.py --device cuda --steps 30 --warmup 10 --model transformer \
+        --precision $prec --dim 768 --heads 12 --ffn 3072 --layers 4 --seq 128 --batch 32 $c 2>&1 | tail -2 | sed "s/^/[bert torch $prec$c] /"
+    done
+  done
 fi
 if want peers && [ "${SKIP_PEERS:-0}" != 1 ]; then
   stage "PyTorch peers, same shapes"
