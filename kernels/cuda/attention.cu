@@ -19,6 +19,13 @@
 //            S and dP are computed twice (once per kernel): the price of no atomics.
 // Key tiles whose keys are all padded are skipped; a sequence whose keys are all padded
 // attends uniformly over its T keys (scores taken as 0), and passes no gradient to q or k.
+//
+// Layout: q, k, v, out, gout, gq, gk, gv are token-major [B, T, H * dh]; the head bh = b * H +
+// h starts at head_offset(bh) = (b * T * H + h) * dh and its row t is the dh floats at
+// head_offset + t * ld, ld = H * dh (load_tile reads a tile row by row, each row coalesced).
+// lse, D and the dropout index use base = bh * T ([BH, T] rows). The q tile is multiplied by
+// q_scale as it is loaded (S = (q_scale q) k^T, and gk = dS^T (q_scale q)); gq = q_scale dS k
+// is scaled when it is stored.
 #include <cmath>
 
 #include "kernels/backend.h"
@@ -39,6 +46,8 @@ struct Geometry {
   const float* v;
   const float* key_mask;  // [batch, T] or null
   i64 heads, T, dh;
+  i64 ld;                 // heads * dh: from one token's row of a head to the next
+  float q_scale;          // scores = q_scale * q k^T
   std::uint32_t keep_below;
   float drop_scale;
   std::uint64_t seed;                // the salt until resolve_seed, then the seed itself
@@ -49,15 +58,22 @@ struct Geometry {
 // (kernels/dropout_hash.h), read once per thread.
 __device__ __forceinline__ void resolve_seed(Geometry& g) { g.seed = dropout_seed(g.seed, g.seed_step); }
 
-// rows [row0, row0 + ROWS) of one head's [T, dh] array into dst [ROWS][DH + 1], zero beyond
-// T and dh. Coalesced when dh == DH (the tile is one contiguous run).
+// Where the head bh = b * heads + h starts in a token-major [B, T, heads * dh] array.
+__device__ __forceinline__ i64 head_offset(const Geometry& g, i64 bh) {
+  return ((bh / g.heads) * g.T * g.heads + bh % g.heads) * g.dh;
+}
+
+// rows [row0, row0 + ROWS) of one head (row t at head[t * ld], dh floats) into dst
+// [ROWS][DH + 1], times `scale`, zero beyond T and dh. Consecutive threads read consecutive
+// floats of a row (coalesced per row; the whole tile is one run only when ld == dh == DH).
 template <int ROWS, int DH>
-__device__ __forceinline__ void load_tile(float* dst, const float* src, i64 row0, i64 T, i64 dh) {
+__device__ __forceinline__ void load_tile(float* dst, const float* head, i64 row0, i64 T, i64 dh, i64 ld,
+                                          float scale = 1.0f) {
   constexpr int LD = DH + 1;
   for (int e = threadIdx.x; e < ROWS * DH; e += kThreads) {
     const int r = e / DH, d = e % DH;
     const i64 row = row0 + r;
-    dst[r * LD + d] = (row < T && d < dh) ? __ldg(src + row * dh + d) : 0.0f;
+    dst[r * LD + d] = (row < T && d < dh) ? __ldg(head + row * ld + d) * scale : 0.0f;
   }
 }
 
@@ -147,12 +163,12 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(Geometry g,
   float* keep = Ps + BR * LDP;
   const int ty = threadIdx.x >> 3, tx = threadIdx.x & 7;
   const i64 bh = i64(blockIdx.x) / tiles, r0 = (i64(blockIdx.x) % tiles) * BR;
-  const i64 T = g.T, dh = g.dh, base = bh * T;
+  const i64 T = g.T, dh = g.dh, ld = g.ld, base = bh * T, head = head_offset(g, bh);
   const float* mask_row = g.key_mask != nullptr ? g.key_mask + (bh / g.heads) * T : nullptr;
   const bool dead = dead_sequence(mask_row, T);
   if (dead) mask_row = nullptr;  // every key kept, scores 0: uniform weights
   const bool dropout = g.keep_below < kNoDropout;
-  load_tile<BR, DH>(Qs, g.q + base * dh, r0, T, dh);
+  load_tile<BR, DH>(Qs, g.q + head, r0, T, dh, ld, g.q_scale);
 
   float acc[RM][DH / 8];
   float m[RM], l[RM];
@@ -171,8 +187,8 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(Geometry g,
       keep[threadIdx.x] = kept ? 1.0f : 0.0f;
     }
     if (!__syncthreads_or(kept)) continue;  // every key of the tile padded
-    load_tile<BC, DH>(Ks, g.k + base * dh, c0, T, dh);
-    load_tile<BC, DH>(Vs, g.v + base * dh, c0, T, dh);
+    load_tile<BC, DH>(Ks, g.k + head, c0, T, dh, ld);
+    load_tile<BC, DH>(Vs, g.v + head, c0, T, dh, ld);
     __syncthreads();
     float s[RM][CN];
 #pragma unroll
@@ -238,20 +254,24 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(Geometry g,
 #pragma unroll
     for (int c = 0; c < DH / 8; ++c) {
       const int d = tx + 8 * c;
-      if (d < dh) out[(base + row) * dh + d] = acc[r][c] * inv;
+      if (d < dh) out[head + row * ld + d] = acc[r][c] * inv;
     }
     if (tx == 0) lse[base + row] = m[r] + logf(l[r]);
   }
 }
 
 // ---- backward -------------------------------------------------------------------------------
-// D[row] = <gout[row], out[row]>, one warp per row, fixed lane order.
-__global__ void attention_rowdot_kernel(const float* gout, const float* out, float* D, i64 rows, i64 dh) {
+// D[bh * T + t] = <gout row, out row> of head bh's token t, one warp per row, fixed lane
+// order; rows = BH * T, the rows read from the token-major arrays.
+__global__ void attention_rowdot_kernel(const float* gout, const float* out, float* D, i64 rows, i64 T, i64 heads,
+                                        i64 dh) {
   const i64 row = (i64(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x & 31;
   if (row >= rows) return;
+  const i64 bh = row / T, t = row % T;
+  const i64 at = ((bh / heads) * T + t) * heads * dh + (bh % heads) * dh;  // ((b T + t) H + h) dh
   float acc = 0.0f;
-  for (i64 d = lane; d < dh; d += 32) acc = fmaf(gout[row * dh + d], out[row * dh + d], acc);
+  for (i64 d = lane; d < dh; d += 32) acc = fmaf(gout[at + d], out[at + d], acc);
   for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
   if (lane == 0) D[row] = acc;
 }
@@ -281,7 +301,7 @@ __global__ void __launch_bounds__(kThreads)
   float* D_s = lse_s + BQ;
   const int ty = threadIdx.x >> 3, tx = threadIdx.x & 7;
   const i64 bh = i64(blockIdx.x) / tiles, c0 = (i64(blockIdx.x) % tiles) * BK;
-  const i64 T = g.T, dh = g.dh, base = bh * T;
+  const i64 T = g.T, dh = g.dh, ld = g.ld, base = bh * T, head = head_offset(g, bh);
   const float* mask_row = g.key_mask != nullptr ? g.key_mask + (bh / g.heads) * T : nullptr;
   const bool dead = dead_sequence(mask_row, T);
   if (dead) mask_row = nullptr;
@@ -299,12 +319,12 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int c = 0; c < DH / 8; ++c) adk[r][c] = adv[r][c] = 0.0f;
   if (__syncthreads_or(any)) {  // else every key of the tile is padded: zero gradients
-    load_tile<BK, DH>(Ks, g.k + base * dh, c0, T, dh);
-    load_tile<BK, DH>(Vs, g.v + base * dh, c0, T, dh);
+    load_tile<BK, DH>(Ks, g.k + head, c0, T, dh, ld);
+    load_tile<BK, DH>(Vs, g.v + head, c0, T, dh, ld);
     for (i64 q0 = 0; q0 < T; q0 += BQ) {
       __syncthreads();
-      load_tile<BQ, DH>(Qs, g.q + base * dh, q0, T, dh);
-      load_tile<BQ, DH>(dOs, gout + base * dh, q0, T, dh);
+      load_tile<BQ, DH>(Qs, g.q + head, q0, T, dh, ld, g.q_scale);  // scaled: S and gk = dS^T (q_scale q)
+      load_tile<BQ, DH>(dOs, gout + head, q0, T, dh, ld);
       if (threadIdx.x < BQ) {
         const i64 i = q0 + threadIdx.x;
         lse_s[threadIdx.x] = i < T ? lse[base + i] : 0.0f;
@@ -363,8 +383,8 @@ __global__ void __launch_bounds__(kThreads)
     for (int c = 0; c < DH / 8; ++c) {
       const int d = tx + 8 * c;
       if (d < dh) {
-        gk[(base + key) * dh + d] = adk[r][c];
-        gv[(base + key) * dh + d] = adv[r][c];
+        gk[head + key * ld + d] = adk[r][c];
+        gv[head + key * ld + d] = adv[r][c];
       }
     }
   }
@@ -392,7 +412,7 @@ __global__ void __launch_bounds__(kThreads)
   float* keep = dSs + BQ * LDP;
   const int ty = threadIdx.x >> 3, tx = threadIdx.x & 7;
   const i64 bh = i64(blockIdx.x) / tiles, r0 = (i64(blockIdx.x) % tiles) * BQ;
-  const i64 T = g.T, dh = g.dh, base = bh * T;
+  const i64 T = g.T, dh = g.dh, ld = g.ld, base = bh * T, head = head_offset(g, bh);
   const float* mask_row = g.key_mask != nullptr ? g.key_mask + (bh / g.heads) * T : nullptr;
   const bool dead = dead_sequence(mask_row, T);
   const bool dropout = g.keep_below < kNoDropout;
@@ -409,8 +429,8 @@ __global__ void __launch_bounds__(kThreads)
     row_D[r] = row < T ? D[base + row] : 0.0f;
   }
   if (!dead) {  // a dead sequence's scores are constants: gq = 0
-    load_tile<BQ, DH>(Qs, g.q + base * dh, r0, T, dh);
-    load_tile<BQ, DH>(dOs, gout + base * dh, r0, T, dh);
+    load_tile<BQ, DH>(Qs, g.q + head, r0, T, dh, ld, g.q_scale);
+    load_tile<BQ, DH>(dOs, gout + head, r0, T, dh, ld);
     for (i64 c0 = 0; c0 < T; c0 += BK) {
       __syncthreads();
       int kept = 0;
@@ -419,8 +439,8 @@ __global__ void __launch_bounds__(kThreads)
         keep[threadIdx.x] = kept ? 1.0f : 0.0f;
       }
       if (!__syncthreads_or(kept)) continue;
-      load_tile<BK, DH>(Ks, g.k + base * dh, c0, T, dh);
-      load_tile<BK, DH>(Vs, g.v + base * dh, c0, T, dh);
+      load_tile<BK, DH>(Ks, g.k + head, c0, T, dh, ld);
+      load_tile<BK, DH>(Vs, g.v + head, c0, T, dh, ld);
       __syncthreads();
       float s[RM][CN], dp[RM][CN];
       tile_products2<DH, RM, CN, LD>(Qs, Ks, dOs, Vs, ty, tx, s, dp);
@@ -461,7 +481,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int c = 0; c < DH / 8; ++c) {
       const int d = tx + 8 * c;
-      if (d < dh) gq[(base + row) * dh + d] = acc[r][c];
+      if (d < dh) gq[head + row * ld + d] = acc[r][c] * g.q_scale;  // dS k was for q_scale * q
     }
   }
 }
@@ -514,19 +534,20 @@ void backward_dh(const Geometry& g, i64 bh_count, const float* gout, const float
 }
 
 Geometry geometry(const float* q, const float* k, const float* v, const float* key_mask, i64 heads, i64 T, i64 dh,
-                  std::uint32_t keep_below, float drop_scale, DropoutSeed seed, const char* op) {
+                  float q_scale, std::uint32_t keep_below, float drop_scale, DropoutSeed seed, const char* op) {
   if (dh < 1 || dh > 128)
     fail(op, ": the CUDA kernel serves head dims 1..128, got ", dh, " (nn::attention falls back to the unfused path)");
-  return Geometry{q, k, v, key_mask, heads, T, dh, keep_below, drop_scale, seed.salt, seed.step};
+  return Geometry{q, k, v, key_mask, heads, T, dh, heads * dh, q_scale, keep_below, drop_scale, seed.salt, seed.step};
 }
 }  // namespace
 
 void attention_forward(const float* q, const float* k, const float* v, const float* key_mask, float* out, float* lse,
-                       i64 batch, i64 heads, i64 T, i64 dh, std::uint32_t keep_below, float drop_scale,
-                       DropoutSeed seed) {
+                       i64 batch, i64 heads, i64 T, i64 dh, float q_scale, std::uint32_t keep_below,
+                       float drop_scale, DropoutSeed seed) {
   const i64 bh_count = batch * heads;
   if (bh_count == 0 || T == 0) return;
-  const Geometry g = geometry(q, k, v, key_mask, heads, T, dh, keep_below, drop_scale, seed, "attention_forward");
+  const Geometry g =
+      geometry(q, k, v, key_mask, heads, T, dh, q_scale, keep_below, drop_scale, seed, "attention_forward");
   if (dh <= 16) forward_dh<16>(g, bh_count, out, lse);
   else if (dh <= 32) forward_dh<32>(g, bh_count, out, lse);
   else if (dh <= 64) forward_dh<64>(g, bh_count, out, lse);
@@ -535,13 +556,15 @@ void attention_forward(const float* q, const float* k, const float* v, const flo
 
 void attention_backward(const float* q, const float* k, const float* v, const float* key_mask, const float* out,
                         const float* lse, const float* gout, float* gq, float* gk, float* gv, i64 batch, i64 heads,
-                        i64 T, i64 dh, std::uint32_t keep_below, float drop_scale, DropoutSeed seed) {
+                        i64 T, i64 dh, float q_scale, std::uint32_t keep_below, float drop_scale, DropoutSeed seed) {
   const i64 bh_count = batch * heads;
   if (bh_count == 0 || T == 0) return;
-  const Geometry g = geometry(q, k, v, key_mask, heads, T, dh, keep_below, drop_scale, seed, "attention_backward");
+  const Geometry g =
+      geometry(q, k, v, key_mask, heads, T, dh, q_scale, keep_below, drop_scale, seed, "attention_backward");
   const i64 rows = bh_count * T;
-  DeviceBuffer D(std::size_t(rows) * sizeof(float));
-  attention_rowdot_kernel<<<unsigned(ceil_div(rows * 32, 256)), 256, 0, stream()>>>(gout, out, D.as<float>(), rows, dh);
+  DeviceBuffer D(std::size_t(rows) * sizeof(float));  // [BH, T]
+  attention_rowdot_kernel<<<unsigned(ceil_div(rows * 32, 256)), 256, 0, stream()>>>(gout, out, D.as<float>(), rows,
+                                                                                    T, heads, dh);
   check_launch("attention_backward (rowdot)");
   const float* Dp = D.as<float>();
   if (dh <= 16) backward_dh<16>(g, bh_count, gout, lse, Dp, gq, gk, gv);

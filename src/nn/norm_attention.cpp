@@ -110,15 +110,12 @@ void SelfAttention::declare(Planner& planner) {
 Tensor SelfAttention::forward(const Tensor& x, Context& ctx) const {
   ROAST_CHECK(x.dim() == 3 && x.size(2) == dim_, "SelfAttention ", name(), ": expects [B, T, ", dim_, "], got ",
               x.describe());
-  const std::int64_t b = x.size(0), t = x.size(1), dh = dim_ / heads_;
-  // [B, T, D] -> [B * H, T, dh]
-  auto split_heads = [&](const Tensor& y) {
-    return reshape(permute(reshape(y, {b, t, heads_, dh}), {0, 2, 1, 3}), {b * heads_, t, dh});
-  };
-  // 1 / sqrt(dh) is applied to q ([B*H, T, dh]), not to the T x T scores.
-  const Tensor q = mul_scalar(split_heads(query_.forward(x, ctx)), 1.0f / std::sqrt(float(dh)));
-  const Tensor k = split_heads(key_.forward(x, ctx));
-  const Tensor v = split_heads(value_.forward(x, ctx));
+  const std::int64_t b = x.size(0), t = x.size(1);
+  // [B, T, D] each; attention reads the heads in place (head h: columns [h * dh, (h + 1) * dh))
+  // and applies the 1 / sqrt(dh) itself.
+  const Tensor q = query_.forward(x, ctx);
+  const Tensor k = key_.forward(x, ctx);
+  const Tensor v = value_.forward(x, ctx);
   const Tensor& mask = ctx.key_padding_mask;
   if (mask.defined()) {
     ROAST_CHECK(mask.shape() == Shape({b, t}), "SelfAttention ", name(), ": key padding mask ", mask.describe(),
@@ -128,8 +125,7 @@ Tensor SelfAttention::forward(const Tensor& x, Context& ctx) const {
   // drawn inside; the same salt is drawn when nn::dropout(weights, p, ctx) would draw one.
   const float p = ctx.training ? dropout_ : 0.0f;
   const std::uint64_t salt = p > 0.0f ? ctx.next_dropout_salt() : 0;
-  const Tensor heads = attention(q, k, v, mask, p, salt, ctx.numerics, ctx.step_seed);  // [B*H, T, dh]
-  const Tensor merged = reshape(permute(reshape(heads, {b, heads_, t, dh}), {0, 2, 1, 3}), {b, t, dim_});
+  const Tensor merged = attention(q, k, v, heads_, mask, p, salt, ctx.numerics, ctx.step_seed);  // [B, T, D]
   return output_.forward(merged, ctx);
 }
 

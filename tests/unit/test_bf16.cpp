@@ -282,14 +282,15 @@ TEST_CASE("bf16: CPU dense GEMMs multiply bf16-rounded operands", "[bf16][ops]")
 }
 
 TEST_CASE("bf16: attention reads q, k and v rounded to bf16; gradients reach the inputs", "[bf16][attention]") {
-  const i64 BH = 6, T = 20, dh = 8;
-  const Tensor q = randn({BH, T, dh}, 21, 0.5f), k = randn({BH, T, dh}, 22), v = randn({BH, T, dh}, 23);
-  const Tensor R = randn({BH, T, dh}, 24);
+  // [B, T, H * dh] with B 2, H 3, dh 8; the op scales the scores by 1 / sqrt(dh) in fp32.
+  const i64 B = 2, H = 3, T = 20, dh = 8;
+  const Tensor q = randn({B, T, H * dh}, 21, 1.4f), k = randn({B, T, H * dh}, 22), v = randn({B, T, H * dh}, 23);
+  const Tensor R = randn({B, T, H * dh}, 24);
   // y and the gradients of sum(y * R) under `numerics`, from inputs q, k, v.
   const auto run = [&](const Tensor& q0, const Tensor& k0, const Tensor& v0, const Numerics& numerics) {
     Tensor lq = q0.clone(), lk = k0.clone(), lv = v0.clone();
     lq.set_requires_grad(true), lk.set_requires_grad(true), lv.set_requires_grad(true);
-    const Tensor y = nn::attention(lq, lk, lv, Tensor(), 0.0f, 0, numerics, nullptr);
+    const Tensor y = nn::attention(lq, lk, lv, H, Tensor(), 0.0f, 0, numerics, nullptr);
     sum_all(mul(y, R)).backward();
     return std::vector<std::vector<float>>{y.to_vector(), lq.grad().to_vector(), lk.grad().to_vector(),
                                            lv.grad().to_vector()};
@@ -367,14 +368,15 @@ TEST_CASE("cuda bf16: ROAST-MM, dense GEMMs and attention equal the CPU emulatio
   check_close("matmul", matmul(a.to(gpu), b2.to(gpu), bf16_numerics()).to(Device::cpu()).to_vector(),
               as_double(matmul(a, b2, bf16_numerics()).to_vector()), 1e-5);
   // Attention: the fused kernels on bf16-rounded q, k, v, forward and backward.
-  const Tensor q = randn({8, 37, 32}, 41, 0.3f), k = randn({8, 37, 32}, 42), v = randn({8, 37, 32}, 43);
-  const Tensor R = randn({8, 37, 32}, 44);
+  // [B, T, H * dh] with B 2, H 4, dh 32.
+  const Tensor q = randn({2, 37, 128}, 41, 1.7f), k = randn({2, 37, 128}, 42), v = randn({2, 37, 128}, 43);
+  const Tensor R = randn({2, 37, 128}, 44);
   std::vector<std::vector<float>> results[2];
   for (int d = 0; d < 2; ++d) {
     const Device dev = d == 0 ? Device::cpu() : gpu;
     Tensor lq = q.clone().to(dev), lk = k.clone().to(dev), lv = v.clone().to(dev);
     lq.set_requires_grad(true), lk.set_requires_grad(true), lv.set_requires_grad(true);
-    const Tensor y = nn::attention(lq, lk, lv, Tensor(), 0.0f, 0, bf16_numerics(), nullptr);
+    const Tensor y = nn::attention(lq, lk, lv, 4, Tensor(), 0.0f, 0, bf16_numerics(), nullptr);
     sum_all(mul(y, R.to(dev))).backward();
     for (const Tensor& t : {y.detach(), lq.grad(), lk.grad(), lv.grad()})
       results[d].push_back(t.to(Device::cpu()).to_vector());
