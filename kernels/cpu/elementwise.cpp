@@ -124,8 +124,13 @@ void add_inplace(float* a, const float* b, i64 n) {
 }
 
 void dropout_mask(float* mask, i64 n, DropoutSeed s, std::uint32_t keep_below, float scale) {
-  const std::uint64_t seed = dropout_seed(s.salt, s.step);
-  for_each(n, [&](i64 i) { mask[i] = dropout_bits(seed, i) < keep_below ? scale : 0.0f; });
+  const std::uint64_t key = dropout_seed(s.salt, s.step);
+  // One hash per pair of elements (dropout_bits: bits 16-39 for the even one, 40-63 the odd).
+  for_each((n + 1) / 2, [&](i64 p) {
+    const std::uint64_t h = dropout_pair(key, p);
+    mask[2 * p] = std::uint32_t(h >> 16 & 0xFFFFFFu) < keep_below ? scale : 0.0f;
+    if (2 * p + 1 < n) mask[2 * p + 1] = std::uint32_t(h >> 40) < keep_below ? scale : 0.0f;
+  });
 }
 
 void sum_to(const float* g, float* r, int rank, const i64* g_shape, const i64* r_stride, i64 r_numel) {

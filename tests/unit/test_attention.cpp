@@ -120,6 +120,7 @@ std::vector<double> naive_attention(const Case& c, const Inputs& in, float p, st
   const std::vector<float> q = in.q.to_vector(), k = in.k.to_vector(), v = in.v.to_vector();
   const std::vector<float> m = in.mask.defined() ? in.mask.to_vector() : std::vector<float>();
   const std::uint32_t keep_below = kernels::dropout_threshold(p);
+  const std::uint64_t key = kernels::dropout_seed(seed, nullptr);  // the mask's key (seed, no step word)
   const double scale = 1.0 / std::sqrt(double(c.dh));
   std::vector<double> out(q.size(), 0.0);
   for (std::int64_t b = 0; b < c.batch; ++b)
@@ -141,7 +142,7 @@ std::vector<double> naive_attention(const Case& c, const Inputs& in, float p, st
         for (std::int64_t j = 0; j < c.T; ++j) {
           double weight = w[std::size_t(j)] / total;
           if (p > 0.0f)
-            weight *= kernels::dropout_bits(seed, (bh * c.T + i) * c.T + j) < keep_below ? 1.0 / (1.0 - p) : 0.0;
+            weight *= kernels::dropout_bits(key, (bh * c.T + i) * c.T + j) < keep_below ? 1.0 / (1.0 - p) : 0.0;
           for (std::int64_t d = 0; d < c.dh; ++d) out[at(c, b, i, h, d)] += weight * v[at(c, b, j, h, d)];
         }
       }
@@ -240,7 +241,7 @@ TEST_CASE("attention: the dropout mask is nn::dropout's for the [B*H, T, T] weig
   };
   int dropped = 0;
   for (std::int64_t i = 0; i < bh_count * T * T; ++i) {
-    const bool kept = kernels::dropout_bits(seed, i) < keep_below;
+    const bool kept = kernels::dropout_bits(kernels::dropout_seed(seed, nullptr), i) < keep_below;
     dropped += kept ? 0 : 1;
     CHECK(out_at(out, i) == Approx(kept ? 1.0f / (1.0f - p) / float(T) : 0.0f).margin(1e-7));
   }

@@ -86,6 +86,13 @@ TEST_CASE("nn: dropout is seeded and unbiased", "[nn]") {
   for (float v : a) total += v, zeros += v == 0.0f;
   CHECK(total / 10000.0 == Approx(1.0).epsilon(0.03));
   CHECK(zeros == Approx(3000).margin(200));
+  // One hash serves a pair of elements: the two halves must still drop independently.
+  int both = 0;
+  for (std::size_t i = 0; i + 1 < a.size(); i += 2) both += a[i] == 0.0f && a[i + 1] == 0.0f;
+  CHECK(both == Approx(0.09 * 5000).margin(80));
+  // An odd length draws the same mask as the even one's prefix.
+  const std::vector<float> odd = nn::dropout(Tensor::full({9999}, 1.0f), 0.3f, 5).to_vector();
+  CHECK(std::equal(odd.begin(), odd.end(), a.begin()));
   CHECK(nn::dropout(x, 0.3f, 6).to_vector() != a);
   CHECK_THROWS_AS(nn::dropout(x, 1.0f, 1), Error);
 }
