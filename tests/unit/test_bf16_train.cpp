@@ -122,8 +122,11 @@ TEST_CASE("bf16 train: a transformer ends as in fp32", "[bf16][train]") {
   const nlohmann::json data = {{"dataset", "tsv"}, {"path", dir.path()}, {"seq_len", 12}, {"min_frequency", 1},
                                {"validation_fraction", 0.2}};
   const nlohmann::json model = {{"type", "transformer"}, {"dim", 32}, {"heads", 4}, {"layers", 2}, {"ffn_dim", 64}};
-  const TrainSummary fp32 = train_with(dir, "transformer", data, model, "fp32");
-  const TrainSummary bf16 = train_with(dir, "transformer", data, model, "bf16");
+  // 8 epochs (100 steps): after 3, whether this noisy task is learned at all depends on the
+  // seed (4 of 6 seeds stayed at chance with or without dropout); after 8 every seed learns it.
+  const nlohmann::json longer = {{"train", {{"epochs", 8}}}};
+  const TrainSummary fp32 = train_with(dir, "transformer", data, model, "fp32", longer);
+  const TrainSummary bf16 = train_with(dir, "transformer", data, model, "bf16", longer);
   CHECK(fp32.test_accuracy > 0.6);
   check_close_runs(fp32, bf16);
 }
